@@ -1,0 +1,107 @@
+// errors.ts -- the error catalogue. Every failure a user can meet has a stable
+// code (PASTE_ERR_*) that never changes once assigned and a class of its own;
+// the message may improve, the code may not (Node's lib/internal/errors.js).
+// The README's error table lists every code here; a test keeps them in step.
+//
+// Native functions return a negative number on failure (native/paste.h, enum
+// paste_err); fromNative() turns it into the class for that condition, with the
+// library's last-error message.
+
+export class PasteError extends Error {
+  /** Stable machine-readable code, e.g. PASTE_ERR_POOL_LOCKED. */
+  readonly code: string;
+  /** Process exit status the CLI uses for this error. */
+  readonly exitCode: number = 1;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+// One class per condition. `native` is the number from enum paste_err, when the
+// condition comes from the native library.
+function define(name: string, code: string, native: number | null, summary: string, remedy: string) {
+  const C = class extends PasteError {
+    static readonly code = code;
+    static readonly native = native;
+    static readonly summary = summary;
+    static readonly remedy = remedy;
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+    }
+  };
+  Object.defineProperty(C, "name", { value: name });
+  return C;
+}
+
+export const IoError = define("IoError", "PASTE_ERR_IO", -1,
+  "a system call failed; the message carries the operating system's reason",
+  "read the reason (permissions, disk errors) and fix the environment");
+export const InvalidArgumentError = define("InvalidArgumentError", "PASTE_ERR_INVALID_ARG", -2,
+  "a parameter is out of range (buffer size, ring count, pool too small, window too large)",
+  "change the option the message names");
+export const PoolExistsError = define("PoolExistsError", "PASTE_ERR_EXISTS", -3,
+  "`pool create` refused to overwrite an existing file",
+  "pick another path, or pass --force to replace the file");
+export const PoolNotFoundError = define("PoolNotFoundError", "PASTE_ERR_NOT_FOUND", -4,
+  "no file at the pool path",
+  "check the path, or create the pool with `paste-host pool create PATH --size 64M`");
+export const NotAPoolError = define("NotAPoolError", "PASTE_ERR_NOT_A_POOL", -5,
+  "the file is not a pool: no PASTPOOL superblock at offset 0",
+  "point at a pool file; nothing was written to this one");
+export const BadMagicError = define("BadMagicError", "PASTE_ERR_BAD_MAGIC", -6,
+  "the superblock is intact except for its magic: a damaged pool",
+  "restore the pool from a copy; the file was left unchanged");
+export const UnsupportedVersionError = define("UnsupportedVersionError", "PASTE_ERR_VERSION", -7,
+  "the pool was written by a newer format version or uses unknown features",
+  "upgrade paste-host");
+export const PoolCorruptError = define("PoolCorruptError", "PASTE_ERR_POOL_CORRUPT", -8,
+  "the superblock checksum or geometry does not hold",
+  "restore the pool from a copy; the file was left unchanged");
+export const PoolTruncatedError = define("PoolTruncatedError", "PASTE_ERR_POOL_TRUNCATED", -9,
+  "the file is shorter than its superblock says",
+  "restore the full file; a truncated pool has lost buffers");
+export const PoolLockedError = define("PoolLockedError", "PASTE_ERR_POOL_LOCKED", -10,
+  "another process has the pool open for writing",
+  "stop that process (the message names its pid) or use another pool");
+export const NoSpaceError = define("NoSpaceError", "PASTE_ERR_NO_SPACE", -11,
+  "the filesystem cannot hold a pool of the requested size",
+  "free space, or create a smaller pool");
+export const WindowError = define("WindowError", "PASTE_ERR_WINDOW", -12,
+  "the pool's window could not be mapped into the handler's WebAssembly.Memory",
+  "report it with the message; the memory must be page aligned and large enough");
+export const ReadOnlyError = define("ReadOnlyError", "PASTE_ERR_READ_ONLY", -13,
+  "a write was attempted through a pool opened read-only",
+  "open the pool read-write");
+export const NativeMissingError = define("NativeMissingError", "PASTE_ERR_NATIVE_MISSING", null,
+  "the native library native/build/libpaste.so is not built or does not load",
+  "run `npm install` (or `npm run build:native`) with a C compiler present");
+export const WindowMovedError = define("WindowMovedError", "PASTE_ERR_WINDOW_MOVED", null,
+  "the WebAssembly.Memory moved after a grow, so the window no longer aliases the pool (fatal)",
+  "report it with the Node version; the host stops rather than serve from unmapped memory");
+export const UsageError = define("UsageError", "PASTE_ERR_USAGE", null,
+  "a command-line argument is malformed (a size, a mode, a number)",
+  "see `paste-host <command> --help`");
+export const PoolClosedError = define("PoolClosedError", "PASTE_ERR_CLOSED", null,
+  "a pool was used after it was closed",
+  "a bug in the calling code: keep the pool open while it is used");
+
+/** Every error class, in catalogue order (the README table follows it). */
+export const catalogue = [
+  IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
+  BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
+  PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, NativeMissingError,
+  WindowMovedError, UsageError, PoolClosedError,
+] as const;
+
+const byNative = new Map<number, (typeof catalogue)[number]>();
+for (const C of catalogue) if (C.native !== null) byNative.set(C.native, C);
+
+/** fromNative -- the error for a negative native return code and its message. */
+export function fromNative(rc: number, message: string): PasteError {
+  const C = byNative.get(rc);
+  if (!C) return new IoError(`${message || "native call failed"} (native code ${rc})`);
+  return new C(message || C.summary);
+}

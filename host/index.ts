@@ -1,0 +1,7 @@
+// index.ts -- the host's public API: `import { Pool } from "paste-host"`.
+export * from "./errors.js";
+export { CONST, MAGIC, PERSIST_MODES, type PersistMode } from "./layout.js";
+export { Pool, type CreateOptions, type OpenOptions, type PoolInfo } from "./pool.js";
+export { createHandlerMemory, Window, WINDOW_BASE, HANDLER_BASE, WINDOW_MAX } from "./window.js";
+export { crc32c } from "./crc32c.js";
+export { parseSize, formatSize } from "./size.js";

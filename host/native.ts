@@ -1,0 +1,100 @@
+// native.ts -- the koffi bindings to native/build/libpaste.so, one line per C
+// function, in the order of native/paste.h. Nothing here adds behaviour: the
+// Pool class (pool.ts) turns return codes into errors and structs into objects.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NativeMissingError, fromNative, type PasteError } from "./errors.js";
+
+const require = createRequire(import.meta.url);
+type Koffi = typeof import("koffi");
+
+/** The package root: host/ and dist/host/ both sit below it. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new NativeMissingError("cannot find the paste-host package root");
+    dir = up;
+  }
+  return dir;
+}
+
+export const libraryPath: string = process.env.PASTE_NATIVE_LIB
+  ? resolve(process.env.PASTE_NATIVE_LIB)
+  : join(packageRoot(), "native", "build", "libpaste.so");
+
+function bind(koffi: Koffi) {
+  const lib = koffi.load(libraryPath);
+  koffi.opaque("paste_pool");
+  koffi.struct("paste_create_opts", {
+    size: "uint64_t", log_size: "uint64_t", buf_size: "uint32_t", nrings: "uint32_t",
+    ring_slots: "uint32_t", persist: "uint32_t", force: "uint32_t", reserved: "uint32_t",
+  });
+  koffi.struct("paste_info", {
+    pool_size: "uint64_t", created_ns: "uint64_t", log_ofs: "uint64_t", log_size: "uint64_t",
+    ring_ofs: "uint64_t", ring_size: "uint64_t", buf_ofs: "uint64_t",
+    window_size: "uint64_t", window_base: "uint64_t", handler_base: "uint64_t",
+    log_head: "uint64_t", log_head_seq: "uint64_t", log_tail: "uint64_t", log_capacity: "uint64_t",
+    open_count: "uint64_t", last_open_ns: "uint64_t",
+    version: "uint32_t", buf_size: "uint32_t", nbufs: "uint32_t", nrings: "uint32_t",
+    ring_slots: "uint32_t", ring_bufs: "uint32_t",
+    persist_pref: "uint32_t", persist: "uint32_t", medium: "uint32_t", flush: "uint32_t",
+    clean: "uint32_t", read_only: "uint32_t", in_use: "uint32_t", owner_pid: "uint32_t",
+    uuid: koffi.array("uint8_t", 16, "Array"),
+  });
+  return {
+    koffi,
+    lastError: lib.func("const char *paste_last_error(void)"),
+    flushKind: lib.func("int paste_flush_kind(void)"),
+    flushName: lib.func("const char *paste_flush_name(void)"),
+    cpuHasCrc32c: lib.func("int paste_cpu_has_crc32c(void)"),
+    crc32c: lib.func("uint32_t paste_crc32c(uint32_t crc, const void *buf, size_t len)"),
+    crc32cSw: lib.func("uint32_t paste_crc32c_sw(uint32_t crc, const void *buf, size_t len)"),
+    crc32cHw: lib.func("uint32_t paste_crc32c_hw(uint32_t crc, const void *buf, size_t len)"),
+    poolCreate: lib.func("int paste_pool_create(const char *path, const paste_create_opts *opts)"),
+    poolOpen: lib.func("int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, _Out_ paste_pool **out)"),
+    poolClose: lib.func("int paste_pool_close(paste_pool *p, int clean)"),
+    poolInfo: lib.func("int paste_pool_info(const paste_pool *p, _Out_ paste_info *out)"),
+    poolPersistReason: lib.func("const char *paste_pool_persist_reason(const paste_pool *p)"),
+    poolFsName: lib.func("const char *paste_pool_fs_name(const paste_pool *p)"),
+    persistWindow: lib.func("int paste_persist_window(paste_pool *p, uint64_t off, uint64_t len)"),
+    windowMap: lib.func("int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len)"),
+    windowUnmap: lib.func("int paste_window_unmap(paste_pool *p, void *mem)"),
+    addr: lib.func("uint64_t paste_addr(const void *mem)"),
+    layoutCount: lib.func("int paste_layout_count(void)"),
+    layoutName: lib.func("const char *paste_layout_name(int i)"),
+    layoutValue: lib.func("int64_t paste_layout_value(int i)"),
+  };
+}
+
+export type Native = ReturnType<typeof bind>;
+let cached: Native | undefined;
+
+/** native -- the bound library, loaded on first use; NativeMissingError if it is not built. */
+export function native(): Native {
+  if (cached) return cached;
+  if (!existsSync(libraryPath)) {
+    throw new NativeMissingError(
+      `native library not found at ${libraryPath}: run \`npm install\` (or \`npm run build:native\`) with a C compiler present`,
+    );
+  }
+  try {
+    cached = bind(require("koffi") as Koffi);
+  } catch (cause) {
+    throw new NativeMissingError(`cannot load ${libraryPath}: ${(cause as Error).message}`, { cause });
+  }
+  return cached;
+}
+
+/** check -- throw the catalogued error for a negative native return code, else pass rc through. */
+export function check(rc: number): number {
+  if (rc < 0) throw lastError(rc);
+  return rc;
+}
+
+export function lastError(rc: number): PasteError {
+  return fromNative(rc, native().lastError());
+}

@@ -1,0 +1,35 @@
+// build.mjs -- `npm install` runs this: build native/build/libpaste.so with the
+// system C compiler, or say plainly what is missing.
+import { spawnSync } from "node:child_process";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cc = process.env.CC || "cc";
+
+function have(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: "ignore" });
+  return !r.error && r.status === 0;
+}
+
+if (!have(cc, ["--version"])) {
+  console.error(
+    `paste-host: no C compiler found (tried '${cc}').\n` +
+      `  The native library in native/ is plain C11 and needs one to build.\n` +
+      `  On Debian/Ubuntu: apt-get install -y gcc make   (or set CC to your compiler)\n` +
+      `  then run: npm run build`,
+  );
+  process.exit(1);
+}
+if (!have("make", ["--version"])) {
+  console.error(
+    "paste-host: 'make' not found; it drives the native build.\n" +
+      "  On Debian/Ubuntu: apt-get install -y make   then run: npm run build",
+  );
+  process.exit(1);
+}
+const r = spawnSync("make", ["-C", here, `CC=${cc}`], { stdio: "inherit" });
+if (r.status !== 0) {
+  console.error("paste-host: the native build failed (see the compiler output above).");
+  process.exit(r.status ?? 1);
+}

@@ -1,0 +1,447 @@
+/*
+ * paste.h -- the one header that tells the truth about PASTE-on-Wasm memory.
+ *
+ * A pool is one file (on NVMM through DAX, on tmpfs emulating NVMM, or a plain
+ * file synced with msync). Everything in it is addressed by offsets, never by
+ * pointers, so it means the same thing in every process and at every mapping
+ * address. All integers are little-endian, x86-64.
+ *
+ *   file offset
+ *   0          4K         8K             8K+4K                 ring_ofs (2 MiB aligned)              buf_ofs
+ *   +----------+----------+--------------+---------------------+-----------+---------------------+----------------------------+
+ *   |superblock|  state   |  log header  |  log records        | netmap_if | tx0 .. rx0 ..       | buf 0 | buf 1 | ... | buf N-1 |
+ *   |immutable,|  8-byte  | head, head_  |  64-byte lines,     | ring_ofs[]| netmap_ring + slots | nbufs x buf_size           |
+ *   |crc32c    |  words   | seq, tail    |  circular           |           | (netmap API 14)     | buf 0 is never handed out   |
+ *   +----------+----------+--------------+---------------------+-----------+---------------------+----------------------------+
+ *   '------------- native only: never visible to a handler ---'  '---------- the window: mapped MAP_SHARED|MAP_FIXED at --------'
+ *                                                                            WINDOW_BASE in the handler's WebAssembly.Memory
+ *
+ *   window offset w  <->  file offset ring_ofs + w  <->  Wasm address PASTE_WINDOW_BASE + w
+ *   BUF(ring, i) = (char *)ring + ring->buf_ofs + i * ring->nr_buf_size   (netmap's formula)
+ *
+ * Why the split: handlers must read rings and buffers in place (zero copy), so
+ * those live in the window; the superblock and the log index decide what is
+ * durable, so a handler can never reach them (DESIGN.md invariant 3).
+ *
+ * Ownership marks, as in netmap.h: (u) written by the user (handler), (n)
+ * written by native code, (c) constant after pool create.
+ *
+ * Persistent mutable fields are 8-byte words, each updated by a single aligned
+ * store and then persisted, so a power failure leaves either the old or the new
+ * value, never a torn mix. The superblock is written once, at create.
+ */
+#ifndef PASTE_H
+#define PASTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- constants */
+
+#define PASTE_MAGIC            "PASTPOOL"          /* 8 bytes, no NUL stored */
+#define PASTE_FORMAT_VERSION   1u
+#define PASTE_CACHELINE        64u
+#define PASTE_PAGE             4096u
+#define PASTE_RING_ALIGN       (2u << 20)          /* window starts 2 MiB aligned (DAX huge pages) */
+
+#define PASTE_STATE_OFS        4096u
+#define PASTE_LOG_OFS          8192u
+#define PASTE_LOG_HDR_SIZE     4096u               /* records start this far into the log region */
+#define PASTE_LOG_MIN_SIZE     (256u << 10)
+
+/*
+ * The window inside the handler's WebAssembly.Memory. wasm32 addresses reach
+ * 4 GiB; the handler's own data and heap start at PASTE_HANDLER_BASE (asc
+ * --memoryBase), so the window may use [PASTE_WINDOW_BASE, PASTE_HANDLER_BASE).
+ * Address 0 .. WINDOW_BASE stays ordinary zeroed memory so a null pointer in a
+ * handler never reads pool data.
+ */
+#define PASTE_WINDOW_BASE      0x00200000ull       /* 2 MiB */
+#define PASTE_HANDLER_BASE     0x80000000ull       /* 2 GiB */
+#define PASTE_WINDOW_MAX       (PASTE_HANDLER_BASE - PASTE_WINDOW_BASE)
+
+#define PASTE_BUF_SIZE_MIN     512u
+#define PASTE_BUF_SIZE_MAX     32768u              /* extent and slot lengths are u16 */
+#define PASTE_BUF_SIZE_DEFAULT 2048u
+#define PASTE_RINGS_MAX        64u
+#define PASTE_SLOTS_MIN        8u
+#define PASTE_SLOTS_MAX        32768u
+#define PASTE_SLOTS_DEFAULT    1024u
+
+/* Persistence modes (decided once at open; PMDK's model). */
+enum paste_persist {
+	PASTE_PERSIST_AUTO  = 0,  /* DAX -> pmem, tmpfs -> pmem (emulated NVMM), else msync */
+	PASTE_PERSIST_PMEM  = 1,  /* flush cache lines (clwb/clflushopt/clflush) + sfence */
+	PASTE_PERSIST_MSYNC = 2,  /* msync(MS_SYNC) of dirty pages, once per batch */
+	PASTE_PERSIST_NONE  = 3,  /* nothing is made durable: a networking-only baseline */
+};
+
+/* What the file lives on, as detected at open. */
+enum paste_medium {
+	PASTE_MEDIUM_FILE  = 0,   /* a block filesystem without DAX */
+	PASTE_MEDIUM_TMPFS = 1,   /* memory-backed: lost at power off, emulates NVMM */
+	PASTE_MEDIUM_DAX   = 2,   /* MAP_SHARED_VALIDATE|MAP_SYNC accepted: real NVMM */
+};
+
+/* Flush instructions, best first; picked by cpuid when the library loads. */
+enum paste_flush {
+	PASTE_FLUSH_CLWB       = 0,
+	PASTE_FLUSH_CLFLUSHOPT = 1,
+	PASTE_FLUSH_CLFLUSH    = 2,
+};
+
+/* --------------------------------------------------------------- superblock */
+
+/* At file offset 0. Written once by pool create, never again: crc32c covers it. */
+struct paste_super {
+	uint8_t  magic[8];        /* (c) "PASTPOOL" */
+	uint32_t version;         /* (c) PASTE_FORMAT_VERSION; never moves from offset 8 */
+	uint32_t sb_size;         /* (c) sizeof(struct paste_super) */
+	uint8_t  uuid[16];        /* (c) random, RFC 4122 version 4 */
+	uint64_t pool_size;       /* (c) file size in bytes */
+	uint64_t created_ns;      /* (c) CLOCK_REALTIME at create */
+	uint32_t buf_size;        /* (c) bytes per buffer, power of two */
+	uint32_t nbufs;           /* (c) buffers in the buffer region, buf 0 included */
+	uint32_t nrings;          /* (c) ring pairs: one TX + one RX per data-path worker */
+	uint32_t ring_slots;      /* (c) slots per ring */
+	uint64_t state_ofs;       /* (c) struct paste_state */
+	uint64_t log_ofs;         /* (c) struct paste_log_hdr, then the records */
+	uint64_t log_size;        /* (c) bytes of the log region, header included */
+	uint64_t ring_ofs;        /* (c) netmap_if; the window starts here */
+	uint64_t ring_size;       /* (c) bytes from ring_ofs to buf_ofs */
+	uint64_t buf_ofs;         /* (c) buffer 0 */
+	uint64_t window_size;     /* (c) bytes mapped into Wasm, page multiple */
+	uint32_t persist_pref;    /* (c) enum paste_persist chosen at create */
+	uint32_t incompat;        /* (c) feature bits; a host refuses any it does not know */
+	uint64_t reserved[15];    /* zero */
+	uint32_t reserved32;      /* zero */
+	uint32_t csum;            /* (c) crc32c of bytes [0, offsetof(csum)) */
+};
+
+/* At state_ofs. Mutable words, each one store + persist. */
+#define PASTE_STATE_CLEAN  0x4E41454C43ull    /* "CLEAN" in a hex dump: closed cleanly */
+#define PASTE_STATE_DIRTY  0x5954524944ull    /* "DIRTY": open, or crashed while open */
+
+struct paste_state {
+	uint64_t shutdown;        /* (n) PASTE_STATE_CLEAN or PASTE_STATE_DIRTY */
+	uint64_t open_count;      /* (n) read-write opens since create */
+	uint64_t last_open_ns;    /* (n) CLOCK_REALTIME of the last read-write open */
+	uint32_t owner_pid;       /* (n) pid of the last read-write opener (for lock errors) */
+	uint32_t reserved32;
+	uint64_t reserved[4];
+};
+
+/* ---------------------------------------------------------------------- log */
+
+/*
+ * The log is an index: records name pool buffers, they never hold payload.
+ * Positions are byte offsets that only grow; position p lives at record-area
+ * offset p % capacity. A record never wraps: if it does not fit before the end,
+ * a PAD record fills the gap. Live records are those in [head, tail) whose seq
+ * is >= head_seq; trim writes head_seq first and head second, so a crash in
+ * between only leaves records recovery skips.
+ */
+struct paste_log_hdr {
+	uint64_t head;            /* (n) position of the oldest record that may be live */
+	uint64_t head_seq;        /* (n) lowest live sequence number (1 in a new pool) */
+	uint64_t reserved0[6];
+	uint64_t tail;            /* (n) one past the last committed record; persisted after the fence */
+	uint64_t reserved1[7];
+};
+
+/* One piece of a record's payload, in place in a pool buffer. */
+struct paste_extent {
+	uint32_t buf_idx;
+	uint16_t off;
+	uint16_t len;
+};
+
+#define PASTE_REC_PAD          0x1u   /* filler to the end of the record area; no payload */
+#define PASTE_REC_INLINE_EXT   4u     /* extents in the first line */
+#define PASTE_REC_EXT_PER_LINE 8u     /* extents in each further line */
+#define PASTE_REC_MAX_EXTENTS  8192u
+
+/* The first 64-byte line of a record; further lines hold 8 extents each. */
+struct paste_log_rec {
+	uint64_t seq;             /* dense, from 1 */
+	uint32_t len;             /* payload bytes: the sum of the extents' lengths */
+	uint32_t payload_crc;     /* crc32c of the payload, extents in order */
+	uint16_t nextents;
+	uint16_t nlines;          /* 64-byte lines the record takes, this one included */
+	uint16_t flags;           /* PASTE_REC_* */
+	uint16_t reserved16;
+	uint32_t rec_crc;         /* crc32c of all the record's lines with this field zero */
+	uint32_t reserved32;
+	struct paste_extent ext[PASTE_REC_INLINE_EXT];
+};
+
+/* ----------------------------------------------------- rings: netmap API 14 */
+
+#define NETMAP_API      14
+#define NS_BUF_CHANGED  0x0001   /* buf_idx changed */
+#define NS_REPORT       0x0002
+#define NS_FORWARD      0x0004
+#define NS_NO_LEARN     0x0008
+#define NS_INDIRECT     0x0010
+#define NS_MOREFRAG     0x0020   /* the packet continues in the next slot */
+
+/* PASTE packs the connection and the data offset into slot.ptr. */
+#define PASTE_PTR_FD_SHIFT   8
+#define PASTE_PTR_FD_MASK    0x000000ffffffff00ull
+#define PASTE_PTR_OFF_SHIFT  40
+#define PASTE_PTR_OFF_MASK   0x0003ff0000000000ull
+
+struct netmap_slot {
+	uint32_t buf_idx;         /* buffer index; set NS_BUF_CHANGED when changing it */
+	uint16_t len;             /* bytes in the buffer */
+	uint16_t flags;           /* NS_* */
+	uint64_t ptr;             /* PASTE: conn id bits 8..39, data offset bits 40..49 */
+};
+
+struct netmap_ring {
+	int64_t  buf_ofs;         /* (c) BUF(ring, 0) - ring, bytes */
+	uint32_t num_slots;       /* (c) */
+	uint32_t nr_buf_size;     /* (c) */
+	uint16_t ringid;          /* (c) */
+	uint16_t dir;             /* (c) 0 tx, 1 rx */
+	uint32_t head;            /* (u) first user slot */
+	uint32_t cur;             /* (u) wakeup point */
+	uint32_t tail;            /* (n) first native-owned slot */
+	uint32_t flags;           /* (c) */
+	uint32_t pad0;
+	int64_t  ts_sec;          /* (n) time of the last sync (struct timeval) */
+	int64_t  ts_usec;
+	uint64_t offset_mask;     /* (c) */
+	uint64_t buf_align;       /* (c) */
+	uint8_t  pad1[56];
+	uint8_t  sem[128];        /* netmap's cache-aligned semaphore area, unused */
+	struct netmap_slot slot[];
+};
+
+struct netmap_if {
+	char     ni_name[16];     /* (c) "paste" */
+	uint32_t ni_version;      /* (c) NETMAP_API */
+	uint32_t ni_flags;        /* (c) */
+	uint32_t ni_tx_rings;     /* (c) */
+	uint32_t ni_rx_rings;     /* (c) */
+	uint32_t ni_bufs_head;    /* (n) extra buffers, linked through their first u32; 0 = none */
+	uint32_t ni_host_tx_rings;/* (c) 0 */
+	uint32_t ni_host_rx_rings;/* (c) 0 */
+	uint32_t ni_spare1[3];
+	int64_t  ring_ofs[];      /* (c) from the netmap_if: tx rings, host tx, rx rings, host rx */
+};
+
+/* ------------------------------------------------------ layout, asserted */
+
+#define PASTE_ASSERT_OFS(t, f, o) _Static_assert(offsetof(struct t, f) == (o), #t "." #f " @" #o)
+#define PASTE_ASSERT_SIZE(t, s)   _Static_assert(sizeof(struct t) == (s), "sizeof " #t " == " #s)
+
+PASTE_ASSERT_SIZE(paste_super, 256);
+PASTE_ASSERT_OFS(paste_super, magic, 0);
+PASTE_ASSERT_OFS(paste_super, version, 8);
+PASTE_ASSERT_OFS(paste_super, sb_size, 12);
+PASTE_ASSERT_OFS(paste_super, uuid, 16);
+PASTE_ASSERT_OFS(paste_super, pool_size, 32);
+PASTE_ASSERT_OFS(paste_super, created_ns, 40);
+PASTE_ASSERT_OFS(paste_super, buf_size, 48);
+PASTE_ASSERT_OFS(paste_super, nbufs, 52);
+PASTE_ASSERT_OFS(paste_super, nrings, 56);
+PASTE_ASSERT_OFS(paste_super, ring_slots, 60);
+PASTE_ASSERT_OFS(paste_super, state_ofs, 64);
+PASTE_ASSERT_OFS(paste_super, log_ofs, 72);
+PASTE_ASSERT_OFS(paste_super, log_size, 80);
+PASTE_ASSERT_OFS(paste_super, ring_ofs, 88);
+PASTE_ASSERT_OFS(paste_super, ring_size, 96);
+PASTE_ASSERT_OFS(paste_super, buf_ofs, 104);
+PASTE_ASSERT_OFS(paste_super, window_size, 112);
+PASTE_ASSERT_OFS(paste_super, persist_pref, 120);
+PASTE_ASSERT_OFS(paste_super, incompat, 124);
+PASTE_ASSERT_OFS(paste_super, reserved, 128);
+PASTE_ASSERT_OFS(paste_super, reserved32, 248);
+PASTE_ASSERT_OFS(paste_super, csum, 252);
+
+PASTE_ASSERT_SIZE(paste_state, 64);
+PASTE_ASSERT_OFS(paste_state, shutdown, 0);
+PASTE_ASSERT_OFS(paste_state, open_count, 8);
+PASTE_ASSERT_OFS(paste_state, last_open_ns, 16);
+PASTE_ASSERT_OFS(paste_state, owner_pid, 24);
+
+PASTE_ASSERT_SIZE(paste_log_hdr, 128);
+PASTE_ASSERT_OFS(paste_log_hdr, head, 0);
+PASTE_ASSERT_OFS(paste_log_hdr, head_seq, 8);
+PASTE_ASSERT_OFS(paste_log_hdr, tail, 64);     /* its own cache line: one flush per commit */
+
+PASTE_ASSERT_SIZE(paste_extent, 8);
+PASTE_ASSERT_OFS(paste_extent, buf_idx, 0);
+PASTE_ASSERT_OFS(paste_extent, off, 4);
+PASTE_ASSERT_OFS(paste_extent, len, 6);
+
+PASTE_ASSERT_SIZE(paste_log_rec, 64);
+PASTE_ASSERT_OFS(paste_log_rec, seq, 0);
+PASTE_ASSERT_OFS(paste_log_rec, len, 8);
+PASTE_ASSERT_OFS(paste_log_rec, payload_crc, 12);
+PASTE_ASSERT_OFS(paste_log_rec, nextents, 16);
+PASTE_ASSERT_OFS(paste_log_rec, nlines, 18);
+PASTE_ASSERT_OFS(paste_log_rec, flags, 20);
+PASTE_ASSERT_OFS(paste_log_rec, rec_crc, 24);
+PASTE_ASSERT_OFS(paste_log_rec, ext, 32);
+
+PASTE_ASSERT_SIZE(netmap_slot, 16);
+PASTE_ASSERT_OFS(netmap_slot, buf_idx, 0);
+PASTE_ASSERT_OFS(netmap_slot, len, 4);
+PASTE_ASSERT_OFS(netmap_slot, flags, 6);
+PASTE_ASSERT_OFS(netmap_slot, ptr, 8);
+
+PASTE_ASSERT_SIZE(netmap_ring, 256);
+PASTE_ASSERT_OFS(netmap_ring, buf_ofs, 0);
+PASTE_ASSERT_OFS(netmap_ring, num_slots, 8);
+PASTE_ASSERT_OFS(netmap_ring, nr_buf_size, 12);
+PASTE_ASSERT_OFS(netmap_ring, ringid, 16);
+PASTE_ASSERT_OFS(netmap_ring, dir, 18);
+PASTE_ASSERT_OFS(netmap_ring, head, 20);
+PASTE_ASSERT_OFS(netmap_ring, cur, 24);
+PASTE_ASSERT_OFS(netmap_ring, tail, 28);
+PASTE_ASSERT_OFS(netmap_ring, flags, 32);
+PASTE_ASSERT_OFS(netmap_ring, ts_sec, 40);
+PASTE_ASSERT_OFS(netmap_ring, offset_mask, 56);
+PASTE_ASSERT_OFS(netmap_ring, buf_align, 64);
+PASTE_ASSERT_OFS(netmap_ring, sem, 128);
+PASTE_ASSERT_OFS(netmap_ring, slot, 256);
+
+PASTE_ASSERT_SIZE(netmap_if, 56);
+PASTE_ASSERT_OFS(netmap_if, ni_name, 0);
+PASTE_ASSERT_OFS(netmap_if, ni_version, 16);
+PASTE_ASSERT_OFS(netmap_if, ni_flags, 20);
+PASTE_ASSERT_OFS(netmap_if, ni_tx_rings, 24);
+PASTE_ASSERT_OFS(netmap_if, ni_rx_rings, 28);
+PASTE_ASSERT_OFS(netmap_if, ni_bufs_head, 32);
+PASTE_ASSERT_OFS(netmap_if, ni_host_tx_rings, 36);
+PASTE_ASSERT_OFS(netmap_if, ni_host_rx_rings, 40);
+PASTE_ASSERT_OFS(netmap_if, ni_spare1, 44);
+PASTE_ASSERT_OFS(netmap_if, ring_ofs, 56);
+
+_Static_assert(PASTE_STATE_OFS % PASTE_PAGE == 0 && PASTE_STATE_OFS >= sizeof(struct paste_super), "state page");
+_Static_assert(PASTE_LOG_OFS % PASTE_PAGE == 0 && PASTE_LOG_OFS >= PASTE_STATE_OFS + sizeof(struct paste_state), "log region");
+_Static_assert(PASTE_LOG_HDR_SIZE >= sizeof(struct paste_log_hdr), "log header");
+_Static_assert(PASTE_WINDOW_BASE % PASTE_RING_ALIGN == 0, "window base is huge-page aligned");
+_Static_assert(PASTE_HANDLER_BASE % 65536 == 0, "handler base is a Wasm page boundary");
+
+/* ------------------------------------------------------------------- errors */
+
+/*
+ * Every function returns 0 or a count on success and one of these on failure,
+ * leaving its objects unchanged; paste_last_error() then says what and where.
+ * The numbers are stable: host/errors.ts maps each one to a PASTE_ERR_* class.
+ */
+enum paste_err {
+	PASTE_OK                 = 0,
+	PASTE_ERR_IO             = -1,   /* a system call failed; the message has errno's text */
+	PASTE_ERR_INVALID_ARG    = -2,   /* a parameter out of range */
+	PASTE_ERR_EXISTS         = -3,   /* create refused: the file exists and force was not given */
+	PASTE_ERR_NOT_FOUND      = -4,   /* no file at the path */
+	PASTE_ERR_NOT_A_POOL     = -5,   /* not a pool file at all */
+	PASTE_ERR_BAD_MAGIC      = -6,   /* a pool superblock whose magic is damaged */
+	PASTE_ERR_VERSION        = -7,   /* written by a newer format or with unknown features */
+	PASTE_ERR_POOL_CORRUPT   = -8,   /* checksum or geometry does not hold */
+	PASTE_ERR_POOL_TRUNCATED = -9,   /* the file is shorter than its superblock says */
+	PASTE_ERR_POOL_LOCKED    = -10,  /* another process has the pool open */
+	PASTE_ERR_NO_SPACE       = -11,  /* the filesystem cannot hold the pool */
+	PASTE_ERR_WINDOW         = -12,  /* the window cannot be mapped into Wasm memory */
+	PASTE_ERR_READ_ONLY      = -13,  /* a write through a pool opened read-only */
+};
+
+/* paste_last_error -- the message of this thread's last failure ("" if none) */
+const char *paste_last_error(void);
+
+/* ---------------------------------------------------------------- cpu, crc */
+
+/* paste_flush_kind -- enum paste_flush picked by cpuid (PASTE_FLUSH may downgrade it) */
+int paste_flush_kind(void);
+/* paste_flush_name -- "clwb", "clflushopt" or "clflush" */
+const char *paste_flush_name(void);
+/* paste_cpu_has_crc32c -- 1 if the SSE4.2 crc32 instruction is used */
+int paste_cpu_has_crc32c(void);
+/* paste_crc32c -- crc32c (Castagnoli) continuing from crc (0 to start); hardware when present */
+uint32_t paste_crc32c(uint32_t crc, const void *buf, size_t len);
+/* paste_crc32c_sw -- the portable table path, identical results */
+uint32_t paste_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* paste_crc32c_hw -- the SSE4.2 path; without SSE4.2 it falls back to the table path */
+uint32_t paste_crc32c_hw(uint32_t crc, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------- pools */
+
+struct paste_create_opts {
+	uint64_t size;            /* file size; must hold the rings and some buffers */
+	uint64_t log_size;        /* 0: size / 16, at least PASTE_LOG_MIN_SIZE */
+	uint32_t buf_size;        /* 0: PASTE_BUF_SIZE_DEFAULT */
+	uint32_t nrings;          /* 0: 1 */
+	uint32_t ring_slots;      /* 0: PASTE_SLOTS_DEFAULT */
+	uint32_t persist;         /* enum paste_persist, stored as the pool's preference */
+	uint32_t force;           /* 1: replace an existing file (refused while it is locked) */
+	uint32_t reserved;
+};
+
+#define PASTE_OPEN_RDONLY 0x1u    /* inspect only: shared lock if free, writes nothing */
+
+typedef struct paste_pool paste_pool;
+
+/* What `pool info` shows; numbers only, strings through the accessors below. */
+struct paste_info {
+	uint64_t pool_size, created_ns, log_ofs, log_size, ring_ofs, ring_size, buf_ofs;
+	uint64_t window_size, window_base, handler_base;
+	uint64_t log_head, log_head_seq, log_tail, log_capacity;
+	uint64_t open_count, last_open_ns;
+	uint32_t version, buf_size, nbufs, nrings, ring_slots, ring_bufs;
+	uint32_t persist_pref, persist, medium, flush;
+	uint32_t clean;           /* 1 if the last read-write open ended in a clean close */
+	uint32_t read_only;       /* 1 if opened with PASTE_OPEN_RDONLY */
+	uint32_t in_use;          /* 1 if another process holds the pool read-write */
+	uint32_t owner_pid;
+	uint8_t  uuid[16];
+};
+
+/* paste_pool_create -- create and format a pool file; nothing is left behind on failure */
+int paste_pool_create(const char *path, const struct paste_create_opts *opts);
+/* paste_pool_open -- validate, lock and map a pool; persist overrides the pool's preference unless AUTO */
+int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, paste_pool **out);
+/* paste_pool_close -- unmap and unlock; clean=1 marks the shutdown clean first */
+int paste_pool_close(paste_pool *p, int clean);
+/* paste_pool_info -- fill *out */
+int paste_pool_info(const paste_pool *p, struct paste_info *out);
+/* paste_pool_persist_reason -- why this persistence mode, one line */
+const char *paste_pool_persist_reason(const paste_pool *p);
+/* paste_pool_fs_name -- the filesystem the pool lives on ("tmpfs", "ext4", ...) */
+const char *paste_pool_fs_name(const paste_pool *p);
+
+/* paste_persist_window -- make window bytes [off, off+len) durable in the pool's mode */
+int paste_persist_window(paste_pool *p, uint64_t off, uint64_t len);
+
+/* --------------------------------------------------------------- the window */
+
+/*
+ * paste_window_map -- map the pool's ring and buffer regions at
+ * mem + PASTE_WINDOW_BASE, MAP_SHARED|MAP_FIXED. mem is the backing store of
+ * the handler's WebAssembly.Memory and mem_len its current byte length, which
+ * must cover the window. The caller keeps the memory alive until unmap.
+ */
+int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len);
+/* paste_window_unmap -- put fresh zero pages back where the window was */
+int paste_window_unmap(paste_pool *p, void *mem);
+/* paste_addr -- the address of a buffer, to check that a memory never moved */
+uint64_t paste_addr(const void *mem);
+
+/* ------------------------------------------------------- layout for mirrors */
+
+/* paste_layout_count/name/value -- every size, offset and constant above, for the TS/AS mirror tests */
+int paste_layout_count(void);
+const char *paste_layout_name(int i);
+int64_t paste_layout_value(int i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PASTE_H */
