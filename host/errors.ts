@@ -8,6 +8,8 @@
 // library's last-error message.
 
 export class PasteError extends Error {
+  /** Extra structured detail (e.g. a handler trap's file and line). */
+  detail?: Record<string, unknown>;
   /** Stable machine-readable code, e.g. PASTE_ERR_POOL_LOCKED. */
   readonly code: string;
   /** Process exit status the CLI uses for this error. */
@@ -75,6 +77,30 @@ export const WindowError = define("WindowError", "PASTE_ERR_WINDOW", -12,
 export const ReadOnlyError = define("ReadOnlyError", "PASTE_ERR_READ_ONLY", -13,
   "a write was attempted through a pool opened read-only",
   "open the pool read-write");
+export const LogFullError = define("LogFullError", "PASTE_ERR_LOG_FULL", -14,
+  "the log index has no room for another record until committed records are trimmed",
+  "trim (the handler's trim(), or Runtime.trim); give the pool a larger --log-size");
+export const PoolFullError = define("PoolFullError", "PASTE_ERR_POOL_FULL", -15,
+  "every buffer is referenced by the log; receiving pauses until a trim",
+  "trim committed records, or create a larger pool");
+export const HandlerError = define("HandlerError", "PASTE_ERR_HANDLER", -16,
+  "a handler named a buffer, slot, ring index or memory range that is not its own",
+  "fix the handler; the host refused the request and kept running");
+export const StateError = define("StateError", "PASTE_ERR_STATE", -17,
+  "a runtime call out of order (pool not recovered, no worker bound)",
+  "a bug in the calling code: open read-write and recover before the data path");
+export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
+  "a handler trapped or aborted; the message carries its text, file and line",
+  "fix the handler at the reported location; the host kept running");
+export const HandlerInvalidError = define("HandlerInvalidError", "PASTE_ERR_HANDLER_INVALID", null,
+  "a file is not a loadable handler: not Wasm, missing exports, wrong ABI version, unknown imports",
+  "build it with `paste-host build handler.ts -o handler.wasm`");
+export const BuildError = define("BuildError", "PASTE_ERR_BUILD", null,
+  "`paste-host build` could not compile the handler (the compiler's diagnostics follow)",
+  "fix the errors asc reports at the lines it names");
+export const LogCorruptError = define("LogCorruptError", "PASTE_ERR_LOG_CORRUPT", null,
+  "`log verify` found records whose payload no longer matches its checksum, or a torn log",
+  "the named sequence numbers were altered after commit; restore them from a replica");
 export const NativeMissingError = define("NativeMissingError", "PASTE_ERR_NATIVE_MISSING", null,
   "the native library native/build/libpaste.so is not built or does not load",
   "run `npm install` (or `npm run build:native`) with a C compiler present");
@@ -92,8 +118,9 @@ export const PoolClosedError = define("PoolClosedError", "PASTE_ERR_CLOSED", nul
 export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
-  PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, NativeMissingError,
-  WindowMovedError, UsageError, PoolClosedError,
+  PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
+  HandlerError, StateError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 
 const byNative = new Map<number, (typeof catalogue)[number]>();

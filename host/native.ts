@@ -12,7 +12,7 @@ const require = createRequire(import.meta.url);
 type Koffi = typeof import("koffi");
 
 /** The package root: host/ and dist/host/ both sit below it. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json"))) {
     const up = dirname(dir);
@@ -45,6 +45,22 @@ function bind(koffi: Koffi) {
     clean: "uint32_t", read_only: "uint32_t", in_use: "uint32_t", owner_pid: "uint32_t",
     uuid: koffi.array("uint8_t", 16, "Array"),
   });
+  koffi.struct("paste_recovery", {
+    records: "uint64_t", bytes: "uint64_t", first_seq: "uint64_t", last_seq: "uint64_t", next_seq: "uint64_t",
+    corrupt: "uint64_t", first_corrupt_seq: "uint64_t", skipped: "uint64_t", torn_pos: "uint64_t",
+    discarded: "uint64_t", torn: "uint32_t", was_clean: "uint32_t", live_bufs: "uint32_t", free_bufs: "uint32_t",
+  });
+  koffi.struct("paste_rec_info", {
+    seq: "uint64_t", pos: "uint64_t", len: "uint32_t", nextents: "uint32_t", status: "uint32_t",
+    stored_crc: "uint32_t", computed_crc: "uint32_t", reserved: "uint32_t",
+  });
+  koffi.struct("paste_extent", { buf_idx: "uint32_t", off: "uint16_t", len: "uint16_t" });
+  koffi.struct("paste_stats", {
+    records: "uint64_t", payload_bytes: "uint64_t", batches: "uint64_t", payload_copies: "uint64_t",
+    replies: "uint64_t", reply_bytes: "uint64_t", trimmed: "uint64_t", handler_errors: "uint64_t",
+    next_seq: "uint64_t", committed_seq: "uint64_t", log_used: "uint64_t", log_capacity: "uint64_t",
+    free_bufs: "uint32_t", live_bufs: "uint32_t",
+  });
   return {
     koffi,
     lastError: lib.func("const char *paste_last_error(void)"),
@@ -64,6 +80,29 @@ function bind(koffi: Koffi) {
     windowMap: lib.func("int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len)"),
     windowUnmap: lib.func("int paste_window_unmap(paste_pool *p, void *mem)"),
     addr: lib.func("uint64_t paste_addr(const void *mem)"),
+    // the runtime
+    poolRecover: lib.func("int paste_pool_recover(paste_pool *p, _Out_ paste_recovery *out)"),
+    poolStats: lib.func("int paste_pool_stats(paste_pool *p, _Out_ paste_stats *out)"),
+    trim: lib.func("int64_t paste_trim(paste_pool *p, uint64_t upto_seq)"),
+    walkBegin: lib.func("int paste_log_walk_begin(paste_pool *p)"),
+    walkNext: lib.func("int paste_log_walk_next(paste_pool *p, _Out_ paste_rec_info *out)"),
+    logRead: lib.func("int64_t paste_log_read(paste_pool *p, uint64_t pos, _Out_ uint8_t *buf, uint64_t cap)"),
+    logExtent: lib.func("int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, _Out_ paste_extent *out)"),
+    workerBind: lib.func("int paste_worker_bind(paste_pool *p, uint32_t w, void *mem, uint64_t mem_len)"),
+    workerMemLen: lib.func("int paste_worker_mem_len(uint64_t mem_len)"),
+    workerRxRing: lib.func("int64_t paste_worker_rx_ring(void)"),
+    workerReplay: lib.func("int64_t paste_worker_replay(uint64_t pos)"),
+    rxRelease: lib.func("int paste_rx_release(void)"),
+    commit: lib.func("int64_t paste_commit(void)"),
+    memFill: lib.func("int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns)"),
+    memTakeReplies: lib.func("int64_t paste_mem_take_replies(_Out_ uint8_t *buf, uint64_t cap)"),
+    // the handler's imports: handed to Wasm as they are (module "paste")
+    hLog: lib.func("double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
+    hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
+    hTrim: lib.func("double paste_h_trim(double upto_seq)"),
+    hCommitted: lib.func("double paste_h_committed(void)"),
+    hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),
     layoutCount: lib.func("int paste_layout_count(void)"),
     layoutName: lib.func("const char *paste_layout_name(int i)"),
     layoutValue: lib.func("int64_t paste_layout_value(int i)"),

@@ -201,6 +201,11 @@ export class Pool {
     return CONST.PASTE_WINDOW_BASE + this.bufferWindowOffset(idx);
   }
 
+  /** The native handle, for the runtime's calls (host-internal). */
+  get handle(): unknown {
+    return this.#live();
+  }
+
   get window(): Window | null {
     return this.#window;
   }

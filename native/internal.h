@@ -7,6 +7,7 @@
 
 #include "paste.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 /* Flush the cache lines covering [addr, addr+len); not ordered until paste_fence(). */
@@ -33,6 +34,38 @@ struct paste_persist_ops {
 	int  (*drain)(struct paste_pool *p);
 };
 
+/* Where a buffer is; native code trusts this, never the window. */
+enum paste_buf_state {
+	BS_FREE = 0,      /* on the free stack */
+	BS_RESERVED,      /* buffer 0 */
+	BS_RX_KERNEL,     /* in an RX slot the port may fill */
+	BS_RX_USER,       /* in an RX slot the handler owns ([head, tail)) */
+	BS_TX,            /* in a TX slot */
+	BS_LOGGED,        /* out of every ring, referenced by the log (refs > 0) */
+};
+
+/* A growable byte queue: replies waiting for their commit, then delivered. */
+struct paste_bytes {
+	uint8_t *data;
+	size_t   len, cap;
+};
+
+struct paste_worker {
+	struct paste_pool *pool;
+	uint32_t id;
+	struct netmap_ring *rx, *tx;  /* in the native mapping */
+	uint64_t rx_wasm;             /* Wasm address of the RX ring */
+	uint32_t *rx_shadow;          /* the buffer native put in each RX slot; 0 = needs one */
+	uint32_t rx_head;             /* the head native last accepted from the handler */
+	uint32_t rx_tail;             /* native's tail: slots [rx_head, rx_tail) are the handler's */
+	uint8_t  *wasm;               /* byte 0 of the handler's memory */
+	uint64_t wasm_len;
+	uint64_t mem_seq;             /* mem port: requests generated */
+	struct paste_bytes pending;   /* replies of the open batch */
+	struct paste_bytes delivered; /* mem port: replies "sent" */
+	uint64_t pending_replies;
+};
+
 struct paste_pool {
 	int       fd;
 	uint32_t  flags;              /* PASTE_OPEN_* */
@@ -49,10 +82,44 @@ struct paste_pool {
 	const struct paste_persist_ops *ops;
 	uint8_t  *dirty_lo, *dirty_hi;/* msync mode: pages queued since the last drain */
 	uint8_t  *window;             /* where the window is mapped, or NULL */
+	/* runtime, after paste_pool_recover() */
+	pthread_mutex_t lock;         /* log append, commit, trim: workers share one log */
+	bool      recovered;
+	uint32_t *refs;               /* live records referencing each buffer */
+	uint8_t  *bstate;             /* enum paste_buf_state per buffer */
+	uint32_t *free_stack;
+	uint32_t  nfree;
+	uint8_t  *records;            /* the log's record area */
+	uint64_t  cap;                /* its bytes */
+	uint64_t  head, head_seq;     /* volatile mirrors of the persistent words */
+	uint64_t  vtail;              /* appended, not yet committed */
+	uint64_t  ptail;              /* persistent tail */
+	uint64_t  next_seq, committed_seq;
+	struct paste_worker *workers;
+	struct paste_stats stats;
+	uint64_t  walk_pos, walk_end, walk_expect;   /* log walker */
 	char      reason[160];
 	char      fs_name[24];
 	char      path[4096];
 };
+
+extern __thread struct paste_worker *paste_cur;   /* the calling thread's bound worker */
+
+/* buffer address in the native mapping */
+static inline uint8_t *paste_buf(const struct paste_pool *p, uint32_t idx)
+{
+	return p->base + p->sb.buf_ofs + (uint64_t)idx * p->sb.buf_size;
+}
+
+/* runtime internals shared by log.c and ring.c */
+int  paste_runtime_init(struct paste_pool *p);
+void paste_runtime_free(struct paste_pool *p);
+void paste_rings_reset(struct paste_pool *p);
+int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, uint32_t n);
+int  paste_log_commit(struct paste_pool *p);
+int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
+uint32_t paste_free_pop(struct paste_pool *p);
+void paste_free_push(struct paste_pool *p, uint32_t idx);
 
 /* paste_set_error -- format this thread's last error and return rc */
 int paste_set_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -63,11 +63,16 @@ extern "C" {
 #define PASTE_WINDOW_BASE      0x00200000ull       /* 2 MiB */
 #define PASTE_HANDLER_BASE     0x80000000ull       /* 2 GiB */
 #define PASTE_WINDOW_MAX       (PASTE_HANDLER_BASE - PASTE_WINDOW_BASE)
+/* Below the window, [MAILBOX_BASE, WINDOW_BASE) is where the host hands a
+ * handler descriptors it builds (a replayed record's extents); it is ordinary
+ * Wasm memory, never the pool. One mailbox per worker, MAILBOX_SIZE apart. */
+#define PASTE_MAILBOX_BASE     0x00010000ull       /* 64 KiB */
+#define PASTE_MAILBOX_SIZE     0x00008000ull       /* 32 KiB: a record of PASTE_REC_MAX_EXTENTS */
 
 #define PASTE_BUF_SIZE_MIN     512u
 #define PASTE_BUF_SIZE_MAX     32768u              /* extent and slot lengths are u16 */
 #define PASTE_BUF_SIZE_DEFAULT 2048u
-#define PASTE_RINGS_MAX        64u
+#define PASTE_RINGS_MAX        32u
 #define PASTE_SLOTS_MIN        8u
 #define PASTE_SLOTS_MAX        32768u
 #define PASTE_SLOTS_DEFAULT    1024u
@@ -163,7 +168,7 @@ struct paste_extent {
 #define PASTE_REC_PAD          0x1u   /* filler to the end of the record area; no payload */
 #define PASTE_REC_INLINE_EXT   4u     /* extents in the first line */
 #define PASTE_REC_EXT_PER_LINE 8u     /* extents in each further line */
-#define PASTE_REC_MAX_EXTENTS  8192u
+#define PASTE_REC_MAX_EXTENTS  4000u
 
 /* The first 64-byte line of a record; further lines hold 8 extents each. */
 struct paste_log_rec {
@@ -234,6 +239,28 @@ struct netmap_if {
 	uint32_t ni_spare1[3];
 	int64_t  ring_ofs[];      /* (c) from the netmap_if: tx rings, host tx, rx rings, host rx */
 };
+
+/* ----------------------------------------------- handler-visible records */
+
+/*
+ * What a handler's on_replay(rec) receives: a record's payload as Wasm
+ * addresses inside the window, in order. Built by native code in the
+ * worker's mailbox; the bytes themselves are never copied.
+ */
+struct paste_wasm_extent {
+	uint32_t addr;            /* Wasm address of the bytes (in the window) */
+	uint32_t len;
+};
+
+struct paste_wasm_record {
+	uint64_t seq;
+	uint32_t len;             /* payload bytes in all extents */
+	uint32_t nextents;
+	struct paste_wasm_extent ext[];
+};
+
+/* The handler ABI version: a module exports paste_abi_version() returning it. */
+#define PASTE_ABI_VERSION 1u
 
 /* ------------------------------------------------------ layout, asserted */
 
@@ -324,6 +351,16 @@ PASTE_ASSERT_OFS(netmap_if, ni_host_rx_rings, 40);
 PASTE_ASSERT_OFS(netmap_if, ni_spare1, 44);
 PASTE_ASSERT_OFS(netmap_if, ring_ofs, 56);
 
+PASTE_ASSERT_SIZE(paste_wasm_extent, 8);
+PASTE_ASSERT_SIZE(paste_wasm_record, 16);
+PASTE_ASSERT_OFS(paste_wasm_record, seq, 0);
+PASTE_ASSERT_OFS(paste_wasm_record, len, 8);
+PASTE_ASSERT_OFS(paste_wasm_record, nextents, 12);
+PASTE_ASSERT_OFS(paste_wasm_record, ext, 16);
+_Static_assert(sizeof(struct paste_wasm_record) + PASTE_REC_MAX_EXTENTS * sizeof(struct paste_wasm_extent) <= PASTE_MAILBOX_SIZE,
+	       "a whole record fits in a mailbox");
+_Static_assert(PASTE_MAILBOX_BASE + PASTE_RINGS_MAX * PASTE_MAILBOX_SIZE <= PASTE_WINDOW_BASE, "every worker's mailbox lies below the window");
+
 _Static_assert(PASTE_STATE_OFS % PASTE_PAGE == 0 && PASTE_STATE_OFS >= sizeof(struct paste_super), "state page");
 _Static_assert(PASTE_LOG_OFS % PASTE_PAGE == 0 && PASTE_LOG_OFS >= PASTE_STATE_OFS + sizeof(struct paste_state), "log region");
 _Static_assert(PASTE_LOG_HDR_SIZE >= sizeof(struct paste_log_hdr), "log header");
@@ -352,6 +389,10 @@ enum paste_err {
 	PASTE_ERR_NO_SPACE       = -11,  /* the filesystem cannot hold the pool */
 	PASTE_ERR_WINDOW         = -12,  /* the window cannot be mapped into Wasm memory */
 	PASTE_ERR_READ_ONLY      = -13,  /* a write through a pool opened read-only */
+	PASTE_ERR_LOG_FULL       = -14,  /* no room in the log index until a trim */
+	PASTE_ERR_POOL_FULL      = -15,  /* no free buffer until a trim */
+	PASTE_ERR_HANDLER        = -16,  /* a handler passed a bad buffer, slot, ring index or range */
+	PASTE_ERR_STATE          = -17,  /* a call out of order (no recovery yet, no batch open) */
 };
 
 /* paste_last_error -- the message of this thread's last failure ("" if none) */
@@ -433,6 +474,118 @@ int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len);
 int paste_window_unmap(paste_pool *p, void *mem);
 /* paste_addr -- the address of a buffer, to check that a memory never moved */
 uint64_t paste_addr(const void *mem);
+
+
+/* ------------------------------------------------------------ the runtime */
+
+/*
+ * After a read-write open, paste_pool_recover() runs once: it walks the log
+ * from head to the persistent tail, verifies every record, cuts a torn tail,
+ * rebuilds buffer reference counts and the free list, and resets the rings.
+ * Then each data-path thread binds itself to one worker (one RX + one TX ring)
+ * and runs batches: fill RX slots (a port), call the handler, release the
+ * slots, commit. The paste_h_* functions are the handler's imports: they act
+ * on the calling thread's worker, so koffi can hand them to Wasm directly.
+ */
+
+struct paste_recovery {
+	uint64_t records;         /* live records, replayable */
+	uint64_t bytes;           /* their payload bytes */
+	uint64_t first_seq;       /* 0 if none */
+	uint64_t last_seq;
+	uint64_t next_seq;        /* what the next log() returns */
+	uint64_t corrupt;         /* committed records whose payload fails its crc: not replayed */
+	uint64_t first_corrupt_seq;
+	uint64_t skipped;         /* trimmed records the head had not yet passed */
+	uint64_t torn_pos;        /* where the walk stopped before the tail (if torn) */
+	uint64_t discarded;       /* log bytes cut off at torn_pos */
+	uint32_t torn;            /* 1 if a structurally invalid record stopped the walk */
+	uint32_t was_clean;       /* the previous host closed the pool cleanly */
+	uint32_t live_bufs;       /* buffers referenced by live records */
+	uint32_t free_bufs;
+};
+
+/* What one record in the log is, for dump, verify and replay. */
+enum paste_rec_status {
+	PASTE_REC_OK      = 0,
+	PASTE_REC_BAD_CRC = 1,    /* the payload no longer matches its crc32c */
+};
+
+struct paste_rec_info {
+	uint64_t seq;
+	uint64_t pos;             /* log position of the record */
+	uint32_t len;
+	uint32_t nextents;
+	uint32_t status;          /* enum paste_rec_status */
+	uint32_t stored_crc;
+	uint32_t computed_crc;
+	uint32_t reserved;
+};
+
+struct paste_stats {
+	uint64_t records;         /* logged since open */
+	uint64_t payload_bytes;
+	uint64_t batches;         /* commits that made something durable */
+	uint64_t payload_copies;  /* payload bytes native code copied while logging: 0 is the point */
+	uint64_t replies;
+	uint64_t reply_bytes;
+	uint64_t trimmed;
+	uint64_t handler_errors;
+	uint64_t next_seq;
+	uint64_t committed_seq;   /* every record up to here is durable */
+	uint64_t log_used;        /* bytes between head and the volatile tail */
+	uint64_t log_capacity;
+	uint32_t free_bufs;
+	uint32_t live_bufs;       /* out of the rings, referenced by the log */
+};
+
+/* paste_pool_recover -- walk, verify, cut a torn tail, rebuild; once, after a read-write open */
+int paste_pool_recover(paste_pool *p, struct paste_recovery *out);
+/* paste_pool_stats -- counters and occupancy */
+int paste_pool_stats(paste_pool *p, struct paste_stats *out);
+/* paste_trim -- release every record up to seq: head moves persistently, then buffers return to the free list */
+int64_t paste_trim(paste_pool *p, uint64_t upto_seq);
+
+/* paste_log_walk_begin/next -- visit live records from head to the persistent tail;
+ * next returns 1 (a record in *out), 0 (end) or PASTE_ERR_POOL_CORRUPT (torn log) */
+int paste_log_walk_begin(paste_pool *p);
+int paste_log_walk_next(paste_pool *p, struct paste_rec_info *out);
+/* paste_log_read -- copy the payload of the record at pos (a dump; never on the data path) */
+int64_t paste_log_read(paste_pool *p, uint64_t pos, void *buf, uint64_t cap);
+/* paste_log_extent -- extent i of the record at pos */
+int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, struct paste_extent *out);
+
+/* paste_worker_bind -- bind the calling thread to worker w; mem is the Wasm memory the window is in */
+int paste_worker_bind(paste_pool *p, uint32_t w, void *mem, uint64_t mem_len);
+/* paste_worker_mem_len -- tell the bound worker the memory's new length after a grow */
+int paste_worker_mem_len(uint64_t mem_len);
+/* paste_worker_rx_ring -- Wasm address of the bound worker's RX ring */
+int64_t paste_worker_rx_ring(void);
+/* paste_worker_replay -- build the descriptor of the record at pos in the worker's mailbox; its Wasm address */
+int64_t paste_worker_replay(uint64_t pos);
+/* paste_rx_release -- take back the RX slots the handler released ([old head, head)) */
+int paste_rx_release(void);
+/* paste_commit -- end of batch: fence, persist the tail, then release the batch's replies; replies released */
+int64_t paste_commit(void);
+/* paste_mem_fill -- the mem port: fill up to max RX slots with size-byte synthetic requests over conns connections */
+int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns);
+/* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
+int64_t paste_mem_take_replies(void *buf, uint64_t cap);
+
+/* Handler imports (module "paste"). Results are doubles so they cross the
+ * JS boundary without BigInt: sequence numbers stay below 2^53. */
+/* paste_h_log -- log len bytes at off in buffer buf_idx by reference; the seq, or a negative error */
+double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len);
+/* paste_h_log_extents -- log one record made of n struct paste_extent at Wasm address ptr */
+double paste_h_log_extents(uint32_t ptr, uint32_t n);
+/* paste_h_reply -- queue len bytes at Wasm address ptr for conn; sent after the batch commits */
+int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len);
+/* paste_h_trim -- release every record up to seq; records released, or negative */
+double paste_h_trim(double upto_seq);
+/* paste_h_committed -- the last durable seq */
+double paste_h_committed(void);
+/* paste_h_error -- the last error message, copied to Wasm address ptr (cap bytes); its length */
+int paste_h_error(uint32_t ptr, uint32_t cap);
 
 /* ------------------------------------------------------- layout for mirrors */
 

@@ -241,8 +241,8 @@ static const struct paste_persist_ops persist_ops[] = {
 	[PASTE_PERSIST_NONE]  = { none_flush, none_drain },
 };
 
-/* persist_word -- make one 8-byte word of the native mapping durable */
-static int persist_word(struct paste_pool *p, const uint64_t *w)
+/* paste_persist_word -- make one 8-byte word of the native mapping durable */
+int paste_persist_word(struct paste_pool *p, const uint64_t *w)
 {
 	p->ops->flush(p, w, sizeof(*w));
 	return p->ops->drain(p);
@@ -587,7 +587,7 @@ int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, paste_po
 		p->state->last_open_ns = now_ns();
 		p->ops->flush(p, p->state, sizeof(*p->state));
 		p->state->shutdown = PASTE_STATE_DIRTY;
-		rc = persist_word(p, &p->state->shutdown);
+		rc = paste_persist_word(p, &p->state->shutdown);
 		if (rc)
 			goto fail;
 	}
@@ -621,15 +621,24 @@ int paste_pool_close(paste_pool *p, int clean)
 	if (p->window)
 		rc = window_release(p);
 	if (!(p->flags & PASTE_OPEN_RDONLY)) {
+		/* A batch in flight is finished: its records become durable. */
+		if (p->recovered) {
+			pthread_mutex_lock(&p->lock);
+			int c = paste_log_commit(p);
+			pthread_mutex_unlock(&p->lock);
+			if (!rc)
+				rc = c;
+		}
 		int r = p->ops->drain(p);
 		if (!rc)
 			rc = r;
 		if (clean && !rc) {
 			/* Only after everything else is durable does the pool say so. */
 			p->state->shutdown = PASTE_STATE_CLEAN;
-			rc = persist_word(p, &p->state->shutdown);
+			rc = paste_persist_word(p, &p->state->shutdown);
 		}
 	}
+	paste_runtime_free(p);
 	munmap(p->base, p->map_len);
 	close(p->fd);   /* drops the flock */
 	free(p);

@@ -1,0 +1,58 @@
+// imports.ts -- every host import a handler can call, module "paste".
+//
+// Each is a native function of the host (native/ring.c, paste_h_*), handed to
+// Wasm directly: a call costs one JS->C transition (~30 ns), no JS work.
+// Results are f64 so sequence numbers cross the boundary without BigInt; they
+// stay below 2^53. A negative result is an error code (see Err); the message
+// is available through `error`.
+
+/**
+ * log -- log `len` bytes at `off` of buffer `buf_idx` as one record, by reference.
+ * in:  buf_idx  a buffer the handler owns (in an RX slot of this batch, or already logged)
+ * in:  off, len a range inside that buffer
+ * out: the record's sequence number; durable once the batch commits.
+ *      Err.LOG_FULL (trim first), Err.HANDLER (bad buffer or range)
+ */
+// @ts-ignore: decorator
+@external("paste", "log")
+export declare function log(buf_idx: u32, off: u32, len: u32): f64;
+
+/**
+ * log_extents -- log one record made of n extents, in order (a request split across buffers).
+ * in:  ptr  n packed Extent {buf_idx: u32, off: u16, len: u16}, 4-byte aligned
+ * out: the sequence number, or Err.LOG_FULL / Err.HANDLER
+ */
+// @ts-ignore: decorator
+@external("paste", "log_extents")
+export declare function log_extents(ptr: usize, n: u32): f64;
+
+/**
+ * reply -- queue len bytes at ptr for connection conn. Sent only after the
+ * batch's commit is durable, so an acknowledgement never precedes its record.
+ * out: 0, or Err.HANDLER (range outside memory)
+ */
+// @ts-ignore: decorator
+@external("paste", "reply")
+export declare function reply(conn: u32, ptr: usize, len: u32): i32;
+
+/**
+ * trim -- release every committed record up to and including seq; their
+ * buffers return to the free list once the release is durable.
+ * out: records released (0 if none), or a negative error
+ */
+// @ts-ignore: decorator
+@external("paste", "trim")
+export declare function trim(seq: f64): f64;
+
+/** committed -- the highest sequence number that is durable. */
+// @ts-ignore: decorator
+@external("paste", "committed")
+export declare function committed(): f64;
+
+/**
+ * error -- copy the last error message (UTF-8) to ptr, at most cap bytes.
+ * out: its length
+ */
+// @ts-ignore: decorator
+@external("paste", "error")
+export declare function error(ptr: usize, cap: u32): i32;

@@ -1,0 +1,75 @@
+// build.ts -- `paste-host build handler.ts -o handler.wasm`: asc with the
+// SDK's settings, so a handler author never has to know them:
+//
+//   --importMemory               the host creates the memory and maps the pool into it
+//   --memoryBase 2147483648      the handler's data and heap start above the window (2 GiB)
+//   --runtime incremental        a collecting GC: handlers run for months
+//   --exportRuntime              __new/__pin for the host's loader
+//   -O3                          handlers sit on the request path
+//
+// The handler's module is compiled through a generated entry that re-exports
+// it and adds paste_abi_version() from the SDK, which the host checks.
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { BuildError } from "./errors.js";
+import { CONST } from "./layout.js";
+import { packageRoot } from "./native.js";
+
+export interface BuildOptions {
+  /** Optimize (-O3); default true. */
+  optimize?: boolean;
+  /** Keep debug names and a source map next to the output. */
+  debug?: boolean;
+}
+
+export const ASC_FLAGS = [
+  "--importMemory",
+  "--memoryBase", String(CONST.PASTE_HANDLER_BASE),
+  "--runtime", "incremental",
+  "--exportRuntime",
+] as const;
+
+function importPath(from: string, file: string): string {
+  let p = relative(from, file).replace(/\\/g, "/").replace(/\.ts$/, "");
+  if (!p.startsWith(".")) p = `./${p}`;
+  return p;
+}
+
+/** buildHandler -- compile an AssemblyScript handler to a .wasm the host loads; returns the output path. */
+export async function buildHandler(entry: string, out: string, o: BuildOptions = {}): Promise<string> {
+  const src = resolve(entry);
+  const dst = resolve(out);
+  if (!existsSync(src)) throw new BuildError(`no handler source at ${entry}`);
+  mkdirSync(dirname(dst), { recursive: true });
+
+  const work = mkdtempSync(join(tmpdir(), "paste-build-"));
+  try {
+    // `import ... from "paste-host/assembly"` resolves through this when the
+    // handler's own project has no node_modules/paste-host.
+    mkdirSync(join(work, "node_modules"));
+    symlinkSync(packageRoot(), join(work, "node_modules", "paste-host"), "dir");
+    writeFileSync(
+      join(work, "entry.ts"),
+      `export * from "${importPath(work, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`,
+    );
+    const args = [
+      "entry.ts", "--baseDir", work, "-o", relative(work, dst),
+      ...ASC_FLAGS,
+      ...(o.optimize === false ? [] : ["-O3"]),
+      ...(o.debug ? ["--debug", "--sourceMap"] : []),
+      "--path", join(work, "node_modules"),
+    ];
+    const asc = (await import("assemblyscript/asc")).default;
+    let diagnostics = "";
+    const sink = { write: (s: string | Uint8Array) => { diagnostics += typeof s === "string" ? s : Buffer.from(s).toString(); return true; } };
+    const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never });
+    if (error) {
+      throw new BuildError(`asc could not compile ${entry}:\n${diagnostics.replaceAll(work + "/", "").trim() || error.message}`);
+    }
+    return dst;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,140 @@
+// handler.ts -- loading a handler module into the host-created memory.
+//
+// The module's imports are the native functions themselves (koffi functions
+// are plain JS functions): a handler's log() is one Wasm -> C transition with
+// no JS in between. `abort` becomes a HandlerTrapError carrying the handler's
+// message, file and line.
+
+import * as loader from "@assemblyscript/loader";
+import { readFileSync } from "node:fs";
+import { HandlerInvalidError, HandlerTrapError } from "./errors.js";
+import { native } from "./native.js";
+
+export const ABI_VERSION = 1;
+
+/** The exports a handler has; the optional ones may be missing. */
+export interface HandlerExports {
+  paste_abi_version(): number;
+  on_rx(ring: number): void;
+  on_replay?(rec: number): void;
+  on_init?(): void;
+  on_close?(conn: number): void;
+  [name: string]: unknown;
+}
+
+/** Imports a handler may have: everything else is refused before instantiation. */
+export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
+  env: ["memory", "abort", "seed"],
+  paste: ["log", "log_extents", "reply", "trim", "committed", "error"],
+};
+
+/** readAsString -- an AssemblyScript string (UTF-16, byte length at ptr - 4), copied out. */
+export function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+  ptr >>>= 0;
+  if (ptr < 4 || ptr >= memory.buffer.byteLength) return "";
+  const len = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (ptr + len > memory.buffer.byteLength) return "";
+  return Buffer.from(memory.buffer, ptr, len).toString("utf16le");
+}
+
+/** describeTrap -- a handler error from whatever the Wasm call threw. */
+export function describeTrap(name: string, e: unknown): Error {
+  if (e instanceof HandlerTrapError) return e;
+  if (e instanceof WebAssembly.RuntimeError) {
+    const frame = /wasm-function\[(\d+)\]:(0x[0-9a-f]+)/.exec(e.stack ?? "");
+    const where = frame ? ` in wasm function ${frame[1]} at ${frame[2]}` : "";
+    const err = new HandlerTrapError(`handler ${name} trapped: ${e.message}${where}`, { cause: e });
+    err.detail = { trap: e.message, function: frame?.[1], offset: frame?.[2] };
+    return err;
+  }
+  return e as Error;
+}
+
+/** validateModule -- refuse what cannot be a handler, before it runs. */
+export function validateModule(name: string, module: WebAssembly.Module): void {
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (!ALLOWED_IMPORTS[imp.module]?.includes(imp.name)) {
+      throw new HandlerInvalidError(`${name}: import ${imp.module}.${imp.name} is not allowed (a handler may import ${
+        Object.entries(ALLOWED_IMPORTS).map(([m, ns]) => ns.map((n) => `${m}.${n}`).join(", ")).join(", ")})`);
+    }
+  }
+  const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  if (!exports.has("paste_abi_version")) {
+    throw new HandlerInvalidError(`${name}: no paste_abi_version export; build handlers with \`paste-host build\``);
+  }
+  if (!exports.has("on_rx")) throw new HandlerInvalidError(`${name}: no on_rx export: a handler must export on_rx(ring: Ring)`);
+}
+
+export class Handler {
+  private constructor(
+    readonly name: string,
+    readonly exports: HandlerExports,
+    readonly memory: WebAssembly.Memory,
+  ) {}
+
+  /** load -- validate and instantiate a handler into memory (whose window is mapped). */
+  static load(source: string | Uint8Array, memory: WebAssembly.Memory, name?: string): Handler {
+    const label = name ?? (typeof source === "string" ? source : "handler");
+    let bytes: Uint8Array;
+    try {
+      bytes = typeof source === "string" ? readFileSync(source) : source;
+    } catch (cause) {
+      throw new HandlerInvalidError(`cannot read handler ${label}: ${(cause as Error).message}`, { cause });
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    } catch (cause) {
+      throw new HandlerInvalidError(`${label} is not a valid WebAssembly module: ${(cause as Error).message}`, { cause });
+    }
+    validateModule(label, module);
+
+    const n = native();
+    const imports = {
+      env: {
+        memory,
+        abort(msg: number, file: number, line: number, column: number): never {
+          const text = readAsString(memory, msg) || "abort";
+          const where = readAsString(memory, file);
+          const err = new HandlerTrapError(`handler ${label} aborted: ${text}${where ? ` at ${where}:${line}:${column}` : ""}`);
+          err.detail = { message: text, file: where, line, column };
+          throw err;
+        },
+        seed: () => Date.now(),
+      },
+      paste: {
+        log: n.hLog,
+        log_extents: n.hLogExtents,
+        reply: n.hReply,
+        trim: n.hTrim,
+        committed: n.hCommitted,
+        error: n.hError,
+      },
+    };
+    let exports: HandlerExports;
+    try {
+      exports = loader.instantiateSync(module, imports as never).exports as unknown as HandlerExports;
+    } catch (e) {
+      if (e instanceof WebAssembly.LinkError) {
+        throw new HandlerInvalidError(`${label} cannot be linked: ${e.message}`, { cause: e });
+      }
+      throw describeTrap(label, e);
+    }
+    const abi = exports.paste_abi_version();
+    if (abi !== ABI_VERSION) {
+      throw new HandlerInvalidError(`${label} was built for handler ABI ${abi}; this host speaks ${ABI_VERSION}`);
+    }
+    return new Handler(label, exports, memory);
+  }
+
+  /** call -- run one export, turning traps into HandlerTrapError. */
+  call<K extends "on_rx" | "on_replay" | "on_init" | "on_close">(fn: K, arg?: number): void {
+    const f = this.exports[fn] as ((a?: number) => void) | undefined;
+    if (!f) return;
+    try {
+      f(arg);
+    } catch (e) {
+      throw describeTrap(this.name, e);
+    }
+  }
+}

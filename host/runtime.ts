@@ -1,0 +1,217 @@
+// runtime.ts -- a pool, a handler and the data path, put together.
+//
+// open():  validate + lock the pool, recover (walk the log, cut a torn tail,
+//          rebuild the free list), map the window, load the handler, call
+//          on_init, then replay every live record to on_replay, in order.
+// batch:   a port fills RX slots -> on_rx(ring) -> take the slots back ->
+//          commit (fence, tail) -> only then the batch's replies leave.
+//
+// Per batch the host makes a handful of native calls and one Wasm call; per
+// record it does nothing: the handler's log() goes straight to C.
+
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { HandlerError, PasteError } from "./errors.js";
+import { Handler } from "./handler.js";
+import type { PersistMode } from "./layout.js";
+import { check, native } from "./native.js";
+import { Pool, type CreateOptions } from "./pool.js";
+import { createHandlerMemory, type Window } from "./window.js";
+
+export interface RuntimeOptions {
+  /** Handler .wasm path or bytes. */
+  handler: string | Uint8Array;
+  /** Override the pool's persistence mode. */
+  persist?: PersistMode;
+  /** Create the pool with these options if the file does not exist. */
+  create?: CreateOptions;
+  /** Called for each handler error (trap, bogus index); the runtime keeps going. Default: logged to stderr. */
+  onHandlerError?: (e: Error) => void;
+}
+
+export interface RecoveryReport {
+  records: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+  nextSeq: number;
+  corrupt: number;
+  firstCorruptSeq: number;
+  skipped: number;
+  torn: boolean;
+  tornPos: number;
+  discarded: number;
+  wasClean: boolean;
+  liveBuffers: number;
+  freeBuffers: number;
+  replayed: number;
+}
+
+export interface BatchResult {
+  /** Requests the port put in RX slots (0: ring full, pool full or log full: backpressure). */
+  filled: number;
+  /** Replies released after the commit. */
+  replies: number;
+}
+
+export interface RuntimeStats {
+  records: number;
+  payloadBytes: number;
+  batches: number;
+  payloadCopies: number;
+  replies: number;
+  replyBytes: number;
+  trimmed: number;
+  handlerErrors: number;
+  nextSeq: number;
+  committedSeq: number;
+  logUsed: number;
+  logCapacity: number;
+  freeBuffers: number;
+  liveBuffers: number;
+}
+
+export interface Reply {
+  conn: number;
+  data: Buffer;
+}
+
+const num = (v: number | bigint) => Number(v);
+
+export class Runtime {
+  readonly recovery: RecoveryReport;
+  readonly handlerErrors: Error[] = [];
+  #ring = 0;
+  #replyBuf = Buffer.alloc(1 << 20);
+
+  private constructor(
+    readonly pool: Pool,
+    readonly window: Window,
+    readonly handler: Handler,
+    recovery: RecoveryReport,
+    private readonly onHandlerError: (e: Error) => void,
+  ) {
+    this.recovery = recovery;
+    this.#ring = num(check(num(native().workerRxRing())));
+  }
+
+  static open(path: string, o: RuntimeOptions): Runtime {
+    if (o.create && !existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      Pool.create(path, o.create);
+    }
+    const pool = Pool.open(path, { persist: o.persist });
+    try {
+      const n = native();
+      const rec: Record<string, number | bigint> = {};
+      check(n.poolRecover(pool.handle, rec));
+      const memory = createHandlerMemory();
+      const window = pool.mapWindow(memory);
+      check(n.workerBind(pool.handle, 0, memory.buffer, memory.buffer.byteLength));
+      const handler = Handler.load(o.handler, memory);
+      const report: RecoveryReport = {
+        records: num(rec.records), bytes: num(rec.bytes), firstSeq: num(rec.first_seq), lastSeq: num(rec.last_seq),
+        nextSeq: num(rec.next_seq), corrupt: num(rec.corrupt), firstCorruptSeq: num(rec.first_corrupt_seq),
+        skipped: num(rec.skipped), torn: rec.torn === 1, tornPos: num(rec.torn_pos), discarded: num(rec.discarded),
+        wasClean: rec.was_clean === 1, liveBuffers: num(rec.live_bufs), freeBuffers: num(rec.free_bufs), replayed: 0,
+      };
+      const onErr = o.onHandlerError ?? ((e: Error) => console.error(`paste-host: ${(e as PasteError).code ?? "error"}: ${e.message}`));
+      const rt = new Runtime(pool, window, handler, report, onErr);
+      handler.call("on_init");
+      window.verify();
+      report.replayed = rt.#replay();
+      return rt;
+    } catch (e) {
+      pool.close({ clean: false });
+      throw e;
+    }
+  }
+
+  /** #replay -- every live record, in order, to on_replay; bytes in place. */
+  #replay(): number {
+    const n = native();
+    if (!this.handler.exports.on_replay) return 0;
+    check(n.walkBegin(this.pool.handle));
+    const info: Record<string, number | bigint> = {};
+    let count = 0;
+    for (;;) {
+      const r = n.walkNext(this.pool.handle, info);
+      if (r === 0) break;
+      check(r);
+      if (info.status !== 0) continue;   // reported by recovery, never exposed
+      const addr = num(check(num(n.workerReplay(info.pos))));
+      this.handler.call("on_replay", addr);
+      this.window.verify();
+      count++;
+    }
+    return count;
+  }
+
+  #handlerError(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.handlerErrors.push(err);
+    this.onHandlerError(err);
+  }
+
+  /** runBatch -- hand the filled RX slots to on_rx, take them back, commit, release replies. */
+  runBatch(): number {
+    const n = native();
+    try {
+      this.handler.call("on_rx", this.#ring);
+    } catch (e) {
+      if (!(e instanceof PasteError)) throw e;
+      this.#handlerError(e);
+    }
+    const before = this.window.memory.buffer.byteLength;
+    this.window.verify();
+    if (this.window.memory.buffer.byteLength !== before) n.workerMemLen(this.window.memory.buffer.byteLength);
+    const released = n.rxRelease();
+    if (released < 0) this.#handlerError(new HandlerError(n.lastError()));
+    return num(check(num(n.commit())));
+  }
+
+  /** memBatch -- one batch from the mem port: up to max requests of size bytes over conns connections. */
+  memBatch(size: number, max = 1 << 30, conns = 1): BatchResult {
+    const filled = check(native().memFill(size, Math.min(max, 0xffffffff), conns));
+    if (filled === 0) return { filled: 0, replies: 0 };
+    return { filled, replies: this.runBatch() };
+  }
+
+  /** takeReplies -- the replies the mem port "sent", oldest first (copies). */
+  takeReplies(): Reply[] {
+    const out: Reply[] = [];
+    const n = native();
+    for (;;) {
+      const got = num(check(num(n.memTakeReplies(this.#replyBuf, this.#replyBuf.length))));
+      if (got === 0) return out;
+      for (let off = 0; off < got;) {
+        const conn = this.#replyBuf.readUInt32LE(off);
+        const len = this.#replyBuf.readUInt32LE(off + 4);
+        out.push({ conn, data: Buffer.from(this.#replyBuf.subarray(off + 8, off + 8 + len)) });
+        off += 8 + len;
+      }
+    }
+  }
+
+  /** trim -- release every committed record up to seq; records released. */
+  trim(seq: number): number {
+    return num(check(num(native().trim(this.pool.handle, seq))));
+  }
+
+  stats(): RuntimeStats {
+    const s: Record<string, number | bigint> = {};
+    check(native().poolStats(this.pool.handle, s));
+    return {
+      records: num(s.records), payloadBytes: num(s.payload_bytes), batches: num(s.batches),
+      payloadCopies: num(s.payload_copies), replies: num(s.replies), replyBytes: num(s.reply_bytes),
+      trimmed: num(s.trimmed), handlerErrors: num(s.handler_errors), nextSeq: num(s.next_seq),
+      committedSeq: num(s.committed_seq), logUsed: num(s.log_used), logCapacity: num(s.log_capacity),
+      freeBuffers: num(s.free_bufs), liveBuffers: num(s.live_bufs),
+    };
+  }
+
+  /** close -- finish the batch in flight (commit), unmap, mark the pool clean. */
+  close(): void {
+    this.pool.close({ clean: true });
+  }
+}

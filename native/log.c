@@ -1,0 +1,442 @@
+/*
+ * log.c -- the commit path, trim and recovery.
+ *
+ * The log is an index of records that name pool buffers: logging a request
+ * writes no payload byte, it flushes the payload's cache lines where the
+ * request arrived and appends {seq, extents, crc32c}. Persist order per batch:
+ *
+ *   1. flush payload lines and record lines   (paste_log_append, per record)
+ *   2. drain: sfence / msync                   (paste_log_commit)
+ *   3. store the tail, flush it, drain again   (paste_log_commit)
+ *   4. only now may replies leave              (paste_commit, ring.c)
+ *
+ * So every record below the persistent tail is whole. Recovery trusts the
+ * tail for structure, and still verifies every record: a structurally bad one
+ * (torn) stops the walk and the log is cut there; a committed record whose
+ * payload no longer matches its crc (a handler scribbled on a logged buffer)
+ * is reported and never replayed.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint32_t rec_lines(uint32_t nextents)
+{
+	return 1 + (nextents > PASTE_REC_INLINE_EXT
+		    ? (nextents - PASTE_REC_INLINE_EXT + PASTE_REC_EXT_PER_LINE - 1) / PASTE_REC_EXT_PER_LINE : 0);
+}
+
+/* rec_ext -- extent i of a record: four in the first line, eight in each further line */
+static inline struct paste_extent *rec_ext(struct paste_log_rec *r, uint32_t i)
+{
+	if (i < PASTE_REC_INLINE_EXT)
+		return &r->ext[i];
+	i -= PASTE_REC_INLINE_EXT;
+	return (struct paste_extent *)((uint8_t *)r + PASTE_CACHELINE * (1 + i / PASTE_REC_EXT_PER_LINE)) +
+	       i % PASTE_REC_EXT_PER_LINE;
+}
+
+/* rec_crc -- crc32c of a record's first `lines` lines, its rec_crc field read as zero.
+ * Never writes: the walker also runs over read-only mappings. */
+static uint32_t rec_crc(const struct paste_log_rec *r, uint32_t lines)
+{
+	static const uint8_t zero[4];
+	const uint8_t *b = (const uint8_t *)r;
+	size_t at = offsetof(struct paste_log_rec, rec_crc);
+	uint32_t c = paste_crc32c(0, b, at);
+	c = paste_crc32c(c, zero, sizeof(zero));
+	return paste_crc32c(c, b + at + 4, (size_t)lines * PASTE_CACHELINE - at - 4);
+}
+
+static inline struct paste_log_rec *rec_at(struct paste_pool *p, uint64_t pos)
+{
+	return (struct paste_log_rec *)(p->records + pos % p->cap);
+}
+
+static bool extent_in_pool(const struct paste_pool *p, const struct paste_extent *e)
+{
+	return e->buf_idx > 0 && e->buf_idx < p->sb.nbufs && e->len > 0 &&
+	       (uint32_t)e->off + e->len <= p->sb.buf_size;
+}
+
+static uint32_t payload_crc(struct paste_pool *p, struct paste_log_rec *r)
+{
+	uint32_t c = 0;
+	for (uint32_t i = 0; i < r->nextents; i++) {
+		struct paste_extent *e = rec_ext(r, i);
+		c = paste_crc32c(c, paste_buf(p, e->buf_idx) + e->off, e->len);
+	}
+	return c;
+}
+
+/* ------------------------------------------------------------------ append */
+
+/* write_pad -- fill [pos, end of the record area) so the next record starts at offset 0 */
+static void write_pad(struct paste_pool *p, uint64_t pos, uint64_t bytes)
+{
+	struct paste_log_rec *r = rec_at(p, pos);
+	memset(r, 0, PASTE_CACHELINE);
+	r->flags = PASTE_REC_PAD;
+	r->nlines = (uint16_t)(bytes / PASTE_CACHELINE);
+	/* Only the first line is read back for a PAD; its crc covers that line. */
+	r->rec_crc = rec_crc(r, 1);
+	p->ops->flush(p, r, PASTE_CACHELINE);
+}
+
+int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, uint32_t n)
+{
+	if (n > PASTE_REC_MAX_EXTENTS)
+		return paste_set_error(PASTE_ERR_HANDLER, "log: %u extents, at most %u per record", n, PASTE_REC_MAX_EXTENTS);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct paste_extent *e = &ext[i];
+		if (!extent_in_pool(p, e))
+			return paste_set_error(PASTE_ERR_HANDLER,
+				"log: extent %u (buffer %u, offset %u, length %u) is outside the pool's %u buffers of %u bytes",
+				i, e->buf_idx, e->off, e->len, p->sb.nbufs, p->sb.buf_size);
+		uint8_t st = p->bstate[e->buf_idx];
+		if (st != BS_RX_USER && st != BS_LOGGED)
+			return paste_set_error(PASTE_ERR_HANDLER,
+				"log: buffer %u is not the handler's to log (it is %s)", e->buf_idx,
+				st == BS_FREE ? "free" : st == BS_TX ? "in a TX slot" : st == BS_RX_KERNEL ? "an empty RX slot" : "reserved");
+		total += e->len;
+	}
+	if (total > UINT32_MAX)
+		return paste_set_error(PASTE_ERR_HANDLER, "log: a record of %llu bytes is too large", (unsigned long long)total);
+
+	uint64_t need = (uint64_t)rec_lines(n) * PASTE_CACHELINE;
+	uint64_t off = p->vtail % p->cap;
+	uint64_t pad = off + need > p->cap ? p->cap - off : 0;
+	if (p->vtail + pad + need - p->head > p->cap)
+		return paste_set_error(PASTE_ERR_LOG_FULL,
+			"log: the index is full (%llu of %llu bytes used); trim committed records",
+			(unsigned long long)(p->vtail - p->head), (unsigned long long)p->cap);
+	if (pad) {
+		write_pad(p, p->vtail, pad);
+		p->vtail += pad;
+	}
+
+	struct paste_log_rec *r = rec_at(p, p->vtail);
+	memset(r, 0, need);
+	r->seq = p->next_seq;
+	r->len = (uint32_t)total;
+	r->nextents = (uint16_t)n;
+	r->nlines = (uint16_t)(need / PASTE_CACHELINE);
+	uint32_t crc = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *data = paste_buf(p, ext[i].buf_idx) + ext[i].off;
+		*rec_ext(r, i) = ext[i];
+		crc = paste_crc32c(crc, data, ext[i].len);
+		/* The payload is durable where it arrived: flush its lines, copy nothing. */
+		p->ops->flush(p, data, ext[i].len);
+	}
+	r->payload_crc = crc;
+	r->rec_crc = rec_crc(r, r->nlines);
+	p->ops->flush(p, r, need);
+
+	for (uint32_t i = 0; i < n; i++)
+		p->refs[ext[i].buf_idx]++;
+	p->vtail += need;
+	p->stats.records++;
+	p->stats.payload_bytes += total;
+	return (int64_t)p->next_seq++;
+}
+
+/* paste_log_commit -- make every appended record durable, then the tail that covers them */
+int paste_log_commit(struct paste_pool *p)
+{
+	if (p->vtail == p->ptail)
+		return 0;
+	/* Payload and records must be durable before the tail that covers them. */
+	int rc = p->ops->drain(p);
+	if (rc)
+		return rc;
+	__atomic_store_n(&p->log->tail, p->vtail, __ATOMIC_RELEASE);
+	/* The tail is durable before any reply for these records is released. */
+	rc = paste_persist_word(p, &p->log->tail);
+	if (rc)
+		return rc;
+	p->ptail = p->vtail;
+	p->committed_seq = p->next_seq - 1;
+	p->stats.batches++;
+	return 0;
+}
+
+/* -------------------------------------------------------------------- trim */
+
+int64_t paste_trim(paste_pool *p, uint64_t upto)
+{
+	if (!p || !p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "trim: the pool is not open for writing or not recovered");
+	pthread_mutex_lock(&p->lock);
+	if (upto > p->committed_seq)
+		upto = p->committed_seq;   /* only durable records can be released */
+	uint64_t pos = p->head, count = 0;
+	while (pos < p->ptail) {
+		struct paste_log_rec *r = rec_at(p, pos);
+		if (!(r->flags & PASTE_REC_PAD) && r->seq > upto)
+			break;
+		if (!(r->flags & PASTE_REC_PAD))
+			count++;
+		pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+	}
+	if (pos == p->head) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	uint64_t old = p->head;
+	/* head_seq first: a crash before head moves leaves records recovery skips. */
+	__atomic_store_n(&p->log->head_seq, upto + 1 > p->head_seq ? upto + 1 : p->head_seq, __ATOMIC_RELEASE);
+	int rc = paste_persist_word(p, &p->log->head_seq);
+	if (!rc) {
+		__atomic_store_n(&p->log->head, pos, __ATOMIC_RELEASE);
+		rc = paste_persist_word(p, &p->log->head);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&p->lock);
+		return rc;
+	}
+	p->head_seq = p->log->head_seq;
+	p->head = pos;
+	/* Only now, with the release durable, may the buffers be reused. */
+	for (uint64_t q = old; q < pos;) {
+		struct paste_log_rec *r = rec_at(p, q);
+		if (!(r->flags & PASTE_REC_PAD)) {
+			for (uint32_t i = 0; i < r->nextents; i++) {
+				uint32_t b = rec_ext(r, i)->buf_idx;
+				if (--p->refs[b] == 0 && p->bstate[b] == BS_LOGGED)
+					paste_free_push(p, b);
+			}
+		}
+		q += (uint64_t)r->nlines * PASTE_CACHELINE;
+	}
+	p->stats.trimmed += count;
+	pthread_mutex_unlock(&p->lock);
+	return (int64_t)count;
+}
+
+/* -------------------------------------------------------------------- walk */
+
+/*
+ * walk_check -- is the record at pos whole? 0, or a negative code with the
+ * reason in the last error. Checks only what recovery must trust: geometry,
+ * the record crc, dense sequence numbers, extents inside the pool.
+ */
+static int walk_check(struct paste_pool *p, uint64_t pos, uint64_t end, uint64_t expect)
+{
+	struct paste_log_rec *r = rec_at(p, pos);
+	uint64_t off = pos % p->cap;
+	if (r->nlines == 0 || off + (uint64_t)r->nlines * PASTE_CACHELINE > p->cap ||
+	    pos + (uint64_t)r->nlines * PASTE_CACHELINE > end)
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: record of %u lines overruns the log",
+				       (unsigned long long)pos, r->nlines);
+	if (r->flags & PASTE_REC_PAD) {
+		return rec_crc(r, 1) == r->rec_crc ? 0
+			: paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: bad pad record", (unsigned long long)pos);
+	}
+	if (r->nextents > PASTE_REC_MAX_EXTENTS || r->nlines != rec_lines(r->nextents))
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: %u extents in %u lines",
+				       (unsigned long long)pos, r->nextents, r->nlines);
+	if (rec_crc(r, r->nlines) != r->rec_crc)
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: record checksum mismatch",
+				       (unsigned long long)pos);
+	if (r->seq == 0 || (expect && r->seq != expect))
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: sequence %llu where %llu was due",
+				       (unsigned long long)pos, (unsigned long long)r->seq, (unsigned long long)expect);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < r->nextents; i++) {
+		struct paste_extent *e = rec_ext(r, i);
+		if (!extent_in_pool(p, e))
+			return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: seq %llu names buffer %u outside the pool",
+					       (unsigned long long)pos, (unsigned long long)r->seq, e->buf_idx);
+		total += e->len;
+	}
+	if (total != r->len)
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log torn at position %llu: extents hold %llu bytes, record says %u",
+				       (unsigned long long)pos, (unsigned long long)total, r->len);
+	return 0;
+}
+
+int paste_log_walk_begin(paste_pool *p)
+{
+	if (!p)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "walk: no pool");
+	p->records = p->base + p->sb.log_ofs + PASTE_LOG_HDR_SIZE;
+	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
+	p->walk_pos = __atomic_load_n(&p->log->head, __ATOMIC_ACQUIRE);
+	p->walk_end = __atomic_load_n(&p->log->tail, __ATOMIC_ACQUIRE);
+	p->walk_expect = 0;
+	if (p->walk_end < p->walk_pos || p->walk_end - p->walk_pos > p->cap)
+		return paste_set_error(PASTE_ERR_POOL_CORRUPT, "log header is inconsistent: head %llu, tail %llu, capacity %llu",
+				       (unsigned long long)p->walk_pos, (unsigned long long)p->walk_end, (unsigned long long)p->cap);
+	return 0;
+}
+
+int paste_log_walk_next(paste_pool *p, struct paste_rec_info *out)
+{
+	uint64_t head_seq = __atomic_load_n(&p->log->head_seq, __ATOMIC_ACQUIRE);
+	while (p->walk_pos < p->walk_end) {
+		uint64_t pos = p->walk_pos;
+		int rc = walk_check(p, pos, p->walk_end, p->walk_expect);
+		if (rc)
+			return rc;
+		struct paste_log_rec *r = rec_at(p, pos);
+		p->walk_pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+		if (r->flags & PASTE_REC_PAD)
+			continue;
+		p->walk_expect = r->seq + 1;
+		if (r->seq < head_seq)
+			continue;   /* trimmed; the head had not moved past it yet */
+		memset(out, 0, sizeof(*out));
+		out->seq = r->seq;
+		out->pos = pos;
+		out->len = r->len;
+		out->nextents = r->nextents;
+		out->stored_crc = r->payload_crc;
+		out->computed_crc = payload_crc(p, r);
+		out->status = out->computed_crc == out->stored_crc ? PASTE_REC_OK : PASTE_REC_BAD_CRC;
+		return 1;
+	}
+	return 0;
+}
+
+int64_t paste_log_read(paste_pool *p, uint64_t pos, void *buf, uint64_t cap)
+{
+	struct paste_log_rec *r = rec_at(p, pos);
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < r->nextents && n < cap; i++) {
+		struct paste_extent *e = rec_ext(r, i);
+		uint64_t k = e->len < cap - n ? e->len : cap - n;
+		memcpy((uint8_t *)buf + n, paste_buf(p, e->buf_idx) + e->off, k);
+		n += k;
+	}
+	return (int64_t)n;
+}
+
+int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, struct paste_extent *out)
+{
+	struct paste_log_rec *r = rec_at(p, pos);
+	if (i >= r->nextents)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "record at %llu has %u extents", (unsigned long long)pos, r->nextents);
+	*out = *rec_ext(r, i);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+int paste_pool_recover(paste_pool *p, struct paste_recovery *out)
+{
+	if (!p || !out)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "recover: no pool");
+	if (p->flags & PASTE_OPEN_RDONLY)
+		return paste_set_error(PASTE_ERR_READ_ONLY, "recover: %s is open read-only", p->path);
+	if (p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "recover: %s was already recovered", p->path);
+	memset(out, 0, sizeof(*out));
+	out->was_clean = p->prev_clean;
+
+	int rc = paste_runtime_init(p);
+	if (rc)
+		return rc;
+	rc = paste_log_walk_begin(p);
+	if (rc)
+		goto fail;
+
+	uint64_t old_tail = p->walk_end, head = p->walk_pos, head_seq = p->log->head_seq;
+	uint64_t first_live_pos = UINT64_MAX, last_seq = 0;
+	struct paste_rec_info info;
+	for (;;) {
+		uint64_t before = p->walk_pos;
+		int r = paste_log_walk_next(p, &info);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			out->torn = 1;
+			out->torn_pos = before;
+			out->discarded = old_tail - before;
+			/* The cut is durable before anything new is appended over it. */
+			p->walk_end = before;
+			__atomic_store_n(&p->log->tail, before, __ATOMIC_RELEASE);
+			rc = paste_persist_word(p, &p->log->tail);
+			if (rc)
+				goto fail;
+			break;
+		}
+		if (first_live_pos == UINT64_MAX)
+			first_live_pos = info.pos;
+		last_seq = info.seq;
+		struct paste_log_rec *rec = rec_at(p, info.pos);
+		for (uint32_t i = 0; i < rec->nextents; i++) {
+			uint32_t b = rec_ext(rec, i)->buf_idx;
+			if (p->refs[b]++ == 0)
+				out->live_bufs++;
+			p->bstate[b] = BS_LOGGED;
+		}
+		if (info.status == PASTE_REC_OK) {
+			if (!out->first_seq)
+				out->first_seq = info.seq;
+			out->records++;
+			out->bytes += info.len;
+		} else if (!out->corrupt++) {
+			out->first_corrupt_seq = info.seq;
+		}
+	}
+	/* Trimmed records the head had not passed yet: move the head now. */
+	uint64_t live_head = first_live_pos != UINT64_MAX ? first_live_pos : p->walk_end;
+	if (live_head != head) {
+		for (uint64_t q = head; q < live_head;) {
+			struct paste_log_rec *r = rec_at(p, q);
+			if (!(r->flags & PASTE_REC_PAD))
+				out->skipped++;
+			q += (uint64_t)r->nlines * PASTE_CACHELINE;
+		}
+		__atomic_store_n(&p->log->head, live_head, __ATOMIC_RELEASE);
+		rc = paste_persist_word(p, &p->log->head);
+		if (rc)
+			goto fail;
+	}
+	p->head = live_head;
+	p->head_seq = head_seq;
+	p->vtail = p->ptail = p->walk_end;
+	p->next_seq = last_seq ? last_seq + 1 : head_seq;
+	if (p->next_seq < head_seq)
+		p->next_seq = head_seq;
+	p->committed_seq = p->next_seq - 1;
+	out->last_seq = last_seq;
+	out->next_seq = p->next_seq;
+
+	for (uint32_t b = 1; b < p->sb.nbufs; b++)
+		if (p->bstate[b] == BS_FREE)
+			paste_free_push(p, b);
+	paste_rings_reset(p);
+	out->free_bufs = p->nfree;
+	p->recovered = true;
+	return 0;
+
+fail:
+	paste_runtime_free(p);
+	return rc;
+}
+
+int paste_pool_stats(paste_pool *p, struct paste_stats *out)
+{
+	if (!p || !out)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "stats: no pool");
+	if (!p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "stats: %s has no runtime (open read-write and recover first)", p->path);
+	pthread_mutex_lock(&p->lock);
+	*out = p->stats;
+	out->next_seq = p->next_seq;
+	out->committed_seq = p->committed_seq;
+	out->log_used = p->vtail - p->head;
+	out->log_capacity = p->cap;
+	out->free_bufs = p->nfree;
+	uint32_t live = 0;
+	for (uint32_t b = 1; b < p->sb.nbufs; b++)
+		live += p->bstate[b] == BS_LOGGED;
+	out->live_bufs = live;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}

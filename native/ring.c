@@ -1,0 +1,471 @@
+/*
+ * ring.c -- the data path: netmap rings in the pool, the buffers they hold,
+ * the handler's imports, and the mem port.
+ *
+ * Ownership is netmap's. In an RX ring the handler owns [head, tail) and
+ * gives slots back by advancing head; native code fills [tail, head - 1) and
+ * advances tail. Native code never trusts what it reads back from the window:
+ * it keeps a shadow of every RX slot's buffer, bounds-checks head, and checks
+ * every buffer index a handler names against its own buffer states.
+ *
+ * Logging by reference, as PASTE does: a logged buffer stays in its slot
+ * while the handler still reads it (several requests may share a buffer).
+ * When the handler releases the slot, a buffer that the log references leaves
+ * the ring, and the next fill puts a free buffer in the slot with
+ * NS_BUF_CHANGED. Nothing is copied.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+__thread struct paste_worker *paste_cur;
+
+/* ------------------------------------------------------------ buffers */
+
+uint32_t paste_free_pop(struct paste_pool *p)
+{
+	if (!p->nfree)
+		return 0;
+	uint32_t b = p->free_stack[--p->nfree];
+	p->bstate[b] = BS_FREE;   /* the caller sets where it goes */
+	return b;
+}
+
+void paste_free_push(struct paste_pool *p, uint32_t b)
+{
+	p->bstate[b] = BS_FREE;
+	p->free_stack[p->nfree++] = b;
+}
+
+int paste_runtime_init(struct paste_pool *p)
+{
+	uint32_t n = p->sb.nbufs, w = p->sb.nrings;
+	p->refs = calloc(n, sizeof(*p->refs));
+	p->bstate = calloc(n, 1);
+	p->free_stack = malloc((size_t)n * sizeof(*p->free_stack));
+	p->workers = calloc(w, sizeof(*p->workers));
+	if (!p->refs || !p->bstate || !p->free_stack || !p->workers) {
+		paste_runtime_free(p);
+		return paste_set_error(PASTE_ERR_IO, "recover: out of memory for %u buffers", n);
+	}
+	for (uint32_t i = 0; i < w; i++) {
+		p->workers[i].rx_shadow = calloc(p->sb.ring_slots, sizeof(uint32_t));
+		if (!p->workers[i].rx_shadow) {
+			paste_runtime_free(p);
+			return paste_set_error(PASTE_ERR_IO, "recover: out of memory for ring shadows");
+		}
+	}
+	p->bstate[0] = BS_RESERVED;
+	p->nfree = 0;
+	p->records = p->base + p->sb.log_ofs + PASTE_LOG_HDR_SIZE;
+	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
+	pthread_mutex_init(&p->lock, NULL);
+	return 0;
+}
+
+void paste_runtime_free(struct paste_pool *p)
+{
+	if (p->workers) {
+		for (uint32_t i = 0; i < p->sb.nrings; i++) {
+			struct paste_worker *w = &p->workers[i];
+			if (paste_cur == w)
+				paste_cur = NULL;
+			free(w->rx_shadow);
+			free(w->pending.data);
+			free(w->delivered.data);
+		}
+	}
+	if (p->recovered)
+		pthread_mutex_destroy(&p->lock);
+	free(p->refs);
+	free(p->bstate);
+	free(p->free_stack);
+	free(p->workers);
+	p->refs = NULL;
+	p->bstate = NULL;
+	p->free_stack = NULL;
+	p->workers = NULL;
+	p->recovered = false;
+}
+
+static struct netmap_ring *ring_at(struct paste_pool *p, uint32_t r)
+{
+	struct netmap_if *nifp = (struct netmap_if *)(p->base + p->sb.ring_ofs);
+	return (struct netmap_ring *)((uint8_t *)nifp + nifp->ring_ofs[r]);
+}
+
+/*
+ * paste_rings_reset -- after recovery, every ring starts as at create: TX
+ * slots full of free buffers for the handler, RX slots empty with a free
+ * buffer each. Slots that find no free buffer get 0 and are filled later.
+ */
+void paste_rings_reset(struct paste_pool *p)
+{
+	uint32_t n = p->sb.nrings, slots = p->sb.ring_slots;
+	for (uint32_t i = 0; i < n; i++) {
+		struct paste_worker *w = &p->workers[i];
+		w->pool = p;
+		w->id = i;
+		w->tx = ring_at(p, i);
+		w->rx = ring_at(p, n + i);
+		w->rx_wasm = PASTE_WINDOW_BASE + (uint64_t)((uint8_t *)w->rx - (p->base + p->sb.ring_ofs));
+		for (uint32_t s = 0; s < slots; s++) {
+			struct netmap_slot *tx = &w->tx->slot[s], *rx = &w->rx->slot[s];
+			uint32_t b = paste_free_pop(p);
+			if (b)
+				p->bstate[b] = BS_TX;
+			*tx = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
+			b = paste_free_pop(p);
+			if (b)
+				p->bstate[b] = BS_RX_KERNEL;
+			w->rx_shadow[s] = b;
+			*rx = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
+		}
+		w->tx->head = w->tx->cur = 0;
+		w->tx->tail = slots - 1;
+		w->rx->head = w->rx->cur = w->rx->tail = 0;
+		w->rx_head = w->rx_tail = 0;
+	}
+}
+
+/* ------------------------------------------------------------ workers */
+
+int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len)
+{
+	if (!p || !p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "bind: the pool is not recovered");
+	if (id >= p->sb.nrings)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "bind: worker %u, the pool has %u ring pairs", id, p->sb.nrings);
+	if (!p->window || (uint8_t *)mem + PASTE_WINDOW_BASE != p->window)
+		return paste_set_error(PASTE_ERR_WINDOW, "bind: the window is not mapped into this memory");
+	struct paste_worker *w = &p->workers[id];
+	w->wasm = mem;
+	w->wasm_len = mem_len;
+	paste_cur = w;
+	return 0;
+}
+
+int paste_worker_mem_len(uint64_t mem_len)
+{
+	if (!paste_cur)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	paste_cur->wasm_len = mem_len;
+	return 0;
+}
+
+int64_t paste_worker_rx_ring(void)
+{
+	if (!paste_cur)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	return (int64_t)paste_cur->rx_wasm;
+}
+
+/* wasm_range -- a handler pointer, checked against its memory: NULL if out of bounds */
+static uint8_t *wasm_range(struct paste_worker *w, uint32_t ptr, uint64_t len)
+{
+	if ((uint64_t)ptr + len > w->wasm_len)
+		return NULL;
+	return w->wasm + ptr;
+}
+
+int64_t paste_worker_replay(uint64_t pos)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	uint64_t box = PASTE_MAILBOX_BASE + (uint64_t)w->id * PASTE_MAILBOX_SIZE;
+	struct paste_wasm_record *d = (struct paste_wasm_record *)(w->wasm + box);
+	struct paste_extent e;
+	const struct paste_log_rec *r = (const struct paste_log_rec *)(p->records + pos % p->cap);
+	d->seq = r->seq;
+	d->len = r->len;
+	d->nextents = r->nextents;
+	for (uint32_t i = 0; i < r->nextents; i++) {
+		paste_log_extent(p, pos, i, &e);
+		/* A Wasm address in the window: the handler reads the bytes in place. */
+		d->ext[i].addr = (uint32_t)(PASTE_WINDOW_BASE + (p->sb.buf_ofs - p->sb.ring_ofs) +
+					    (uint64_t)e.buf_idx * p->sb.buf_size + e.off);
+		d->ext[i].len = e.len;
+	}
+	return (int64_t)box;
+}
+
+/* --------------------------------------------------------- RX release */
+
+static inline uint32_t ring_next(uint32_t i, uint32_t n)
+{
+	return i + 1 == n ? 0 : i + 1;
+}
+
+/* in_span -- is h in the cyclic range [from, to] of a ring of n slots? */
+static bool in_span(uint32_t h, uint32_t from, uint32_t to, uint32_t n)
+{
+	uint32_t d = (h + n - from) % n, span = (to + n - from) % n;
+	return h < n && d <= span;
+}
+
+int paste_rx_release(void)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	uint32_t n = p->sb.ring_slots;
+	uint32_t h = __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
+	int rc = 0;
+	if (!in_span(h, w->rx_head, w->rx_tail, n)) {
+		/* A bogus head: take every slot back so the ring stays usable. */
+		rc = paste_set_error(PASTE_ERR_HANDLER,
+			"handler set RX ring %u head to %u, outside its slots [%u, %u) of %u; all slots taken back",
+			w->id, h, w->rx_head, w->rx_tail, n);
+		h = w->rx_tail;
+	}
+	pthread_mutex_lock(&p->lock);
+	uint32_t released = 0;
+	for (uint32_t s = w->rx_head; s != h; s = ring_next(s, n)) {
+		uint32_t b = w->rx_shadow[s];
+		struct netmap_slot *slot = &w->rx->slot[s];
+		if (slot->buf_idx != b && !rc)
+			rc = paste_set_error(PASTE_ERR_HANDLER,
+				"handler changed RX ring %u slot %u buffer from %u to %u; restored", w->id, s, b, slot->buf_idx);
+		slot->buf_idx = b;
+		if (p->refs[b]) {
+			p->bstate[b] = BS_LOGGED;   /* the log keeps it; the slot gets another at the next fill */
+			w->rx_shadow[s] = 0;
+		} else {
+			p->bstate[b] = BS_RX_KERNEL;
+		}
+		released++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	w->rx_head = h;
+	if (rc) {
+		__atomic_store_n(&w->rx->head, h, __ATOMIC_RELEASE);
+		__atomic_store_n(&w->rx->cur, h, __ATOMIC_RELEASE);
+		p->stats.handler_errors++;
+		return rc;
+	}
+	return (int)released;
+}
+
+/* ------------------------------------------------------------ replies */
+
+static int bytes_reserve(struct paste_bytes *q, size_t more)
+{
+	if (q->len + more <= q->cap)
+		return 0;
+	size_t cap = q->cap ? q->cap : 4096;
+	while (cap < q->len + more)
+		cap *= 2;
+	uint8_t *d = realloc(q->data, cap);
+	if (!d)
+		return paste_set_error(PASTE_ERR_IO, "replies: out of memory for %zu bytes", cap);
+	q->data = d;
+	q->cap = cap;
+	return 0;
+}
+
+int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "reply: no worker bound to this thread");
+	const uint8_t *src = wasm_range(w, ptr, len);
+	if (!src) {
+		w->pool->stats.handler_errors++;
+		return paste_set_error(PASTE_ERR_HANDLER, "reply: [%u, +%u) is outside the handler's memory", ptr, len);
+	}
+	int rc = bytes_reserve(&w->pending, 8 + (size_t)len);
+	if (rc)
+		return rc;
+	uint8_t *d = w->pending.data + w->pending.len;
+	memcpy(d, &conn, 4);
+	memcpy(d + 4, &len, 4);
+	memcpy(d + 8, src, len);   /* replies are small acks: copied, unlike payload */
+	w->pending.len += 8 + (size_t)len;
+	w->pending_replies++;
+	return 0;
+}
+
+int64_t paste_commit(void)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "commit: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	pthread_mutex_lock(&p->lock);
+	int rc = paste_log_commit(p);
+	pthread_mutex_unlock(&p->lock);
+	if (rc)
+		return rc;   /* nothing is acknowledged: the replies stay queued */
+	/* Durable: only now may this batch's replies leave (invariant 4). */
+	int64_t n = (int64_t)w->pending_replies;
+	if (w->pending.len) {
+		rc = bytes_reserve(&w->delivered, w->pending.len);
+		if (rc)
+			return rc;
+		memcpy(w->delivered.data + w->delivered.len, w->pending.data, w->pending.len);
+		w->delivered.len += w->pending.len;
+		p->stats.reply_bytes += w->pending.len - 8 * w->pending_replies;
+		p->stats.replies += w->pending_replies;
+		w->pending.len = 0;
+		w->pending_replies = 0;
+	}
+	return n;
+}
+
+int64_t paste_mem_take_replies(void *buf, uint64_t cap)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	/* whole replies only */
+	size_t n = 0;
+	while (n + 8 <= w->delivered.len) {
+		uint32_t len;
+		memcpy(&len, w->delivered.data + n + 4, 4);
+		if (n + 8 + len > cap)
+			break;
+		n += 8 + (size_t)len;
+	}
+	if (!n && w->delivered.len)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "take replies: a buffer of %llu bytes holds no whole reply",
+				       (unsigned long long)cap);
+	memcpy(buf, w->delivered.data, n);
+	memmove(w->delivered.data, w->delivered.data + n, w->delivered.len - n);
+	w->delivered.len -= n;
+	return (int64_t)n;
+}
+
+/* ------------------------------------------------------------ mem port */
+
+/*
+ * paste_mem_fill -- netmap's pkt-gen for the log: synthetic requests written
+ * into free RX buffers, as recv() would. Request k carries k as a u64 in its
+ * first 8 bytes and then bytes (k * 31 + i) & 0xff, so tests can check
+ * every byte that comes back. Stops when the ring is full, when no buffer is
+ * free, or when the log has no room for a batch (backpressure).
+ */
+int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "mem port: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	if (size == 0 || size > p->sb.buf_size)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "mem port: request size %u must be 1 to %u (the buffer size)",
+				       size, p->sb.buf_size);
+	if (conns == 0)
+		conns = 1;
+	uint32_t n = p->sb.ring_slots, filled = 0;
+	pthread_mutex_lock(&p->lock);
+	/* Leave room for one multi-line record and a pad per request. */
+	uint64_t log_free = p->cap - (p->vtail - p->head);
+	uint64_t room = log_free / PASTE_CACHELINE > 1024 ? log_free / PASTE_CACHELINE - 1024 : 0;
+	if (max > room / 2)
+		max = (uint32_t)(room / 2);
+	while (filled < max) {
+		uint32_t s = w->rx_tail, next = ring_next(s, n);
+		if (next == w->rx_head)
+			break;   /* ring full: netmap keeps one slot empty */
+		uint32_t b = w->rx_shadow[s];
+		struct netmap_slot *slot = &w->rx->slot[s];
+		if (!b) {
+			b = paste_free_pop(p);
+			if (!b)
+				break;   /* pool full: wait for a trim */
+			w->rx_shadow[s] = b;
+			slot->buf_idx = b;
+			slot->flags |= NS_BUF_CHANGED;
+		}
+		uint8_t *d = paste_buf(p, b);
+		uint64_t k = ++w->mem_seq;
+		uint32_t i = 0;
+		for (; i < 8 && i < size; i++)
+			d[i] = (uint8_t)(k >> (8 * i));
+		for (; i < size; i++)
+			d[i] = (uint8_t)(k * 31 + i);
+		slot->len = (uint16_t)size;
+		uint64_t conn = 1 + (k % conns);
+		slot->ptr = (conn << PASTE_PTR_FD_SHIFT) & PASTE_PTR_FD_MASK;
+		p->bstate[b] = BS_RX_USER;
+		w->rx_tail = next;
+		filled++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	/* The slots' contents are visible before the tail that hands them over. */
+	__atomic_store_n(&w->rx->tail, w->rx_tail, __ATOMIC_RELEASE);
+	return (int)filled;
+}
+
+/* --------------------------------------------------------- handler imports */
+
+static double import_error(int rc)
+{
+	if (paste_cur)
+		paste_cur->pool->stats.handler_errors++;
+	return (double)rc;
+}
+
+double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
+	if (off > UINT16_MAX || len > UINT16_MAX)
+		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log: offset %u length %u do not fit a buffer", off, len));
+	struct paste_extent e = { .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	pthread_mutex_lock(&w->pool->lock);
+	int64_t seq = paste_log_append(w->pool, &e, 1);
+	pthread_mutex_unlock(&w->pool->lock);
+	return seq < 0 ? import_error((int)seq) : (double)seq;
+}
+
+double paste_h_log_extents(uint32_t ptr, uint32_t n)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
+	const struct paste_extent *ext = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*ext));
+	if (!ext || (ptr & 3))
+		return import_error(paste_set_error(PASTE_ERR_HANDLER,
+			"log: %u extents at %u are outside the handler's memory or misaligned", n, ptr));
+	pthread_mutex_lock(&w->pool->lock);
+	int64_t seq = paste_log_append(w->pool, ext, n);
+	pthread_mutex_unlock(&w->pool->lock);
+	return seq < 0 ? import_error((int)seq) : (double)seq;
+}
+
+double paste_h_trim(double upto)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "trim: no worker bound to this thread");
+	if (!(upto >= 0))
+		return import_error(paste_set_error(PASTE_ERR_HANDLER, "trim: bad sequence number"));
+	int64_t n = paste_trim(w->pool, (uint64_t)upto);
+	return (double)n;
+}
+
+double paste_h_committed(void)
+{
+	return paste_cur ? (double)paste_cur->pool->committed_seq : 0;
+}
+
+int paste_h_error(uint32_t ptr, uint32_t cap)
+{
+	struct paste_worker *w = paste_cur;
+	const char *msg = paste_last_error();
+	size_t len = strlen(msg);
+	if (!w || !cap)
+		return (int)len;
+	uint8_t *d = wasm_range(w, ptr, cap);
+	if (!d)
+		return paste_set_error(PASTE_ERR_HANDLER, "error: [%u, +%u) is outside the handler's memory", ptr, cap);
+	if (len > cap)
+		len = cap;
+	memcpy(d, msg, len);
+	return (int)len;
+}
