@@ -13,7 +13,7 @@
 import * as host from "./imports";
 import { Err, LogExtent, Slot } from "./layout";
 
-export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION } from "./layout";
+export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
 
 /** lastError -- the host's message for the last failed import call. */

@@ -45,17 +45,23 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
   mkdirSync(dirname(dst), { recursive: true });
 
   const work = mkdtempSync(join(tmpdir(), "paste-build-"));
+  // The generated entry sits beside the handler (hidden, removed after), so
+  // asc names the handler's files as the author knows them, in diagnostics
+  // and in the file/line an abort reports.
+  const srcDir = dirname(src);
+  const entryName = `.paste-entry-${process.pid}-${Date.now()}.ts`;
+  const entryFile = join(srcDir, entryName);
   try {
     // `import ... from "paste-host/assembly"` resolves through this when the
     // handler's own project has no node_modules/paste-host.
     mkdirSync(join(work, "node_modules"));
     symlinkSync(packageRoot(), join(work, "node_modules", "paste-host"), "dir");
     writeFileSync(
-      join(work, "entry.ts"),
-      `export * from "${importPath(work, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`,
+      entryFile,
+      `export * from "${importPath(srcDir, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`,
     );
     const args = [
-      "entry.ts", "--baseDir", work, "-o", relative(work, dst),
+      entryName, "--baseDir", srcDir, "-o", relative(srcDir, dst),
       ...ASC_FLAGS,
       ...(o.optimize === false ? [] : ["-O3"]),
       ...(o.debug ? ["--debug", "--sourceMap"] : []),
@@ -66,10 +72,11 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
     const sink = { write: (s: string | Uint8Array) => { diagnostics += typeof s === "string" ? s : Buffer.from(s).toString(); return true; } };
     const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never });
     if (error) {
-      throw new BuildError(`asc could not compile ${entry}:\n${diagnostics.replaceAll(work + "/", "").trim() || error.message}`);
+      throw new BuildError(`asc could not compile ${entry}:\n${diagnostics.trim() || error.message}`);
     }
     return dst;
   } finally {
+    rmSync(entryFile, { force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }

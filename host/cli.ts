@@ -9,7 +9,10 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from "comm
 import { mkdirSync, realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PasteError, UsageError } from "./errors.js";
+import { buildHandler } from "./build.js";
+import { LogCorruptError, PasteError, UsageError } from "./errors.js";
+import { preview, walkLog } from "./logtool.js";
+import { Runtime } from "./runtime.js";
 import { formatPoolInfo } from "./format.js";
 import { PERSIST_MODES, type PersistMode } from "./layout.js";
 import { Pool } from "./pool.js";
@@ -88,6 +91,132 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command("build")
+    .description("compile an AssemblyScript handler with the SDK's settings (imported memory above the window, ABI export)")
+    .argument("<handler.ts>", "the handler's entry file")
+    .requiredOption("-o, --out <file.wasm>", "where to write the module")
+    .option("--no-optimize", "skip -O3 (faster builds while developing)")
+    .option("--debug", "keep debug names and write a source map", false)
+    .action(async (entry: string, o) => {
+      const t0 = Date.now();
+      const out = await buildHandler(entry, o.out, { optimize: o.optimize, debug: o.debug });
+      const { statSync } = await import("node:fs");
+      console.log(`built ${out} (${statSync(out).size} bytes) in ${Date.now() - t0} ms`);
+    });
+
+  const log = program.command("log").description("inspect and check a pool's log (read-only; safe on a running pool)");
+
+  log
+    .command("dump")
+    .description("print the live records from the head: sequence, length, extents, checksum, payload")
+    .argument("<path>", "pool file")
+    .option("--json", "one JSON object per line, payload in base64", false)
+    .option("--from <seq>", "start at this sequence number", optionParser((t) => parseCount(t, "--from")), 0)
+    .option("--limit <n>", "stop after n records", optionParser((t) => parseCount(t, "--limit")))
+    .action((path: string, o) => {
+      const pool = Pool.open(path, { readOnly: true });
+      try {
+        let n = 0;
+        for (const r of walkLog(pool, o.from)) {
+          if (o.limit !== undefined && n >= o.limit) break;
+          n++;
+          if (o.json) {
+            console.log(JSON.stringify({
+              seq: r.seq, len: r.len, crcOk: r.crcOk, crc: r.storedCrc, extents: r.extents, data: r.data.toString("base64"),
+            }));
+          } else {
+            const ext = r.extents.map((e) => `${e.buf}+${e.off}:${e.len}`).join(",");
+            console.log(`${String(r.seq).padStart(8)}  ${String(r.len).padStart(7)} B  [${ext}]  ${r.crcOk ? "crc ok " : "CRC BAD"}  ${preview(r.data)}`);
+          }
+        }
+        if (!o.json) console.error(`${n} record${n === 1 ? "" : "s"}`);
+      } finally {
+        pool.close();
+      }
+    });
+
+  log
+    .command("verify")
+    .description("check every live record's crc32c and the log's structure; exit 0 only if all hold")
+    .argument("<path>", "pool file")
+    .action((path: string) => {
+      const pool = Pool.open(path, { readOnly: true });
+      try {
+        let ok = 0;
+        const bad: number[] = [];
+        for (const r of walkLog(pool)) {
+          if (r.crcOk) ok++;
+          else {
+            bad.push(r.seq);
+            console.log(`seq ${r.seq}: payload checksum mismatch (stored 0x${r.storedCrc.toString(16).padStart(8, "0")}, computed 0x${r.computedCrc.toString(16).padStart(8, "0")})`);
+          }
+        }
+        if (bad.length) {
+          throw new LogCorruptError(`${bad.length} of ${ok + bad.length} records fail their checksum: seq ${bad.slice(0, 20).join(", ")}${bad.length > 20 ? ", ..." : ""}`);
+        }
+        console.log(`ok: ${ok} record${ok === 1 ? "" : "s"}, every checksum holds`);
+      } catch (e) {
+        if (e instanceof PasteError && e.code === "PASTE_ERR_POOL_CORRUPT") throw new LogCorruptError(e.message, { cause: e });
+        throw e;
+      } finally {
+        pool.close();
+      }
+    });
+
+  program
+    .command("mem")
+    .description("run a handler over the mem port: synthetic requests into RX slots, like netmap's pkt-gen")
+    .requiredOption("--pool <path>", "pool file (created with --create-size if missing)")
+    .requiredOption("--handler <file.wasm>", "handler module")
+    .option("--size <bytes>", "request size (at most the buffer size)", optionParser((t) => parseSize(t, "--size")), 1024)
+    .option("--requests <n>", "requests to send", optionParser((t) => parseCount(t, "--requests")), 100000)
+    .option("--batch <n>", "requests per batch (at most the ring's slots - 1)", optionParser((t) => parseCount(t, "--batch")), 256)
+    .option("--conns <n>", "connections to spread requests over", optionParser((t) => parseCount(t, "--conns")), 16)
+    .option("--keep <n>", "trim all but the newest n committed records after each batch (default: never trim)", optionParser((t) => parseCount(t, "--keep")))
+    .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 64 << 20)
+    .addOption(persistOption())
+    .action((o) => {
+      const rt = Runtime.open(o.pool, { handler: o.handler, persist: o.persist as PersistMode, create: { size: o.createSize } });
+      try {
+        const r = rt.recovery;
+        const info = rt.pool.info();
+        console.log(`pool ${o.pool}: ${info.persist.mode} (${info.persist.reason}), flush ${info.flush}`);
+        console.log(`recovered ${r.records} records (seq ${r.firstSeq}..${r.lastSeq}), replayed ${r.replayed}` +
+          `${r.corrupt ? `, ${r.corrupt} CORRUPT from seq ${r.firstCorruptSeq}` : ""}${r.torn ? `, log torn at ${r.tornPos}: ${r.discarded} bytes cut` : ""}`);
+        let sent = 0;
+        let lastReport = Date.now();
+        const t0 = process.hrtime.bigint();
+        while (sent < o.requests) {
+          const b = rt.memBatch(o.size, Math.min(o.batch, o.requests - sent), o.conns);
+          rt.takeReplies();
+          if (b.filled === 0) {
+            const s = rt.stats();
+            console.error(`paste-host: backpressure: ${s.freeBuffers} free buffers, log ${s.logUsed}/${s.logCapacity} bytes; ` +
+              `stopping after ${sent} requests (pass --keep N to trim, or let the handler trim)`);
+            break;
+          }
+          sent += b.filled;
+          if (o.keep !== undefined) {
+            const c = rt.stats().committedSeq;
+            if (c > o.keep) rt.trim(c - o.keep);
+          }
+          if (Date.now() - lastReport > 1000 && process.stderr.isTTY) {
+            process.stderr.write(`\r${sent}/${o.requests} requests`);
+            lastReport = Date.now();
+          }
+        }
+        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        const s = rt.stats();
+        console.log(`${sent} requests of ${o.size} B in ${secs.toFixed(3)} s: ${Math.round(sent / secs)} req/s, ` +
+          `${Math.round((secs * 1e9) / Math.max(sent, 1))} ns/request`);
+        console.log(`logged ${s.records} records in ${s.batches} commits; payload bytes copied: ${s.payloadCopies}; ` +
+          `handler errors: ${rt.handlerErrors.length}; committed seq ${s.committedSeq}`);
+      } finally {
+        rt.close();
+      }
+    });
+
   return program;
 }
 
@@ -95,10 +224,8 @@ export function buildProgram(): Command {
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const s of c.commands) s.exitOverride();
-  }
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program)) c.exitOverride();
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

@@ -96,8 +96,12 @@ export class Handler {
         abort(msg: number, file: number, line: number, column: number): never {
           const text = readAsString(memory, msg) || "abort";
           const where = readAsString(memory, file);
-          const err = new HandlerTrapError(`handler ${label} aborted: ${text}${where ? ` at ${where}:${line}:${column}` : ""}`);
-          err.detail = { message: text, file: where, line, column };
+          // AssemblyScript passes file and line for assert() and its own checks;
+          // a bare abort("...") has none, so name the Wasm function instead.
+          const frame = /wasm-function\[(\d+)\]:(0x[0-9a-f]+)/.exec(new Error().stack ?? "");
+          const loc = where ? ` at ${where}:${line}:${column}` : frame ? ` in wasm function ${frame[1]} at ${frame[2]}` : "";
+          const err = new HandlerTrapError(`handler ${label} aborted: ${text}${loc}`);
+          err.detail = { message: text, file: where || undefined, line: where ? line : undefined, column: where ? column : undefined };
           throw err;
         },
         seed: () => Date.now(),

@@ -34,6 +34,10 @@ export const NETMAP_IF = {
   ni_bufs_head: 32, ni_host_tx_rings: 36, ni_host_rx_rings: 40, ring_ofs: 56,
 } as const;
 
+export const WASM_EXTENT = { size: 8, addr: 0, len: 4 } as const;
+
+export const WASM_RECORD = { size: 16, seq: 0, len: 8, nextents: 12, ext: 16 } as const;
+
 export const CONST = {
   PASTE_FORMAT_VERSION: 1,
   PASTE_CACHELINE: 64,
@@ -46,6 +50,11 @@ export const CONST = {
   PASTE_WINDOW_BASE: 0x0020_0000,
   PASTE_HANDLER_BASE: 0x8000_0000,
   PASTE_WINDOW_MAX: 0x8000_0000 - 0x0020_0000,
+  PASTE_MAILBOX_BASE: 0x10000,
+  PASTE_MAILBOX_SIZE: 0x8000,
+  PASTE_ABI_VERSION: 1,
+  PASTE_REC_OK: 0,
+  PASTE_REC_BAD_CRC: 1,
   PASTE_BUF_SIZE_MIN: 512,
   PASTE_BUF_SIZE_MAX: 32768,
   PASTE_BUF_SIZE_DEFAULT: 2048,
@@ -97,6 +106,7 @@ export function mirror(): Map<string, number> {
   const structs: Record<string, Record<string, number>> = {
     paste_super: SUPER, paste_state: STATE, paste_log_hdr: LOG_HDR, paste_extent: EXTENT,
     paste_log_rec: LOG_REC, netmap_slot: NETMAP_SLOT, netmap_ring: NETMAP_RING, netmap_if: NETMAP_IF,
+    paste_wasm_extent: WASM_EXTENT, paste_wasm_record: WASM_RECORD,
   };
   for (const [name, fields] of Object.entries(structs)) {
     for (const [field, value] of Object.entries(fields)) {

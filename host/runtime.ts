@@ -156,16 +156,18 @@ export class Runtime {
   /** runBatch -- hand the filled RX slots to on_rx, take them back, commit, release replies. */
   runBatch(): number {
     const n = native();
+    let trapped = false;
     try {
       this.handler.call("on_rx", this.#ring);
     } catch (e) {
       if (!(e instanceof PasteError)) throw e;
       this.#handlerError(e);
+      trapped = true;   // its unreleased requests are dropped, not offered again: a poison request must not loop
     }
     const before = this.window.memory.buffer.byteLength;
     this.window.verify();
     if (this.window.memory.buffer.byteLength !== before) n.workerMemLen(this.window.memory.buffer.byteLength);
-    const released = n.rxRelease();
+    const released = n.rxRelease(trapped ? 1 : 0);
     if (released < 0) this.#handlerError(new HandlerError(n.lastError()));
     return num(check(num(n.commit())));
   }

@@ -563,8 +563,9 @@ int paste_worker_mem_len(uint64_t mem_len);
 int64_t paste_worker_rx_ring(void);
 /* paste_worker_replay -- build the descriptor of the record at pos in the worker's mailbox; its Wasm address */
 int64_t paste_worker_replay(uint64_t pos);
-/* paste_rx_release -- take back the RX slots the handler released ([old head, head)) */
-int paste_rx_release(void);
+/* paste_rx_release -- take back the RX slots the handler released ([old head, head)),
+ * or every slot it holds if all (after a trap: those requests are dropped, unacknowledged) */
+int paste_rx_release(int all);
 /* paste_commit -- end of batch: fence, persist the tail, then release the batch's replies; replies released */
 int64_t paste_commit(void);
 /* paste_mem_fill -- the mem port: fill up to max RX slots with size-byte synthetic requests over conns connections */

@@ -206,14 +206,14 @@ static bool in_span(uint32_t h, uint32_t from, uint32_t to, uint32_t n)
 	return h < n && d <= span;
 }
 
-int paste_rx_release(void)
+int paste_rx_release(int all)
 {
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
 	struct paste_pool *p = w->pool;
 	uint32_t n = p->sb.ring_slots;
-	uint32_t h = __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
+	uint32_t h = all ? w->rx_tail : __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
 	int rc = 0;
 	if (!in_span(h, w->rx_head, w->rx_tail, n)) {
 		/* A bogus head: take every slot back so the ring stays usable. */
@@ -241,11 +241,13 @@ int paste_rx_release(void)
 	}
 	pthread_mutex_unlock(&p->lock);
 	w->rx_head = h;
-	if (rc) {
+	if (rc || all) {
 		__atomic_store_n(&w->rx->head, h, __ATOMIC_RELEASE);
 		__atomic_store_n(&w->rx->cur, h, __ATOMIC_RELEASE);
-		p->stats.handler_errors++;
-		return rc;
+		if (rc) {
+			p->stats.handler_errors++;
+			return rc;
+		}
 	}
 	return (int)released;
 }

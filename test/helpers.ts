@@ -44,3 +44,28 @@ export async function watModule(name: string): Promise<WebAssembly.Module> {
     mod.destroy();
   }
 }
+
+/**
+ * buildFixture -- compile test/fixtures/handlers/NAME.ts with `paste-host build`
+ * settings, cached by the hash of the source and the SDK (asc takes seconds).
+ */
+export async function buildFixture(name: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const { existsSync, mkdirSync, readdirSync, readFileSync } = await import("node:fs");
+  const { buildHandler } = await import("../host/build.js");
+  const src = join(root, "test", "fixtures", "handlers", `${name}.ts`);
+  const h = createHash("sha256").update(readFileSync(src));
+  for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
+  h.update(readFileSync(join(root, "host", "build.ts")));
+  const dir = join(root, ".test-results", "handlers");
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${name}-${h.digest("hex").slice(0, 16)}.wasm`);
+  if (!existsSync(out)) {
+    // test files build in parallel: publish the module whole, by rename
+    const { renameSync } = await import("node:fs");
+    const tmp = `${out}.${process.pid}.tmp`;
+    await buildHandler(src, tmp);
+    renameSync(tmp, out);
+  }
+  return out;
+}

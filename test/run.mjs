@@ -24,7 +24,7 @@ try {
   const j = JSON.parse(readFileSync(report, "utf8"));
   counts = {
     passed: j.numPassedTests,
-    failed: j.numFailedTests + (j.numFailedTestSuites ?? 0) - countSuitesWithFailedTests(j),
+    failed: j.numFailedTests + filesFailedWithoutTests(j),
     skipped: (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0),
   };
 } catch (e) {
@@ -33,10 +33,10 @@ try {
   process.exit(1);
 }
 
-// A file that fails to load has no failed test, only a failed suite: count it
-// as a failure so a broken import can never read as green.
-function countSuitesWithFailedTests(j) {
-  return j.testResults.filter((f) => f.status === "failed" && f.assertionResults.some((a) => a.status === "failed")).length;
+// A file that fails to load (or whose beforeAll throws) has no failed test,
+// only a failed file: count it as one failure so it can never read as green.
+function filesFailedWithoutTests(j) {
+  return j.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
 }
 
 const total = counts.passed + counts.failed;
