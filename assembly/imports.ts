@@ -18,6 +18,16 @@
 export declare function log(buf_idx: u32, off: u32, len: u32): f64;
 
 /**
+ * log_copy -- the copying baseline: copy the bytes into a fresh pool buffer,
+ * flush the copy, log it. What PASTE's zero copy is measured against; a real
+ * handler uses log.
+ * out: the sequence number, or Err.POOL_FULL / Err.LOG_FULL / Err.HANDLER
+ */
+// @ts-ignore: decorator
+@external("paste", "log_copy")
+export declare function log_copy(buf_idx: u32, off: u32, len: u32): f64;
+
+/**
  * log_extents -- log one record made of n extents, in order (a request split across buffers).
  * in:  ptr  n packed Extent {buf_idx: u32, off: u16, len: u16}, 4-byte aligned
  * out: the sequence number, or Err.LOG_FULL / Err.HANDLER

@@ -46,6 +46,11 @@ export function tryLog(slot: Slot, off: u32, len: u32): i64 {
   return <i64>host.log(slot.buf_idx, slot.dataOffset + off, len);
 }
 
+/** logCopy -- the copying baseline (for comparisons): the host copies the bytes, then logs the copy. */
+export function logCopy(slot: Slot, off: u32, len: u32): u64 {
+  return check(host.log_copy(slot.buf_idx, slot.dataOffset + off, len));
+}
+
 /** logBuffer -- log a range of a buffer named by index (one the handler holds or already logged). */
 export function logBuffer(buf_idx: u32, off: u32, len: u32): u64 {
   return check(host.log(buf_idx, off, len));

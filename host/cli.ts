@@ -10,6 +10,7 @@ import { mkdirSync, realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildHandler } from "./build.js";
+import { markdown, runBench } from "./bench.js";
 import { LogCorruptError, PasteError, UsageError } from "./errors.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
@@ -217,6 +218,17 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command("bench")
+    .description("run every benchmark configuration side by side; write bench/results/<date>.json and .md")
+    .option("--quick", "a short run for CI smoke use", false)
+    .option("--out <dir>", "results directory (default: bench/results)")
+    .action(async (o) => {
+      const { report, files } = await runBench({ quick: o.quick, outDir: o.out });
+      console.log(markdown(report));
+      console.log(`wrote ${files.join(" and ")}`);
+    });
+
   return program;
 }
 
@@ -245,8 +257,12 @@ export async function run(argv: string[]): Promise<number> {
 
 // Run when executed directly (bin or `node dist/host/cli.js`), not when imported.
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // exitCode, not exit(): stdout to a pipe is written asynchronously, and
+  // process.exit() would cut a long `log dump` short.
   run(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+    },
     (e) => {
       console.error(`paste-host: internal error: ${(e as Error).stack ?? e}`);
       process.exit(70);

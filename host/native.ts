@@ -98,6 +98,7 @@ function bind(koffi: Koffi) {
     memTakeReplies: lib.func("int64_t paste_mem_take_replies(_Out_ uint8_t *buf, uint64_t cap)"),
     // the handler's imports: handed to Wasm as they are (module "paste")
     hLog: lib.func("double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hLogCopy: lib.func("double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)"),
     hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
     hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
     hTrim: lib.func("double paste_h_trim(double upto_seq)"),

@@ -89,6 +89,7 @@ struct paste_pool {
 	uint8_t  *bstate;             /* enum paste_buf_state per buffer */
 	uint32_t *free_stack;
 	uint32_t  nfree;
+	uint32_t  nlogged;            /* buffers in state BS_LOGGED */
 	uint8_t  *records;            /* the log's record area */
 	uint64_t  cap;                /* its bytes */
 	uint64_t  head, head_seq;     /* volatile mirrors of the persistent words */
@@ -119,6 +120,8 @@ int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, u
 int  paste_log_commit(struct paste_pool *p);
 int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
 uint32_t paste_free_pop(struct paste_pool *p);
+/* paste_buf_state -- move buffer b to state st, keeping the counters right */
+void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st);
 void paste_free_push(struct paste_pool *p, uint32_t idx);
 
 /* paste_set_error -- format this thread's last error and return rc */

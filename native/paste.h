@@ -577,6 +577,8 @@ int64_t paste_mem_take_replies(void *buf, uint64_t cap);
  * JS boundary without BigInt: sequence numbers stay below 2^53. */
 /* paste_h_log -- log len bytes at off in buffer buf_idx by reference; the seq, or a negative error */
 double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len);
+/* paste_h_log_copy -- the copying baseline: copy the bytes into a free buffer, flush, log that */
+double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len);
 /* paste_h_log_extents -- log one record made of n struct paste_extent at Wasm address ptr */
 double paste_h_log_extents(uint32_t ptr, uint32_t n);
 /* paste_h_reply -- queue len bytes at Wasm address ptr for conn; sent after the batch commits */

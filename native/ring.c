@@ -23,6 +23,12 @@ __thread struct paste_worker *paste_cur;
 
 /* ------------------------------------------------------------ buffers */
 
+void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st)
+{
+	p->nlogged += (st == BS_LOGGED) - (p->bstate[b] == BS_LOGGED);
+	p->bstate[b] = st;
+}
+
 uint32_t paste_free_pop(struct paste_pool *p)
 {
 	if (!p->nfree)
@@ -34,7 +40,7 @@ uint32_t paste_free_pop(struct paste_pool *p)
 
 void paste_free_push(struct paste_pool *p, uint32_t b)
 {
-	p->bstate[b] = BS_FREE;
+	paste_buf_state(p, b, BS_FREE);
 	p->free_stack[p->nfree++] = b;
 }
 
@@ -58,6 +64,7 @@ int paste_runtime_init(struct paste_pool *p)
 	}
 	p->bstate[0] = BS_RESERVED;
 	p->nfree = 0;
+	p->nlogged = 0;
 	p->records = p->base + p->sb.log_ofs + PASTE_LOG_HDR_SIZE;
 	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
 	pthread_mutex_init(&p->lock, NULL);
@@ -232,7 +239,7 @@ int paste_rx_release(int all)
 				"handler changed RX ring %u slot %u buffer from %u to %u; restored", w->id, s, b, slot->buf_idx);
 		slot->buf_idx = b;
 		if (p->refs[b]) {
-			p->bstate[b] = BS_LOGGED;   /* the log keeps it; the slot gets another at the next fill */
+			paste_buf_state(p, b, BS_LOGGED);   /* the log keeps it; the slot gets another at the next fill */
 			w->rx_shadow[s] = 0;
 		} else {
 			p->bstate[b] = BS_RX_KERNEL;
@@ -422,6 +429,39 @@ double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
 	pthread_mutex_lock(&w->pool->lock);
 	int64_t seq = paste_log_append(w->pool, &e, 1);
 	pthread_mutex_unlock(&w->pool->lock);
+	return seq < 0 ? import_error((int)seq) : (double)seq;
+}
+
+/*
+ * paste_h_log_copy -- the copying baseline PASTE is measured against: copy
+ * the payload into a fresh pool buffer, flush that copy, log it. Same record
+ * format and recovery; the difference is the memcpy and the lines it dirties.
+ */
+double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || len == 0 || (uint64_t)off + len > p->sb.buf_size ||
+	    (p->bstate[buf_idx] != BS_RX_USER && p->bstate[buf_idx] != BS_LOGGED))
+		return import_error(paste_set_error(PASTE_ERR_HANDLER,
+			"log_copy: buffer %u [%u, +%u) is not the handler's to log", buf_idx, off, len));
+	pthread_mutex_lock(&p->lock);
+	uint32_t dst = paste_free_pop(p);
+	if (!dst) {
+		pthread_mutex_unlock(&p->lock);
+		return import_error(paste_set_error(PASTE_ERR_POOL_FULL, "log_copy: no free buffer to copy into; trim"));
+	}
+	memcpy(paste_buf(p, dst), paste_buf(p, buf_idx) + off, len);
+	paste_buf_state(p, dst, BS_LOGGED);
+	struct paste_extent e = { .buf_idx = dst, .off = 0, .len = (uint16_t)len };
+	int64_t seq = paste_log_append(p, &e, 1);
+	if (seq < 0)
+		paste_free_push(p, dst);
+	else
+		p->stats.payload_copies += len;
+	pthread_mutex_unlock(&p->lock);
 	return seq < 0 ? import_error((int)seq) : (double)seq;
 }
 
