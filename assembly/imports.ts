@@ -46,6 +46,35 @@ export declare function log_extents(ptr: usize, n: u32): f64;
 export declare function reply(conn: u32, ptr: usize, len: u32): i32;
 
 /**
+ * reply_ref -- queue len bytes at off of pool buffer buf_idx for conn, sent
+ * straight from the pool at the commit (a logged value served in place).
+ * in:  buf_idx  a buffer the log references, the handler holds, or that arrived in this batch
+ * out: 0, or Err.HANDLER
+ */
+// @ts-ignore: decorator
+@external("paste", "reply_ref")
+export declare function reply_ref(conn: u32, buf_idx: u32, off: u32, len: u32): i32;
+
+/**
+ * hold -- keep a received buffer after its slot is released: the rest of a
+ * request is still on its way. Held buffers are given back with unhold, and
+ * all of a connection's holds when it closes.
+ * out: 0, or Err.HANDLER (not a received buffer, or already held)
+ */
+// @ts-ignore: decorator
+@external("paste", "hold")
+export declare function hold(buf_idx: u32, conn: u32): i32;
+
+/**
+ * unhold -- give a held buffer back; it returns to the free list once no
+ * record references it.
+ * out: 0, or Err.HANDLER (conn does not hold it)
+ */
+// @ts-ignore: decorator
+@external("paste", "unhold")
+export declare function unhold(buf_idx: u32, conn: u32): i32;
+
+/**
  * trim -- release every committed record up to and including seq; their
  * buffers return to the free list once the release is durable.
  * out: records released (0 if none), or a negative error

@@ -15,6 +15,7 @@ import { Err, LogExtent, Slot } from "./layout";
 
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
+export { Stream } from "./stream";
 
 /** lastError -- the host's message for the last failed import call. */
 export function lastError(): string {
@@ -117,6 +118,11 @@ export function reply(conn: u32, ptr: usize, len: u32): void {
   if (host.reply(conn, ptr, len) < 0) abort(lastError());
 }
 
+/** replyBuffer -- send len bytes at off of pool buffer buf_idx to conn, from the pool, no copy. */
+export function replyBuffer(conn: u32, buf_idx: u32, off: u32, len: u32): void {
+  if (host.reply_ref(conn, buf_idx, off, len) < 0) abort(lastError());
+}
+
 /**
  * ReplyBuilder -- build a reply in one scratch area, without allocating:
  *   replies.begin().ascii("+OK ").u64(seq).ascii("\r\n").send(conn)
@@ -164,6 +170,22 @@ export class ReplyBuilder {
       store<u8>(at + <u32>i, <u8>(48 + <u32>(v % 10)));
       v /= 10;
     }
+    return this;
+  }
+
+  /** i64 -- append v in decimal, with a sign. */
+  i64(v: i64): ReplyBuilder {
+    if (v < 0) {
+      this.ascii("-");
+      return this.u64(<u64>(-v));
+    }
+    return this.u64(<u64>v);
+  }
+
+  /** flush -- queue what was built so far for conn, keep building (before a replyBuffer). */
+  flush(conn: u32): ReplyBuilder {
+    if (this.len) reply(conn, this.buf, this.len);
+    this.len = 0;
     return this;
   }
 

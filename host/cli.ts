@@ -14,6 +14,7 @@ import { markdown, runBench } from "./bench.js";
 import { LogCorruptError, PasteError, UsageError } from "./errors.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
+import { serve } from "./server.js";
 import { formatPoolInfo } from "./format.js";
 import { PERSIST_MODES, type PersistMode } from "./layout.js";
 import { Pool } from "./pool.js";
@@ -219,6 +220,20 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("run")
+    .description("serve a handler on a TCP port until SIGINT/SIGTERM, then shut down cleanly")
+    .requiredOption("--pool <path>", "pool file (created with --create-size if missing)")
+    .requiredOption("--handler <file.wasm>", "handler module (paste-host build)")
+    .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
+    .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 256 << 20)
+    .addOption(persistOption())
+    .action(async (o) => {
+      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize });
+      const code = await done;
+      if (code) process.exitCode = code;
+    });
+
+  program
     .command("bench")
     .description("run every benchmark configuration side by side; write bench/results/<date>.json and .md")
     .option("--quick", "a short run for CI smoke use", false)
@@ -261,7 +276,7 @@ if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.me
   // process.exit() would cut a long `log dump` short.
   run(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      if (code !== 0 || process.exitCode === undefined) process.exitCode = code;   // an action may have set it
     },
     (e) => {
       console.error(`paste-host: internal error: ${(e as Error).stack ?? e}`);

@@ -89,6 +89,9 @@ export const HandlerError = define("HandlerError", "PASTE_ERR_HANDLER", -16,
 export const StateError = define("StateError", "PASTE_ERR_STATE", -17,
   "a runtime call out of order (pool not recovered, no worker bound)",
   "a bug in the calling code: open read-write and recover before the data path");
+export const AddressInUseError = define("AddressInUseError", "PASTE_ERR_ADDR_IN_USE", -18,
+  "the listen address is already taken by another process",
+  "stop the other server or pick another port with --listen");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -119,7 +122,7 @@ export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
-  HandlerError, StateError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  HandlerError, StateError, AddressInUseError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

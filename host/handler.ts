@@ -25,7 +25,7 @@ export interface HandlerExports {
 /** Imports a handler may have: everything else is refused before instantiation. */
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   env: ["memory", "abort", "seed"],
-  paste: ["log", "log_copy", "log_extents", "reply", "trim", "committed", "error"],
+  paste: ["log", "log_copy", "log_extents", "reply", "reply_ref", "hold", "unhold", "trim", "committed", "error"],
 };
 
 /** readAsString -- an AssemblyScript string (UTF-16, byte length at ptr - 4), copied out. */
@@ -111,6 +111,9 @@ export class Handler {
         log_copy: n.hLogCopy,
         log_extents: n.hLogExtents,
         reply: n.hReply,
+        reply_ref: n.hReplyRef,
+        hold: n.hHold,
+        unhold: n.hUnhold,
         trim: n.hTrim,
         committed: n.hCommitted,
         error: n.hError,

@@ -195,6 +195,59 @@ export class Runtime {
     }
   }
 
+  /** listen -- open the TCP port on host:port (0: any free port); the port bound. */
+  listen(host: string, port: number): number {
+    const n = native();
+    check(n.tcpListen(host, port, 4096));
+    return check(n.tcpPort());
+  }
+
+  #closed = new Uint32Array(1024);
+
+  /**
+   * pollTcp -- one turn of the TCP port: wait up to timeoutMs, recv into RX
+   * slots, run the batch if anything arrived, tell the handler about closed
+   * connections. Returns the requests received.
+   */
+  pollTcp(timeoutMs: number): number {
+    const n = native();
+    const filled = check(n.tcpPoll(timeoutMs));
+    if (filled > 0) this.runBatch();
+    for (;;) {
+      const k = n.tcpTakeClosed(this.#closed, this.#closed.length);
+      if (k <= 0) break;
+      for (let i = 0; i < k; i++) {
+        const conn = this.#closed[i];
+        try {
+          this.handler.call("on_close", conn);
+        } catch (e) {
+          if (!(e instanceof PasteError)) throw e;
+          this.#handlerError(e);
+        }
+        check(n.tcpCloseConn(conn));   // drops whatever the handler still holds for it
+      }
+      this.window.verify();
+    }
+    return filled;
+  }
+
+  /** backpressured -- the last poll stopped reading: no free slot or buffer until the handler trims. */
+  get backpressured(): boolean {
+    return native().tcpBlocked() === 1;
+  }
+
+  /** stopAccepting -- close the listener (connections stay) for a clean shutdown. */
+  stopAccepting(): void {
+    check(native().tcpStopAccepting());
+  }
+
+  connections(): { open: number; accepted: number } {
+    const open = [0];
+    const accepted = [0];
+    check(native().tcpStats(open, accepted));
+    return { open: Number(open[0]), accepted: Number(accepted[0]) };
+  }
+
   /** trim -- release every committed record up to seq; records released. */
   trim(seq: number): number {
     return num(check(num(native().trim(this.pool.handle, seq))));

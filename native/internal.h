@@ -8,6 +8,7 @@
 #include "paste.h"
 
 #include <pthread.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 
 /* Flush the cache lines covering [addr, addr+len); not ordered until paste_fence(). */
@@ -41,7 +42,7 @@ enum paste_buf_state {
 	BS_RX_KERNEL,     /* in an RX slot the port may fill */
 	BS_RX_USER,       /* in an RX slot the handler owns ([head, tail)) */
 	BS_TX,            /* in a TX slot */
-	BS_LOGGED,        /* out of every ring, referenced by the log (refs > 0) */
+	BS_LOGGED,        /* out of every ring, referenced by the log or held by the handler */
 };
 
 /* A growable byte queue: replies waiting for their commit, then delivered. */
@@ -49,6 +50,18 @@ struct paste_bytes {
 	uint8_t *data;
 	size_t   len, cap;
 };
+
+/* A connection of a port (TCP, or the mem port's synthetic ones), by id. */
+struct paste_conn {
+	int      fd;                  /* -1: not open */
+	bool     eof;                 /* the peer finished sending; close once replies are out */
+	bool     dead;                /* reset or closed: discard output */
+	bool     want_out;            /* EPOLLOUT armed */
+	uint32_t held;                /* first buffer this connection's handler holds (hold_next links) */
+	struct paste_bytes out;       /* replies the socket did not take yet */
+};
+
+struct paste_tcp;
 
 struct paste_worker {
 	struct paste_pool *pool;
@@ -64,6 +77,9 @@ struct paste_worker {
 	struct paste_bytes pending;   /* replies of the open batch */
 	struct paste_bytes delivered; /* mem port: replies "sent" */
 	uint64_t pending_replies;
+	struct paste_conn *conns;     /* by connection id */
+	uint32_t nconns;              /* capacity of conns */
+	struct paste_tcp *tcp;        /* the TCP port, if listening */
 };
 
 struct paste_pool {
@@ -86,6 +102,8 @@ struct paste_pool {
 	pthread_mutex_t lock;         /* log append, commit, trim: workers share one log */
 	bool      recovered;
 	uint32_t *refs;               /* live records referencing each buffer */
+	uint16_t *holds;              /* handler holds on each buffer (a request still being received) */
+	uint32_t *hold_next;          /* next held buffer of the same connection */
 	uint8_t  *bstate;             /* enum paste_buf_state per buffer */
 	uint32_t *free_stack;
 	uint32_t  nfree;
@@ -120,6 +138,27 @@ int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, u
 int  paste_log_commit(struct paste_pool *p);
 int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
 uint32_t paste_free_pop(struct paste_pool *p);
+/* paste_buf_release -- a buffer out of the rings lost its last reference or hold: free it */
+void paste_buf_maybe_free(struct paste_pool *p, uint32_t b);
+/* paste_conn_get -- connection id's state, grown on demand; NULL if out of memory */
+struct paste_conn *paste_conn_get(struct paste_worker *w, uint32_t id);
+/* paste_conn_drop_holds -- release every buffer a connection's handler still holds */
+void paste_conn_drop_holds(struct paste_worker *w, uint32_t id);
+/* paste_deliver -- hand a committed reply to the port (TCP socket, or the mem port's queue) */
+int paste_deliver(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
+/* paste_rx_claim -- the next RX slot the port may fill and its buffer; NULL when the ring or pool is full */
+struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data);
+/* paste_rx_publish -- hand the claimed slot to the handler with len bytes from conn */
+void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn);
+/* paste_tcp_deliver -- send (or queue) a reply on a TCP connection */
+int paste_tcp_deliver(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
+/* paste_bytes_append -- append to a byte queue */
+int paste_bytes_append(struct paste_bytes *q, const void *data, size_t len);
+/* paste_log_room -- requests the log can take before a batch waits for a trim */
+uint32_t paste_log_room(struct paste_pool *p);
+/* paste_tcp_free -- close the port and every connection */
+void paste_tcp_free(struct paste_worker *w);
+
 /* paste_buf_state -- move buffer b to state st, keeping the counters right */
 void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st);
 void paste_free_push(struct paste_pool *p, uint32_t idx);

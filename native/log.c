@@ -230,8 +230,8 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 		if (!(r->flags & PASTE_REC_PAD)) {
 			for (uint32_t i = 0; i < r->nextents; i++) {
 				uint32_t b = rec_ext(r, i)->buf_idx;
-				if (--p->refs[b] == 0 && p->bstate[b] == BS_LOGGED)
-					paste_free_push(p, b);
+				--p->refs[b];
+				paste_buf_maybe_free(p, b);
 			}
 		}
 		q += (uint64_t)r->nlines * PASTE_CACHELINE;

@@ -393,6 +393,7 @@ enum paste_err {
 	PASTE_ERR_POOL_FULL      = -15,  /* no free buffer until a trim */
 	PASTE_ERR_HANDLER        = -16,  /* a handler passed a bad buffer, slot, ring index or range */
 	PASTE_ERR_STATE          = -17,  /* a call out of order (no recovery yet, no batch open) */
+	PASTE_ERR_ADDR_IN_USE    = -18,  /* the listen address is taken by another process */
 };
 
 /* paste_last_error -- the message of this thread's last failure ("" if none) */
@@ -573,6 +574,23 @@ int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns);
 /* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
 int64_t paste_mem_take_replies(void *buf, uint64_t cap);
 
+/* paste_tcp_listen -- the TCP port for the bound worker: listen on host:port (0: any free port) */
+int paste_tcp_listen(const char *host, uint32_t port, int backlog);
+/* paste_tcp_port -- the port actually bound */
+int paste_tcp_port(void);
+/* paste_tcp_poll -- wait up to timeout_ms, accept, send what is owed, recv into RX slots; slots filled */
+int paste_tcp_poll(int timeout_ms);
+/* paste_tcp_blocked -- 1 if the last poll stopped reading for want of slots or buffers (backpressure) */
+int paste_tcp_blocked(void);
+/* paste_tcp_take_closed -- connections closed since the last call (for on_close), up to cap */
+int paste_tcp_take_closed(uint32_t *out, uint32_t cap);
+/* paste_tcp_close_conn -- after on_close: release the connection's holds and close its socket */
+int paste_tcp_close_conn(uint32_t id);
+/* paste_tcp_stats -- connections open now and accepted in all */
+int paste_tcp_stats(uint64_t *open, uint64_t *accepted);
+/* paste_tcp_stop_accepting -- close the listener for a clean shutdown; connections stay */
+int paste_tcp_stop_accepting(void);
+
 /* Handler imports (module "paste"). Results are doubles so they cross the
  * JS boundary without BigInt: sequence numbers stay below 2^53. */
 /* paste_h_log -- log len bytes at off in buffer buf_idx by reference; the seq, or a negative error */
@@ -583,6 +601,12 @@ double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len);
 double paste_h_log_extents(uint32_t ptr, uint32_t n);
 /* paste_h_reply -- queue len bytes at Wasm address ptr for conn; sent after the batch commits */
 int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len);
+/* paste_h_reply_ref -- queue len bytes at off of a pool buffer for conn, sent from the pool without a copy */
+int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len);
+/* paste_h_hold -- keep a received buffer for conn past its slot's release (a request still arriving) */
+int paste_h_hold(uint32_t buf_idx, uint32_t conn);
+/* paste_h_unhold -- give a held buffer back; it is freed once no record references it */
+int paste_h_unhold(uint32_t buf_idx, uint32_t conn);
 /* paste_h_trim -- release every record up to seq; records released, or negative */
 double paste_h_trim(double upto_seq);
 /* paste_h_committed -- the last durable seq */

@@ -44,14 +44,58 @@ void paste_free_push(struct paste_pool *p, uint32_t b)
 	p->free_stack[p->nfree++] = b;
 }
 
+void paste_buf_maybe_free(struct paste_pool *p, uint32_t b)
+{
+	if (p->refs[b] == 0 && p->holds[b] == 0 && p->bstate[b] == BS_LOGGED)
+		paste_free_push(p, b);
+}
+
+/* ----------------------------------------------------------- connections */
+
+struct paste_conn *paste_conn_get(struct paste_worker *w, uint32_t id)
+{
+	if (id >= w->nconns) {
+		uint32_t n = w->nconns ? w->nconns : 256;
+		while (n <= id)
+			n *= 2;
+		struct paste_conn *c = realloc(w->conns, (size_t)n * sizeof(*c));
+		if (!c)
+			return NULL;
+		memset(c + w->nconns, 0, (size_t)(n - w->nconns) * sizeof(*c));
+		for (uint32_t i = w->nconns; i < n; i++)
+			c[i].fd = -1;
+		w->conns = c;
+		w->nconns = n;
+	}
+	return &w->conns[id];
+}
+
+void paste_conn_drop_holds(struct paste_worker *w, uint32_t id)
+{
+	struct paste_pool *p = w->pool;
+	if (id >= w->nconns)
+		return;
+	struct paste_conn *c = &w->conns[id];
+	for (uint32_t b = c->held; b;) {
+		uint32_t next = p->hold_next[b];
+		p->hold_next[b] = 0;
+		p->holds[b] = 0;
+		paste_buf_maybe_free(p, b);
+		b = next;
+	}
+	c->held = 0;
+}
+
 int paste_runtime_init(struct paste_pool *p)
 {
 	uint32_t n = p->sb.nbufs, w = p->sb.nrings;
 	p->refs = calloc(n, sizeof(*p->refs));
+	p->holds = calloc(n, sizeof(*p->holds));
+	p->hold_next = calloc(n, sizeof(*p->hold_next));
 	p->bstate = calloc(n, 1);
 	p->free_stack = malloc((size_t)n * sizeof(*p->free_stack));
 	p->workers = calloc(w, sizeof(*p->workers));
-	if (!p->refs || !p->bstate || !p->free_stack || !p->workers) {
+	if (!p->refs || !p->holds || !p->hold_next || !p->bstate || !p->free_stack || !p->workers) {
 		paste_runtime_free(p);
 		return paste_set_error(PASTE_ERR_IO, "recover: out of memory for %u buffers", n);
 	}
@@ -78,6 +122,10 @@ void paste_runtime_free(struct paste_pool *p)
 			struct paste_worker *w = &p->workers[i];
 			if (paste_cur == w)
 				paste_cur = NULL;
+			paste_tcp_free(w);
+			for (uint32_t c = 0; c < w->nconns; c++)
+				free(w->conns[c].out.data);
+			free(w->conns);
 			free(w->rx_shadow);
 			free(w->pending.data);
 			free(w->delivered.data);
@@ -86,10 +134,14 @@ void paste_runtime_free(struct paste_pool *p)
 	if (p->recovered)
 		pthread_mutex_destroy(&p->lock);
 	free(p->refs);
+	free(p->holds);
+	free(p->hold_next);
 	free(p->bstate);
 	free(p->free_stack);
 	free(p->workers);
 	p->refs = NULL;
+	p->holds = NULL;
+	p->hold_next = NULL;
 	p->bstate = NULL;
 	p->free_stack = NULL;
 	p->workers = NULL;
@@ -238,8 +290,9 @@ int paste_rx_release(int all)
 			rc = paste_set_error(PASTE_ERR_HANDLER,
 				"handler changed RX ring %u slot %u buffer from %u to %u; restored", w->id, s, b, slot->buf_idx);
 		slot->buf_idx = b;
-		if (p->refs[b]) {
-			paste_buf_state(p, b, BS_LOGGED);   /* the log keeps it; the slot gets another at the next fill */
+		if (p->refs[b] || p->holds[b]) {
+			/* the log or a hold keeps it; the slot gets another at the next fill */
+			paste_buf_state(p, b, BS_LOGGED);
 			w->rx_shadow[s] = 0;
 		} else {
 			p->bstate[b] = BS_RX_KERNEL;
@@ -261,6 +314,17 @@ int paste_rx_release(int all)
 
 /* ------------------------------------------------------------ replies */
 
+/*
+ * A reply queued during a batch: a header, then len bytes inline, or (buf != 0)
+ * a reference to bytes in a pool buffer, sent from the pool without a copy.
+ */
+struct pending {
+	uint32_t conn;
+	uint32_t len;
+	uint32_t buf;
+	uint32_t off;
+};
+
 static int bytes_reserve(struct paste_bytes *q, size_t more)
 {
 	if (q->len + more <= q->cap)
@@ -276,6 +340,32 @@ static int bytes_reserve(struct paste_bytes *q, size_t more)
 	return 0;
 }
 
+int paste_bytes_append(struct paste_bytes *q, const void *data, size_t len)
+{
+	int rc = bytes_reserve(q, len);
+	if (rc)
+		return rc;
+	memcpy(q->data + q->len, data, len);
+	q->len += len;
+	return 0;
+}
+
+static int queue_reply(struct paste_worker *w, uint32_t conn, uint32_t buf, uint32_t off, const void *src, uint32_t len)
+{
+	struct pending h = { .conn = conn, .len = len, .buf = buf, .off = off };
+	int rc = bytes_reserve(&w->pending, sizeof(h) + (buf ? 0 : len));
+	if (rc)
+		return rc;
+	memcpy(w->pending.data + w->pending.len, &h, sizeof(h));
+	w->pending.len += sizeof(h);
+	if (!buf) {
+		memcpy(w->pending.data + w->pending.len, src, len);   /* small replies are copied */
+		w->pending.len += len;
+	}
+	w->pending_replies++;
+	return 0;
+}
+
 int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
 {
 	struct paste_worker *w = paste_cur;
@@ -286,16 +376,82 @@ int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
 		w->pool->stats.handler_errors++;
 		return paste_set_error(PASTE_ERR_HANDLER, "reply: [%u, +%u) is outside the handler's memory", ptr, len);
 	}
-	int rc = bytes_reserve(&w->pending, 8 + (size_t)len);
+	return queue_reply(w, conn, 0, 0, src, len);
+}
+
+int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "reply: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	uint8_t st = buf_idx < p->sb.nbufs ? p->bstate[buf_idx] : BS_FREE;
+	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || (uint64_t)off + len > p->sb.buf_size ||
+	    (st != BS_RX_USER && st != BS_LOGGED)) {
+		p->stats.handler_errors++;
+		return paste_set_error(PASTE_ERR_HANDLER,
+			"reply_ref: buffer %u [%u, +%u) is not a logged, held or received buffer", buf_idx, off, len);
+	}
+	/* Sent at this batch's commit, before any buffer can be reused: safe by reference. */
+	return queue_reply(w, conn, buf_idx, off, NULL, len);
+}
+
+int paste_deliver(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n)
+{
+	if (w->tcp)
+		return paste_tcp_deliver(w, conn, iov, n);
+	/* mem port: keep what was "sent", {u32 conn, u32 len, bytes}, for the host to read */
+	uint32_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += (uint32_t)iov[i].iov_len;
+	int rc = bytes_reserve(&w->delivered, 8 + (size_t)len);
 	if (rc)
 		return rc;
-	uint8_t *d = w->pending.data + w->pending.len;
-	memcpy(d, &conn, 4);
-	memcpy(d + 4, &len, 4);
-	memcpy(d + 8, src, len);   /* replies are small acks: copied, unlike payload */
-	w->pending.len += 8 + (size_t)len;
-	w->pending_replies++;
+	memcpy(w->delivered.data + w->delivered.len, &conn, 4);
+	memcpy(w->delivered.data + w->delivered.len + 4, &len, 4);
+	w->delivered.len += 8;
+	for (int i = 0; i < n; i++) {
+		memcpy(w->delivered.data + w->delivered.len, iov[i].iov_base, iov[i].iov_len);
+		w->delivered.len += iov[i].iov_len;
+	}
 	return 0;
+}
+
+/* release_replies -- the batch is durable: hand every queued reply to the port */
+static int release_replies(struct paste_worker *w)
+{
+	struct paste_pool *p = w->pool;
+	struct iovec iov[64];
+	int n = 0;
+	uint32_t conn = 0;
+	int rc = 0;
+	for (size_t at = 0; at < w->pending.len;) {
+		struct pending h;
+		memcpy(&h, w->pending.data + at, sizeof(h));
+		at += sizeof(h);
+		const uint8_t *data = h.buf ? paste_buf(p, h.buf) + h.off : w->pending.data + at;
+		if (!h.buf)
+			at += h.len;
+		/* A TCP connection gets its consecutive replies in one writev. */
+		if (n && (!w->tcp || h.conn != conn || n == 64)) {
+			int r = paste_deliver(w, conn, iov, n);
+			if (r && !rc)
+				rc = r;
+			n = 0;
+		}
+		conn = h.conn;
+		iov[n++] = (struct iovec){ .iov_base = (void *)data, .iov_len = h.len };
+		p->stats.reply_bytes += h.len;
+	}
+	if (n) {
+		int r = paste_deliver(w, conn, iov, n);
+		if (r && !rc)
+			rc = r;
+	}
+	p->stats.replies += w->pending_replies;
+	w->pending.len = 0;
+	w->pending_replies = 0;
+	return rc;
 }
 
 int64_t paste_commit(void)
@@ -311,18 +467,8 @@ int64_t paste_commit(void)
 		return rc;   /* nothing is acknowledged: the replies stay queued */
 	/* Durable: only now may this batch's replies leave (invariant 4). */
 	int64_t n = (int64_t)w->pending_replies;
-	if (w->pending.len) {
-		rc = bytes_reserve(&w->delivered, w->pending.len);
-		if (rc)
-			return rc;
-		memcpy(w->delivered.data + w->delivered.len, w->pending.data, w->pending.len);
-		w->delivered.len += w->pending.len;
-		p->stats.reply_bytes += w->pending.len - 8 * w->pending_replies;
-		p->stats.replies += w->pending_replies;
-		w->pending.len = 0;
-		w->pending_replies = 0;
-	}
-	return n;
+	rc = release_replies(w);
+	return rc ? rc : n;
 }
 
 int64_t paste_mem_take_replies(void *buf, uint64_t cap)
@@ -348,6 +494,48 @@ int64_t paste_mem_take_replies(void *buf, uint64_t cap)
 	return (int64_t)n;
 }
 
+/* ------------------------------------------------------------ RX filling */
+
+struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data)
+{
+	struct paste_pool *p = w->pool;
+	uint32_t s = w->rx_tail;
+	if (ring_next(s, p->sb.ring_slots) == w->rx_head)
+		return NULL;   /* ring full: netmap keeps one slot empty */
+	struct netmap_slot *slot = &w->rx->slot[s];
+	uint32_t b = w->rx_shadow[s];
+	if (!b) {
+		b = paste_free_pop(p);
+		if (!b)
+			return NULL;   /* pool full: wait for a trim */
+		paste_buf_state(p, b, BS_RX_KERNEL);
+		w->rx_shadow[s] = b;
+		slot->buf_idx = b;
+		slot->flags |= NS_BUF_CHANGED;
+	}
+	*data = paste_buf(p, b);
+	return slot;
+}
+
+void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn)
+{
+	struct paste_pool *p = w->pool;
+	slot->len = (uint16_t)len;
+	slot->ptr = ((uint64_t)conn << PASTE_PTR_FD_SHIFT) & PASTE_PTR_FD_MASK;
+	p->bstate[w->rx_shadow[w->rx_tail]] = BS_RX_USER;
+	w->rx_tail = ring_next(w->rx_tail, p->sb.ring_slots);
+	/* The slot's contents are visible before the tail that hands it over. */
+	__atomic_store_n(&w->rx->tail, w->rx_tail, __ATOMIC_RELEASE);
+}
+
+/* log_room -- requests the log can take before a batch must wait for a trim */
+uint32_t paste_log_room(struct paste_pool *p)
+{
+	uint64_t lines = (p->cap - (p->vtail - p->head)) / PASTE_CACHELINE;
+	/* keep room for a pad and a long multi-extent record per request */
+	return lines > 1024 ? (uint32_t)((lines - 1024) / 2 > UINT32_MAX ? UINT32_MAX : (lines - 1024) / 2) : 0;
+}
+
 /* ------------------------------------------------------------ mem port */
 
 /*
@@ -368,44 +556,26 @@ int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns)
 				       size, p->sb.buf_size);
 	if (conns == 0)
 		conns = 1;
-	uint32_t n = p->sb.ring_slots, filled = 0;
+	uint32_t filled = 0;
 	pthread_mutex_lock(&p->lock);
-	/* Leave room for one multi-line record and a pad per request. */
-	uint64_t log_free = p->cap - (p->vtail - p->head);
-	uint64_t room = log_free / PASTE_CACHELINE > 1024 ? log_free / PASTE_CACHELINE - 1024 : 0;
-	if (max > room / 2)
-		max = (uint32_t)(room / 2);
+	uint32_t room = paste_log_room(p);
+	if (max > room)
+		max = room;
 	while (filled < max) {
-		uint32_t s = w->rx_tail, next = ring_next(s, n);
-		if (next == w->rx_head)
-			break;   /* ring full: netmap keeps one slot empty */
-		uint32_t b = w->rx_shadow[s];
-		struct netmap_slot *slot = &w->rx->slot[s];
-		if (!b) {
-			b = paste_free_pop(p);
-			if (!b)
-				break;   /* pool full: wait for a trim */
-			w->rx_shadow[s] = b;
-			slot->buf_idx = b;
-			slot->flags |= NS_BUF_CHANGED;
-		}
-		uint8_t *d = paste_buf(p, b);
+		uint8_t *d;
+		struct netmap_slot *slot = paste_rx_claim(w, &d);
+		if (!slot)
+			break;
 		uint64_t k = ++w->mem_seq;
 		uint32_t i = 0;
 		for (; i < 8 && i < size; i++)
 			d[i] = (uint8_t)(k >> (8 * i));
 		for (; i < size; i++)
 			d[i] = (uint8_t)(k * 31 + i);
-		slot->len = (uint16_t)size;
-		uint64_t conn = 1 + (k % conns);
-		slot->ptr = (conn << PASTE_PTR_FD_SHIFT) & PASTE_PTR_FD_MASK;
-		p->bstate[b] = BS_RX_USER;
-		w->rx_tail = next;
+		paste_rx_publish(w, slot, size, (uint32_t)(1 + (k % conns)));
 		filled++;
 	}
 	pthread_mutex_unlock(&p->lock);
-	/* The slots' contents are visible before the tail that hands them over. */
-	__atomic_store_n(&w->rx->tail, w->rx_tail, __ATOMIC_RELEASE);
 	return (int)filled;
 }
 
@@ -510,4 +680,50 @@ int paste_h_error(uint32_t ptr, uint32_t cap)
 		len = cap;
 	memcpy(d, msg, len);
 	return (int)len;
+}
+
+/* paste_h_hold -- keep a received buffer for conn after its slot is released (a request still arriving) */
+int paste_h_hold(uint32_t buf_idx, uint32_t conn)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "hold: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || (p->bstate[buf_idx] != BS_RX_USER && p->bstate[buf_idx] != BS_LOGGED)) {
+		p->stats.handler_errors++;
+		return paste_set_error(PASTE_ERR_HANDLER, "hold: buffer %u is not a received or logged buffer", buf_idx);
+	}
+	if (p->holds[buf_idx]) {
+		p->stats.handler_errors++;
+		return paste_set_error(PASTE_ERR_HANDLER, "hold: buffer %u is already held", buf_idx);
+	}
+	struct paste_conn *c = paste_conn_get(w, conn);
+	if (!c)
+		return paste_set_error(PASTE_ERR_IO, "hold: out of memory for connection %u", conn);
+	p->holds[buf_idx] = 1;
+	p->hold_next[buf_idx] = c->held;
+	c->held = buf_idx;
+	return 0;
+}
+
+/* paste_h_unhold -- give a held buffer back: free once the log does not reference it */
+int paste_h_unhold(uint32_t buf_idx, uint32_t conn)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "unhold: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	struct paste_conn *c = conn < w->nconns ? &w->conns[conn] : NULL;
+	uint32_t *link = c ? &c->held : NULL;
+	while (link && *link && *link != buf_idx)
+		link = &p->hold_next[*link];
+	if (!link || !*link) {
+		p->stats.handler_errors++;
+		return paste_set_error(PASTE_ERR_HANDLER, "unhold: connection %u does not hold buffer %u", conn, buf_idx);
+	}
+	*link = p->hold_next[buf_idx];
+	p->hold_next[buf_idx] = 0;
+	p->holds[buf_idx] = 0;
+	paste_buf_maybe_free(p, buf_idx);
+	return 0;
 }

@@ -1,6 +1,7 @@
 // paste-host as a user meets it: help everywhere, pools on tmpfs and on disk
 // with the right mode for each, refusals with clear errors and exit codes.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import Redis from "ioredis";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -102,15 +103,34 @@ describe("paste-host CLI", () => {
     for (const f of ["x", "y", "z", "w", "v"]) expect(existsSync(join(dir, `${f}.pool`))).toBe(false);
   });
 
-  it("npm start creates the default pool and prints its info", () => {
-    const p = join(scratchDir("shm"), "data", "default.pool");
-    const r = spawnSync(process.execPath, [join(root, "dist", "host", "start.js")], {
-      encoding: "utf8",
-      env: { ...process.env, PASTE_POOL: p },
+  it("npm start serves kv-wal on a fresh pool; SIGTERM stops it cleanly", async () => {
+    const pool = join(scratchDir("shm"), "data", "kv.pool");
+    const script = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts.start as string;
+    const child = spawn("sh", ["-c", `exec ${script}`], {
+      cwd: root, env: { ...process.env, PASTE_POOL: pool, PASTE_LISTEN: "tcp://127.0.0.1:0" }, stdio: ["ignore", "pipe", "pipe"],
     });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`created the default pool ${p}`);
-    expect(r.stdout).toContain("persist   pmem");
-    expect(existsSync(p)).toBe(true);
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no startup line:\n${out}`)), 20_000);
+        child.stdout.on("data", () => {
+          const m = /serving tcp:\/\/127\.0\.0\.1:(\d+) with samples\/kv-wal\/kv-wal\.wasm; pool .*kv\.pool, persist pmem .*flush (clwb|clflushopt|clflush)/.exec(out);
+          if (m) { clearTimeout(t); resolve(Number(m[1])); }
+        });
+      });
+      const r = new Redis({ port, host: "127.0.0.1" });
+      expect(await r.set("k", "v")).toBe("OK");
+      expect(await r.get("k")).toBe("v");
+      r.disconnect();
+      child.kill("SIGTERM");
+      const code = await new Promise((resolve) => child.on("exit", resolve));
+      expect(code).toBe(0);
+      expect(out).toMatch(/stopped cleanly/);
+      expect(existsSync(pool)).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
   });
 });

@@ -1,0 +1,272 @@
+// stream.ts -- a connection's bytes across buffers, in place.
+//
+// TCP has no message boundaries: a request may arrive split over several
+// buffers, and one buffer may carry several requests. A Stream is the
+// per-connection cursor: push() each slot that arrives for the connection
+// (its buffer is held, so it survives the slot's release), parse with the
+// helpers below, then log() a request's range as one record (its extents are
+// the pieces, by reference) and consume() it. Fully consumed buffers are
+// given back. Nothing is copied.
+//
+// A Stream can also read a replayed Record (fromRecord): the same parser
+// serves both the live path and recovery.
+
+import * as host from "./imports";
+import { LogExtent, Record, Slot, bufferAddress } from "./layout";
+
+function fail(what: string): void {
+  const cap: u32 = 512;
+  const buf = heap.alloc(cap);
+  const n = host.error(buf, cap);
+  const msg = String.UTF8.decodeUnsafe(buf, <usize>min<u32>(<u32>n, cap));
+  heap.free(buf);
+  abort(what + ": " + msg);
+}
+
+export class Stream {
+  /** Bytes available from the cursor on. */
+  length: u32 = 0;
+  private n: i32 = 0;
+  private addr: StaticArray<u32>;   // Wasm address of each piece's first unconsumed byte
+  private lens: StaticArray<u32>;   // its bytes
+  private bufs: StaticArray<u32>;   // its buffer index
+  private held: StaticArray<bool>;  // whether this stream holds the buffer
+  private ext: usize;               // scratch for log_extents
+
+  constructor(readonly conn: u32, readonly capacity: i32 = 1024) {
+    this.addr = new StaticArray<u32>(capacity);
+    this.lens = new StaticArray<u32>(capacity);
+    this.bufs = new StaticArray<u32>(capacity);
+    this.held = new StaticArray<bool>(capacity);
+    this.ext = heap.alloc(<usize>capacity * offsetof<LogExtent>());
+  }
+
+  /** full -- no room for another piece: the request is larger than the stream allows. */
+  get full(): bool {
+    return this.n == this.capacity;
+  }
+
+  /** push -- append a slot's payload; its buffer is held until consumed. */
+  push(slot: Slot): void {
+    if (this.n == this.capacity) abort("Stream: more pieces than its capacity");
+    if (slot.len == 0) return;
+    if (host.hold(slot.buf_idx, this.conn) < 0) fail("Stream.push");
+    const i = this.n++;
+    unchecked((this.addr[i] = <u32>slot.data()));
+    unchecked((this.lens[i] = slot.len));
+    unchecked((this.bufs[i] = slot.buf_idx));
+    unchecked((this.held[i] = true));
+    this.length += slot.len;
+  }
+
+  /** fromRecord -- a read-only stream over a replayed record's bytes (nothing held). */
+  static fromRecord(rec: Record, into: Stream): Stream {
+    into.reset();
+    const base = <u32>bufferAddress(0);
+    const size = <u32>bufferAddress(1) - base;
+    for (let e: u32 = 0; e < rec.nextents; e++) {
+      const x = rec.extent(e);
+      const i = into.n++;
+      unchecked((into.addr[i] = x.addr));
+      unchecked((into.lens[i] = x.len));
+      unchecked((into.bufs[i] = (x.addr - base) / size));
+      unchecked((into.held[i] = false));
+      into.length += x.len;
+    }
+    return into;
+  }
+
+  /** byteAt -- byte i from the cursor. */
+  byteAt(i: u32): u8 {
+    for (let p = 0; p < this.n; p++) {
+      const l = unchecked(this.lens[p]);
+      if (i < l) return load<u8>(unchecked(this.addr[p]) + i);
+      i -= l;
+    }
+    return 0;
+  }
+
+  /** contiguous -- the address of [off, off+len) if it lies in one piece, else 0. */
+  contiguous(off: u32, len: u32): usize {
+    for (let p = 0; p < this.n; p++) {
+      const l = unchecked(this.lens[p]);
+      if (off < l || (off == l && len == 0)) return off + len <= l ? <usize>unchecked(this.addr[p]) + off : 0;
+      off -= l;
+    }
+    return 0;
+  }
+
+  /** indexOf -- position of byte b at or after from, or -1. */
+  indexOf(b: u8, from: u32 = 0): i32 {
+    let base: u32 = 0;
+    for (let p = 0; p < this.n; p++) {
+      const l = unchecked(this.lens[p]);
+      if (from < base + l) {
+        const a = <usize>unchecked(this.addr[p]);
+        for (let i = from > base ? from - base : 0; i < l; i++) if (load<u8>(a + i) == b) return <i32>(base + i);
+      }
+      base += l;
+    }
+    return -1;
+  }
+
+  /** indexOfCrlf -- position of the next "\r\n" at or after from, or -1. */
+  indexOfCrlf(from: u32 = 0): i32 {
+    let at = from;
+    while (at < this.length) {
+      const r = this.indexOf(13, at);
+      if (r < 0 || <u32>r + 1 >= this.length) return -1;
+      if (this.byteAt(<u32>r + 1) == 10) return r;
+      at = <u32>r + 1;
+    }
+    return -1;
+  }
+
+  /** parseI64 -- the decimal number in [off, off+len) (a leading '-' allowed), or i64.MIN_VALUE. */
+  parseI64(off: u32, len: u32): i64 {
+    if (len == 0 || len > 19) return i64.MIN_VALUE;
+    let neg = false;
+    let i: u32 = 0;
+    if (this.byteAt(off) == 45) {
+      neg = true;
+      i = 1;
+      if (len == 1) return i64.MIN_VALUE;
+    }
+    let v: i64 = 0;
+    for (; i < len; i++) {
+      const c = this.byteAt(off + i);
+      if (c < 48 || c > 57) return i64.MIN_VALUE;
+      v = v * 10 + (c - 48);
+    }
+    return neg ? -v : v;
+  }
+
+  /** equalsNoCase -- do the len bytes at off spell s, ignoring ASCII case? */
+  equalsNoCase(off: u32, len: u32, s: string): bool {
+    if (<u32>s.length != len) return false;
+    for (let i: u32 = 0; i < len; i++) {
+      let c = this.byteAt(off + i);
+      if (c >= 97 && c <= 122) c -= 32;
+      let d = <u8>s.charCodeAt(i);
+      if (d >= 97 && d <= 122) d -= 32;
+      if (c != d) return false;
+    }
+    return true;
+  }
+
+  /** equalsRange -- are [a, a+len) and [b, b+len) the same bytes? */
+  equalsRange(a: u32, b: u32, len: u32): bool {
+    for (let i: u32 = 0; i < len; i++) if (this.byteAt(a + i) != this.byteAt(b + i)) return false;
+    return true;
+  }
+
+  /** copyTo -- copy [off, off+len) to dst (for small things a handler keeps: keys, headers). */
+  copyTo(dst: usize, off: u32, len: u32): void {
+    for (let p = 0; p < this.n && len > 0; p++) {
+      const l = unchecked(this.lens[p]);
+      if (off >= l) {
+        off -= l;
+        continue;
+      }
+      const k = min(l - off, len);
+      memory.copy(dst, <usize>unchecked(this.addr[p]) + off, k);
+      dst += k;
+      len -= k;
+      off = 0;
+    }
+  }
+
+  /** toString -- [off, off+len) as a string (a copy; for keys and small fields). */
+  toStringRange(off: u32, len: u32): string {
+    const buf = heap.alloc(len);
+    this.copyTo(buf, off, len);
+    const s = String.UTF8.decodeUnsafe(buf, len);
+    heap.free(buf);
+    return s;
+  }
+
+  /**
+   * pieces -- write [off, off+len) as (buf_idx, offset in buffer, length)
+   * triples into out (3 u32 each); returns how many. Where a value lives.
+   */
+  pieces(off: u32, len: u32, out: StaticArray<u32>): i32 {
+    const base = bufferAddress(0);
+    const size = <u32>(bufferAddress(1) - base);
+    let k = 0;
+    for (let p = 0; p < this.n && len > 0; p++) {
+      const l = unchecked(this.lens[p]);
+      if (off >= l) {
+        off -= l;
+        continue;
+      }
+      const take = min(l - off, len);
+      const a = <u32>(unchecked(this.addr[p]) + off - <u32>base);
+      if (k * 3 + 2 >= out.length) abort("Stream.pieces: out is too small");
+      out[k * 3] = a / size;
+      out[k * 3 + 1] = a % size;
+      out[k * 3 + 2] = take;
+      k++;
+      len -= take;
+      off = 0;
+    }
+    return k;
+  }
+
+  /** log -- log [off, off+len) as one record, by reference; its sequence number. */
+  log(off: u32, len: u32): u64 {
+    const base = bufferAddress(0);
+    const size = <u32>(bufferAddress(1) - base);
+    let k: u32 = 0;
+    for (let p = 0; p < this.n && len > 0; p++) {
+      const l = unchecked(this.lens[p]);
+      if (off >= l) {
+        off -= l;
+        continue;
+      }
+      const take = min(l - off, len);
+      const a = <u32>(unchecked(this.addr[p]) + off - <u32>base);
+      const e = changetype<LogExtent>(this.ext + <usize>k * offsetof<LogExtent>());
+      e.buf_idx = a / size;
+      e.off = <u16>(a % size);
+      e.len = <u16>take;
+      k++;
+      len -= take;
+      off = 0;
+    }
+    const r = host.log_extents(this.ext, k);
+    if (r < 0) fail("Stream.log");
+    return <u64>r;
+  }
+
+  /** consume -- drop n bytes from the front; buffers no longer needed are given back. */
+  consume(n: u32): void {
+    if (n > this.length) n = this.length;
+    this.length -= n;
+    let drop = 0;
+    while (drop < this.n && n >= unchecked(this.lens[drop])) {
+      n -= unchecked(this.lens[drop]);
+      if (unchecked(this.held[drop])) host.unhold(unchecked(this.bufs[drop]), this.conn);
+      drop++;
+    }
+    if (drop) {
+      for (let i = drop; i < this.n; i++) {
+        unchecked((this.addr[i - drop] = this.addr[i]));
+        unchecked((this.lens[i - drop] = this.lens[i]));
+        unchecked((this.bufs[i - drop] = this.bufs[i]));
+        unchecked((this.held[i - drop] = this.held[i]));
+      }
+      this.n -= drop;
+    }
+    if (n && this.n) {
+      unchecked((this.addr[0] += n));
+      unchecked((this.lens[0] -= n));
+    }
+  }
+
+  /** reset -- give every held buffer back and empty the stream. */
+  reset(): void {
+    for (let i = 0; i < this.n; i++) if (unchecked(this.held[i])) host.unhold(unchecked(this.bufs[i]), this.conn);
+    this.n = 0;
+    this.length = 0;
+  }
+}

@@ -1,0 +1,385 @@
+/*
+ * tcp.c -- the TCP port: a non-blocking epoll loop per worker that recv()s
+ * straight into free pool buffers and hands them to the handler as RX slots.
+ *
+ * The one copy is the kernel's, from the socket into the pool buffer the
+ * request will be logged in; user space copies nothing on the way in. Replies
+ * leave at the batch's commit (ring.c, release_replies) with writev straight
+ * from the pool for replies by reference; only what a socket does not take at
+ * once is copied into the connection's output queue.
+ *
+ * The connection id a handler sees in slot.ptr is the socket's fd, as in
+ * PASTE. An fd is closed only after the handler has been told (on_close) and
+ * the batch is over, so an id is never reused while the handler may still
+ * speak of it.
+ *
+ * Backpressure: when the ring or the pool has no room, reading stops until
+ * the handler releases slots or trims; sockets keep their data in the kernel.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READS_PER_CONN 4      /* recv()s per connection per poll: fairness across connections */
+#define MAX_EVENTS     256
+
+struct paste_tcp {
+	int       lfd, epfd;
+	uint32_t  open;           /* connections open */
+	uint64_t  accepted;
+	uint32_t *closed;         /* connections to report to the handler */
+	uint32_t  nclosed, cap_closed;
+	bool      blocked;        /* the last poll stopped for want of slots or buffers */
+};
+
+static int closed_push(struct paste_tcp *t, uint32_t id)
+{
+	if (t->nclosed == t->cap_closed) {
+		uint32_t n = t->cap_closed ? t->cap_closed * 2 : 64;
+		uint32_t *c = realloc(t->closed, n * sizeof(*c));
+		if (!c)
+			return paste_set_error(PASTE_ERR_IO, "tcp: out of memory");
+		t->closed = c;
+		t->cap_closed = n;
+	}
+	t->closed[t->nclosed++] = id;
+	return 0;
+}
+
+/* conn_finish -- the peer is gone or done: stop reading, report it once */
+static void conn_finish(struct paste_worker *w, uint32_t id, bool dead)
+{
+	struct paste_conn *c = &w->conns[id];
+	if (dead) {
+		c->dead = true;
+		c->out.len = 0;
+	}
+	if (!c->eof) {
+		c->eof = true;
+		epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		/* Replies still owed go out before the close is reported. */
+		if (c->dead || c->out.len == 0)
+			closed_push(w->tcp, id);
+		else
+			epoll_ctl(w->tcp->epfd, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
+	}
+}
+
+int paste_tcp_listen(const char *host, uint32_t port, int backlog)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "listen: no worker bound to this thread");
+	if (w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "listen: worker %u already listens", w->id);
+	if (port > 65535)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: port %u is out of range", port);
+
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	char ports[8];
+	snprintf(ports, sizeof(ports), "%u", port);
+	int gai = getaddrinfo(host, ports, &hints, &ai);
+	if (gai)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: cannot resolve %s: %s", host, gai_strerror(gai));
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return paste_set_errno(errno, "listen: socket");
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		int e = errno;
+		freeaddrinfo(ai);
+		close(fd);
+		if (e == EADDRINUSE)
+			return paste_set_error(PASTE_ERR_ADDR_IN_USE, "%s:%u is already in use by another process", host, port);
+		return paste_set_errno(e, "listen: bind %s:%u", host, port);
+	}
+	freeaddrinfo(ai);
+	if (listen(fd, backlog > 0 ? backlog : 4096) != 0) {
+		int e = errno;
+		close(fd);
+		return paste_set_errno(e, "listen on %s:%u", host, port);
+	}
+	struct paste_tcp *t = calloc(1, sizeof(*t));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!t || ep < 0) {
+		free(t);
+		close(fd);
+		if (ep >= 0)
+			close(ep);
+		return paste_set_errno(errno ? errno : ENOMEM, "listen: epoll");
+	}
+	t->lfd = fd;
+	t->epfd = ep;
+	/* The listener is id 0: no connection ever gets fd 0 while stdin is open, and
+	 * a real connection's id is its fd (>= 3). */
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN, .data.u32 = UINT32_MAX });
+	w->tcp = t;
+	return 0;
+}
+
+int paste_tcp_port(void)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "not listening");
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(w->tcp->lfd, (struct sockaddr *)&ss, &len) != 0)
+		return paste_set_errno(errno, "getsockname");
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void accept_all(struct paste_worker *w)
+{
+	struct paste_tcp *t = w->tcp;
+	for (;;) {
+		int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;   /* EAGAIN, or a transient error (EMFILE...): try at the next poll */
+		struct paste_conn *c = paste_conn_get(w, (uint32_t)fd);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* acks are small and urgent */
+		c->fd = fd;
+		c->eof = c->dead = c->want_out = false;
+		c->held = 0;
+		c->out.len = 0;
+		epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd });
+		t->open++;
+		t->accepted++;
+	}
+}
+
+/* read_conn -- recv into RX slots; false when the ring or the pool is full */
+static bool read_conn(struct paste_worker *w, uint32_t id, uint32_t *filled, uint32_t max)
+{
+	struct paste_pool *p = w->pool;
+	struct paste_conn *c = &w->conns[id];
+	for (int i = 0; i < READS_PER_CONN && !c->eof; i++) {
+		if (*filled >= max)
+			return false;
+		uint8_t *data;
+		struct netmap_slot *slot = paste_rx_claim(w, &data);
+		if (!slot)
+			return false;
+		ssize_t n = recv(c->fd, data, p->sb.buf_size, 0);
+		if (n > 0) {
+			paste_rx_publish(w, slot, (uint32_t)n, id);
+			(*filled)++;
+			if ((size_t)n < p->sb.buf_size)
+				return true;   /* drained */
+		} else if (n == 0) {
+			conn_finish(w, id, false);
+		} else if (errno == EAGAIN || errno == EINTR) {
+			return true;
+		} else {
+			conn_finish(w, id, true);
+		}
+	}
+	return true;
+}
+
+static int flush_out(struct paste_worker *w, uint32_t id)
+{
+	struct paste_conn *c = &w->conns[id];
+	while (c->out.len) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			conn_finish(w, id, true);
+			return 0;
+		}
+		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+		c->out.len -= (size_t)n;
+	}
+	if (c->want_out && !c->eof) {
+		epoll_ctl(w->tcp->epfd, EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
+		c->want_out = false;
+	}
+	if (c->eof && !c->dead) {
+		epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		closed_push(w->tcp, id);
+	}
+	return 0;
+}
+
+int paste_tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
+{
+	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].dead)
+		return 0;   /* the client left: its replies have nowhere to go */
+	struct paste_conn *c = &w->conns[id];
+	size_t sent = 0, total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (c->out.len == 0) {
+		struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+		ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_finish(w, id, true);
+			return 0;
+		}
+		sent = r > 0 ? (size_t)r : 0;
+	}
+	if (sent == total)
+		return 0;
+	/* The socket is full: keep the rest (a copy, only under backpressure). */
+	size_t skip = sent;
+	for (int i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		int rc = paste_bytes_append(&c->out, (uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+		if (rc)
+			return rc;
+		skip = 0;
+	}
+	if (!c->want_out && !c->eof) {
+		epoll_ctl(w->tcp->epfd, EPOLL_CTL_MOD, c->fd,
+			  &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.u32 = id });
+		c->want_out = true;
+	}
+	return 0;
+}
+
+/*
+ * paste_tcp_poll -- wait up to timeout_ms for sockets, accept, send what is
+ * owed, and recv into RX slots; the number of slots filled. Closed
+ * connections are collected for paste_tcp_take_closed().
+ */
+int paste_tcp_poll(int timeout_ms)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "poll: not listening");
+	struct paste_tcp *t = w->tcp;
+	struct paste_pool *p = w->pool;
+	struct epoll_event ev[MAX_EVENTS];
+	if (t->nclosed)
+		timeout_ms = 0;   /* closes to report: do not sleep */
+	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : paste_set_errno(errno, "epoll_wait");
+	uint32_t filled = 0;
+	pthread_mutex_lock(&p->lock);
+	uint32_t max = paste_log_room(p);
+	pthread_mutex_unlock(&p->lock);
+	t->blocked = false;
+	for (int i = 0; i < n; i++) {
+		uint32_t id = ev[i].data.u32;
+		if (id == UINT32_MAX) {
+			accept_all(w);
+			continue;
+		}
+		if (ev[i].events & EPOLLOUT)
+			flush_out(w, id);
+		if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+			if (t->blocked)
+				continue;
+			pthread_mutex_lock(&p->lock);
+			bool room = read_conn(w, id, &filled, max);
+			pthread_mutex_unlock(&p->lock);
+			if (!room)
+				t->blocked = true;   /* level-triggered: the rest is read at the next poll */
+		}
+	}
+	return (int)filled;
+}
+
+/* paste_tcp_blocked -- 1 if the last poll stopped reading for want of ring slots or buffers */
+int paste_tcp_blocked(void)
+{
+	return paste_cur && paste_cur->tcp && paste_cur->tcp->blocked;
+}
+
+/* paste_tcp_take_closed -- connections closed since the last call, for the handler's on_close */
+int paste_tcp_take_closed(uint32_t *out, uint32_t cap)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp)
+		return 0;
+	struct paste_tcp *t = w->tcp;
+	uint32_t n = t->nclosed < cap ? t->nclosed : cap;
+	memcpy(out, t->closed, n * sizeof(*out));
+	memmove(t->closed, t->closed + n, (t->nclosed - n) * sizeof(*out));
+	t->nclosed -= n;
+	return (int)n;
+}
+
+/* paste_tcp_close_conn -- after on_close: drop the handler's holds and close the socket */
+int paste_tcp_close_conn(uint32_t id)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp || id >= w->nconns || w->conns[id].fd < 0)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "close: no connection %u", id);
+	struct paste_conn *c = &w->conns[id];
+	pthread_mutex_lock(&w->pool->lock);
+	paste_conn_drop_holds(w, id);
+	pthread_mutex_unlock(&w->pool->lock);
+	close(c->fd);
+	c->fd = -1;
+	c->out.len = 0;
+	w->tcp->open--;
+	return 0;
+}
+
+/* paste_tcp_stats -- connections open and accepted */
+int paste_tcp_stats(uint64_t *open, uint64_t *accepted)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "not listening");
+	*open = w->tcp->open;
+	*accepted = w->tcp->accepted;
+	return 0;
+}
+
+/* paste_tcp_stop_accepting -- close the listener; connections stay */
+int paste_tcp_stop_accepting(void)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp || w->tcp->lfd < 0)
+		return 0;
+	epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, w->tcp->lfd, NULL);
+	close(w->tcp->lfd);
+	w->tcp->lfd = -1;
+	return 0;
+}
+
+void paste_tcp_free(struct paste_worker *w)
+{
+	struct paste_tcp *t = w->tcp;
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		if (w->conns[i].fd >= 0) {
+			close(w->conns[i].fd);
+			w->conns[i].fd = -1;
+		}
+	}
+	if (t->lfd >= 0)
+		close(t->lfd);
+	close(t->epfd);
+	free(t->closed);
+	free(t);
+	w->tcp = NULL;
+}

@@ -1,0 +1,298 @@
+// kv-wal.ts -- a Redis-protocol (RESP2) key-value store whose write-ahead log
+// is the pool itself.
+//
+// SET, DEL and FLUSHALL are logged by reference: the record is the command as
+// it arrived, in the buffers it arrived in. The index maps each key to where
+// its value sits in those buffers, so GET answers straight from the pool
+// (replyBuffer: no copy into this module's heap, none on the way out). Every
+// write is acknowledged only after its batch is durable. After a restart,
+// on_replay rebuilds the index from the log. When most of the log is dead
+// (overwritten or deleted keys), live records are re-logged by reference and
+// the rest is trimmed, so a long benchmark runs through a small pool.
+//
+// Commands: PING ECHO SET GET DEL EXISTS DBSIZE FLUSHALL INFO COMMAND CONFIG
+// SELECT QUIT, as arrays of bulk strings or inline.
+
+import {
+  Ring, Record, Stream, RecordBuilder, replies, replyBuffer, committed, trim,
+} from "paste-host/assembly";
+
+const MAX_ARGS = 64;
+const MAX_BULK: i64 = 512 * 1024 * 1024;
+const MAX_INLINE: u32 = 64 * 1024;
+
+/** Where a key's value lives: the record that set it, and the value's pieces. */
+class Entry {
+  constructor(
+    public seq: u64,
+    public rec: StaticArray<u32>,   // the record's pieces, (buf, off, len) triples: to re-log it
+    public val: StaticArray<u32>,   // the value's pieces
+    public vlen: u32,
+  ) {}
+}
+
+const index = new Map<string, Entry>();
+const streams = new Map<u32, Stream>();
+const replayStream = new Stream(0, 4096);
+const relog = new RecordBuilder(4096);
+const scratch = new StaticArray<u32>(3 * 4096);
+
+const argOff = new StaticArray<u32>(MAX_ARGS);
+const argLen = new StaticArray<u32>(MAX_ARGS);
+let argc: i32 = 0;
+let protoError: string = "";
+
+let lastSeq: u64 = 0;        // the newest record this module logged or replayed
+let logged: u64 = 0;         // records in the log (live or dead)
+let compactUpTo: u64 = 0;    // trim this far once the re-logged copies are durable
+let compactLast: u64 = 0;
+
+// ------------------------------------------------------------------ parsing
+
+/** parse -- one command at the stream's cursor: bytes it takes, 0 if incomplete, -1 on a protocol error. */
+function parse(s: Stream): i32 {
+  if (s.length == 0) return 0;
+  if (s.byteAt(0) != 42 /* '*' */) return parseInline(s);
+  const crlf = s.indexOfCrlf(1);
+  if (crlf < 0) return s.length > 32 ? error("Protocol error: invalid multibulk length") : 0;
+  const n = s.parseI64(1, <u32>crlf - 1);
+  if (n < 0 || n > MAX_ARGS) return error("Protocol error: invalid multibulk length");
+  let pos = <u32>crlf + 2;
+  for (let i = 0; i < <i32>n; i++) {
+    if (pos >= s.length) return 0;
+    if (s.byteAt(pos) != 36 /* '$' */) return error("Protocol error: expected '$'");
+    const e = s.indexOfCrlf(pos + 1);
+    if (e < 0) return s.length - pos > 32 ? error("Protocol error: invalid bulk length") : 0;
+    const len = s.parseI64(pos + 1, <u32>e - pos - 1);
+    if (len < 0 || len > MAX_BULK) return error("Protocol error: invalid bulk length");
+    const start = <u32>e + 2;
+    if (<u64>start + <u64>len + 2 > <u64>s.length) return 0;
+    if (s.byteAt(start + <u32>len) != 13 || s.byteAt(start + <u32>len + 1) != 10) return error("Protocol error: bulk not followed by CRLF");
+    unchecked((argOff[i] = start));
+    unchecked((argLen[i] = <u32>len));
+    pos = start + <u32>len + 2;
+  }
+  argc = <i32>n;
+  return <i32>pos;
+}
+
+/** parseInline -- "PING\r\n", "SET k v\r\n": words separated by spaces. */
+function parseInline(s: Stream): i32 {
+  const crlf = s.indexOfCrlf(0);
+  if (crlf < 0) return s.length > MAX_INLINE ? error("Protocol error: too big inline request") : 0;
+  argc = 0;
+  let i: u32 = 0;
+  const end = <u32>crlf;
+  while (i < end) {
+    while (i < end && s.byteAt(i) == 32) i++;
+    if (i == end) break;
+    const start = i;
+    while (i < end && s.byteAt(i) != 32) i++;
+    if (argc == MAX_ARGS) return error("Protocol error: too many arguments");
+    unchecked((argOff[argc] = start));
+    unchecked((argLen[argc] = i - start));
+    argc++;
+  }
+  return end + 2;
+}
+
+function error(msg: string): i32 {
+  protoError = msg;
+  return -1;
+}
+
+function is(s: Stream, i: i32, name: string): bool {
+  return s.equalsNoCase(unchecked(argOff[i]), unchecked(argLen[i]), name);
+}
+
+function key(s: Stream, i: i32): string {
+  return s.toStringRange(unchecked(argOff[i]), unchecked(argLen[i]));
+}
+
+function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
+  const k = s.pieces(off, len, scratch);
+  const out = new StaticArray<u32>(k * 3);
+  memory.copy(changetype<usize>(out), changetype<usize>(scratch), <usize>k * 12);
+  return out;
+}
+
+// ---------------------------------------------------------------- the store
+
+/** apply -- the effect of a logged command on the index (live path and replay alike). */
+function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
+  lastSeq = seq;
+  logged++;
+  if (is(s, 0, "SET")) {
+    index.set(key(s, 1), new Entry(seq, piecesOf(s, 0, cmdLen), piecesOf(s, argOff[2], argLen[2]), argLen[2]));
+    return 1;
+  }
+  if (is(s, 0, "DEL")) {
+    let n = 0;
+    for (let i = 1; i < argc; i++) {
+      const k = key(s, i);
+      if (index.has(k)) {
+        index.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+  if (is(s, 0, "FLUSHALL")) index.clear();
+  return 0;
+}
+
+/** bulkPieces -- "$len\r\n<bytes from the pool>\r\n" */
+function bulkPieces(conn: u32, pieces: StaticArray<u32>, len: u32): void {
+  replies.begin().ascii("$").u64(len).ascii("\r\n").flush(conn);
+  for (let i = 0; i < pieces.length; i += 3) replyBuffer(conn, pieces[i], pieces[i + 1], pieces[i + 2]);
+  replies.begin().ascii("\r\n").send(conn);
+}
+
+function execute(conn: u32, s: Stream, cmdLen: u32): void {
+  if (argc == 0) return;
+  if (is(s, 0, "SET")) {
+    if (argc != 3) return err(conn, "ERR syntax error (this server supports SET key value)");
+    apply(s, s.log(0, cmdLen), cmdLen);               // durable before the +OK leaves
+    replies.begin().ascii("+OK\r\n").send(conn);
+  } else if (is(s, 0, "GET")) {
+    if (argc != 2) return arity(conn, "get");
+    const k = key(s, 1);
+    if (!index.has(k)) return replies.begin().ascii("$-1\r\n").send(conn);
+    const e = index.get(k);
+    bulkPieces(conn, e.val, e.vlen);
+  } else if (is(s, 0, "DEL")) {
+    if (argc < 2) return arity(conn, "del");
+    let n = 0;
+    for (let i = 1; i < argc; i++) if (index.has(key(s, i))) n++;
+    if (n) apply(s, s.log(0, cmdLen), cmdLen);        // only a DEL that changes something is logged
+    replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
+  } else if (is(s, 0, "EXISTS")) {
+    if (argc < 2) return arity(conn, "exists");
+    let n = 0;
+    for (let i = 1; i < argc; i++) if (index.has(key(s, i))) n++;
+    replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
+  } else if (is(s, 0, "DBSIZE")) {
+    replies.begin().ascii(":").u64(index.size).ascii("\r\n").send(conn);
+  } else if (is(s, 0, "FLUSHALL")) {
+    const seq = s.log(0, cmdLen);
+    apply(s, seq, cmdLen);
+    compactUpTo = seq;   // everything up to the FLUSHALL is dead once it is durable
+    compactLast = seq;
+    replies.begin().ascii("+OK\r\n").send(conn);
+  } else if (is(s, 0, "PING")) {
+    if (argc == 1) replies.begin().ascii("+PONG\r\n").send(conn);
+    else bulkPieces(conn, piecesOf(s, argOff[1], argLen[1]), argLen[1]);
+  } else if (is(s, 0, "ECHO")) {
+    if (argc != 2) return arity(conn, "echo");
+    bulkPieces(conn, piecesOf(s, argOff[1], argLen[1]), argLen[1]);
+  } else if (is(s, 0, "INFO")) {
+    replies.begin().ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
+      .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
+      .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n");
+    const body = replies.length;
+    // a bulk string needs its length first: build the header, then the body again
+    replies.begin().ascii("$").u64(body).ascii("\r\n").flush(conn);
+    replies.begin().ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
+      .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
+      .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n\r\n").send(conn);
+  } else if (is(s, 0, "COMMAND") || is(s, 0, "CONFIG")) {
+    replies.begin().ascii("*0\r\n").send(conn);       // enough for redis-cli and redis-benchmark
+  } else if (is(s, 0, "SELECT")) {
+    if (argc == 2 && s.byteAt(argOff[1]) == 48 && argLen[1] == 1) replies.begin().ascii("+OK\r\n").send(conn);
+    else err(conn, "ERR DB index is out of range (only db 0)");
+  } else if (is(s, 0, "QUIT") || is(s, 0, "CLIENT")) {
+    replies.begin().ascii("+OK\r\n").send(conn);
+  } else {
+    replies.begin().ascii("-ERR unknown command '");
+    const n = min<u32>(argLen[0], 64);
+    for (let i: u32 = 0; i < n; i++) {
+      const c = s.byteAt(argOff[0] + i);
+      replies.bytes(changetype<usize>(StaticArray.fromArray<u8>([c >= 32 && c < 127 && c != 39 ? c : 63])), 1);
+    }
+    replies.ascii("'\r\n").send(conn);
+  }
+}
+
+function err(conn: u32, msg: string): void {
+  replies.begin().ascii("-").ascii(msg).ascii("\r\n").send(conn);
+}
+
+function arity(conn: u32, cmd: string): void {
+  err(conn, "ERR wrong number of arguments for '" + cmd + "' command");
+}
+
+// ----------------------------------------------------------------- compaction
+
+/**
+ * compact -- when most records are dead, re-log every live key's record by
+ * reference (same buffers, new sequence number) and, once those copies are
+ * durable, trim everything up to where the re-logging started.
+ */
+function compact(): void {
+  if (compactUpTo) {
+    if (committed() < compactLast) return;            // the copies are not durable yet
+    trim(compactUpTo);
+    logged = lastSeq - compactUpTo;
+    compactUpTo = 0;
+    return;
+  }
+  if (logged < 4096 || logged < 4 * <u64>index.size) return;
+  const upTo = lastSeq;
+  const entries = index.values();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (e.seq > upTo) continue;
+    for (let j = 0; j < e.rec.length; j += 3) relog.add(e.rec[j], e.rec[j + 1], e.rec[j + 2]);
+    e.seq = relog.log();
+    lastSeq = e.seq;
+    logged++;
+  }
+  compactUpTo = upTo;
+  compactLast = lastSeq;
+}
+
+// ------------------------------------------------------------------- exports
+
+export function on_rx(ring: Ring): void {
+  compact();
+  for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
+    const slot = ring.slot(i);
+    const conn = slot.conn;
+    let s: Stream;
+    if (streams.has(conn)) s = streams.get(conn);
+    else {
+      s = new Stream(conn);
+      streams.set(conn, s);
+    }
+    if (s.full) {
+      err(conn, "ERR request too large");
+      s.reset();
+    }
+    s.push(slot);
+    for (;;) {
+      const n = parse(s);
+      if (n == 0) break;
+      if (n < 0) {
+        err(conn, "ERR " + protoError);
+        s.reset();                                     // drop what cannot be parsed; the connection goes on
+        break;
+      }
+      execute(conn, s, <u32>n);
+      s.consume(<u32>n);
+    }
+  }
+  ring.release();
+}
+
+export function on_replay(rec: Record): void {
+  const s = Stream.fromRecord(rec, replayStream);
+  const n = parse(s);
+  if (n > 0) apply(s, rec.seq, <u32>n);
+}
+
+export function on_close(conn: u32): void {
+  if (streams.has(conn)) {
+    streams.get(conn).reset();
+    streams.delete(conn);
+  }
+}
