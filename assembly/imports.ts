@@ -75,6 +75,15 @@ export declare function hold(buf_idx: u32, conn: u32): i32;
 export declare function unhold(buf_idx: u32, conn: u32): i32;
 
 /**
+ * close -- close connection conn once the replies queued so far have been
+ * sent (an HTTP "Connection: close", a protocol error). on_close follows.
+ * out: 0
+ */
+// @ts-ignore: decorator
+@external("paste", "close")
+export declare function close(conn: u32): i32;
+
+/**
  * trim -- release every committed record up to and including seq; their
  * buffers return to the free list once the release is durable.
  * out: records released (0 if none), or a negative error

@@ -118,6 +118,11 @@ export function reply(conn: u32, ptr: usize, len: u32): void {
   if (host.reply(conn, ptr, len) < 0) abort(lastError());
 }
 
+/** closeConnection -- close conn after the replies queued so far are sent; on_close follows. */
+export function closeConnection(conn: u32): void {
+  host.close(conn);
+}
+
 /** replyBuffer -- send len bytes at off of pool buffer buf_idx to conn, from the pool, no copy. */
 export function replyBuffer(conn: u32, buf_idx: u32, off: u32, len: u32): void {
   if (host.reply_ref(conn, buf_idx, off, len) < 0) abort(lastError());
@@ -152,6 +157,12 @@ export class ReplyBuilder {
     const n = <u32>s.length;
     const at = this.room(n);
     for (let i: u32 = 0; i < n; i++) store<u8>(at + i, <u8>s.charCodeAt(i));
+    return this;
+  }
+
+  /** byte -- append one byte. */
+  byte(b: u8): ReplyBuilder {
+    store<u8>(this.room(1), b);
     return this;
   }
 

@@ -15,6 +15,7 @@ import { LogCorruptError, PasteError, UsageError } from "./errors.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
 import { serve } from "./server.js";
+import { runWalClient, WalClientError } from "./walclient.js";
 import { formatPoolInfo } from "./format.js";
 import { PERSIST_MODES, type PersistMode } from "./layout.js";
 import { Pool } from "./pool.js";
@@ -231,6 +232,29 @@ export function buildProgram(): Command {
       const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize });
       const code = await done;
       if (code) process.exitCode = code;
+    });
+
+  program
+    .command("wal-client")
+    .description("send length-prefixed frames to a wal-append server and check every acknowledgement")
+    .option("--connect <url>", "server address, tcp://HOST:PORT", "tcp://127.0.0.1:7070")
+    .option("--frames <n>", "frames to send", optionParser((t) => parseCount(t, "--frames")), 10000)
+    .option("--size <bytes>", "payload bytes per frame (1 to 1M)", optionParser((t) => parseSize(t, "--size")), 1024)
+    .option("--conns <n>", "connections", optionParser((t) => parseCount(t, "--conns")), 4)
+    .option("--window <n>", "frames in flight per connection", optionParser((t) => parseCount(t, "--window")), 16)
+    .option("--trim", "trim acknowledged frames every 1000 acks (or 4 MiB) per connection", false)
+    .action(async (o) => {
+      const r = await runWalClient({
+        connect: o.connect, frames: o.frames, size: o.size, conns: o.conns, window: o.window, trim: o.trim,
+        onProgress: (n) => process.stderr.isTTY && process.stderr.write(`\r${n}/${o.frames} acknowledged`),
+      });
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      console.log(`${r.acked} of ${r.sent} frames of ${o.size} B acknowledged in ${r.seconds.toFixed(3)} s ` +
+        `(${Math.round(r.acked / r.seconds)} frames/s) over ${o.conns} connections; seq ${r.firstSeq}..${r.lastSeq}` +
+        `${r.refused ? `; ${r.refused} refused` : ""}`);
+      if (r.errors.length || r.acked !== r.sent) {
+        throw new WalClientError(`${r.errors.length} problem(s): ${r.errors.slice(0, 5).join("; ")}`);
+      }
     });
 
   program

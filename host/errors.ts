@@ -92,6 +92,9 @@ export const StateError = define("StateError", "PASTE_ERR_STATE", -17,
 export const AddressInUseError = define("AddressInUseError", "PASTE_ERR_ADDR_IN_USE", -18,
   "the listen address is already taken by another process",
   "stop the other server or pick another port with --listen");
+export const WalClientFailedError = define("WalClientFailedError", "PASTE_ERR_WAL_CLIENT", null,
+  "`paste-host wal-client` saw a frame without exactly one in-order acknowledgement",
+  "the message lists the connections and sequence numbers; check the server's log");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -122,7 +125,7 @@ export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
-  HandlerError, StateError, AddressInUseError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  HandlerError, StateError, AddressInUseError, WalClientFailedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

@@ -25,7 +25,7 @@ export interface HandlerExports {
 /** Imports a handler may have: everything else is refused before instantiation. */
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   env: ["memory", "abort", "seed"],
-  paste: ["log", "log_copy", "log_extents", "reply", "reply_ref", "hold", "unhold", "trim", "committed", "error"],
+  paste: ["log", "log_copy", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed", "error"],
 };
 
 /** readAsString -- an AssemblyScript string (UTF-16, byte length at ptr - 4), copied out. */
@@ -114,6 +114,7 @@ export class Handler {
         reply_ref: n.hReplyRef,
         hold: n.hHold,
         unhold: n.hUnhold,
+        close: n.hClose,
         trim: n.hTrim,
         committed: n.hCommitted,
         error: n.hError,

@@ -112,6 +112,7 @@ function bind(koffi: Koffi) {
     hReplyRef: lib.func("int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)"),
     hHold: lib.func("int paste_h_hold(uint32_t buf_idx, uint32_t conn)"),
     hUnhold: lib.func("int paste_h_unhold(uint32_t buf_idx, uint32_t conn)"),
+    hClose: lib.func("int paste_h_close(uint32_t conn)"),
     hTrim: lib.func("double paste_h_trim(double upto_seq)"),
     hCommitted: lib.func("double paste_h_committed(void)"),
     hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),

@@ -156,6 +156,10 @@ int paste_tcp_deliver(struct paste_worker *w, uint32_t conn, const struct iovec 
 int paste_bytes_append(struct paste_bytes *q, const void *data, size_t len);
 /* paste_log_room -- requests the log can take before a batch waits for a trim */
 uint32_t paste_log_room(struct paste_pool *p);
+/* paste_tcp_close_after -- close a connection once its queued replies are sent */
+int paste_tcp_close_after(struct paste_worker *w, uint32_t id);
+/* paste_tcp_after_commit -- after a batch's replies went out: carry out requested closes */
+void paste_tcp_after_commit(struct paste_worker *w);
 /* paste_tcp_free -- close the port and every connection */
 void paste_tcp_free(struct paste_worker *w);
 

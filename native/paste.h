@@ -607,6 +607,8 @@ int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t le
 int paste_h_hold(uint32_t buf_idx, uint32_t conn);
 /* paste_h_unhold -- give a held buffer back; it is freed once no record references it */
 int paste_h_unhold(uint32_t buf_idx, uint32_t conn);
+/* paste_h_close -- close conn once the replies queued so far are sent (mem port: nothing) */
+int paste_h_close(uint32_t conn);
 /* paste_h_trim -- release every record up to seq; records released, or negative */
 double paste_h_trim(double upto_seq);
 /* paste_h_committed -- the last durable seq */

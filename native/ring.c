@@ -468,6 +468,8 @@ int64_t paste_commit(void)
 	/* Durable: only now may this batch's replies leave (invariant 4). */
 	int64_t n = (int64_t)w->pending_replies;
 	rc = release_replies(w);
+	if (w->tcp)
+		paste_tcp_after_commit(w);
 	return rc ? rc : n;
 }
 
@@ -726,4 +728,13 @@ int paste_h_unhold(uint32_t buf_idx, uint32_t conn)
 	p->holds[buf_idx] = 0;
 	paste_buf_maybe_free(p, buf_idx);
 	return 0;
+}
+
+/* paste_h_close -- close conn after the replies queued so far have been sent */
+int paste_h_close(uint32_t conn)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "close: no worker bound to this thread");
+	return w->tcp ? paste_tcp_close_after(w, conn) : 0;
 }

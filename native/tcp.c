@@ -36,6 +36,8 @@
 
 struct paste_tcp {
 	int       lfd, epfd;
+	uint32_t *closing;        /* connections a handler asked to close after their replies */
+	uint32_t  nclosing, cap_closing;
 	uint32_t  open;           /* connections open */
 	uint64_t  accepted;
 	uint32_t *closed;         /* connections to report to the handler */
@@ -74,6 +76,38 @@ static void conn_finish(struct paste_worker *w, uint32_t id, bool dead)
 		else
 			epoll_ctl(w->tcp->epfd, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
 	}
+}
+
+/* paste_tcp_close_after -- close conn once the replies queued so far are sent */
+int paste_tcp_close_after(struct paste_worker *w, uint32_t id)
+{
+	struct paste_tcp *t = w->tcp;
+	if (id >= w->nconns || w->conns[id].fd < 0)
+		return 0;
+	if (t->nclosing == t->cap_closing) {
+		uint32_t n = t->cap_closing ? t->cap_closing * 2 : 64;
+		uint32_t *c = realloc(t->closing, n * sizeof(*c));
+		if (!c)
+			return paste_set_error(PASTE_ERR_IO, "tcp: out of memory");
+		t->closing = c;
+		t->cap_closing = n;
+	}
+	t->closing[t->nclosing++] = id;
+	return 0;
+}
+
+/* paste_tcp_after_commit -- the batch's replies are out: close what the handler asked to */
+void paste_tcp_after_commit(struct paste_worker *w)
+{
+	struct paste_tcp *t = w->tcp;
+	for (uint32_t i = 0; i < t->nclosing; i++) {
+		uint32_t id = t->closing[i];
+		if (id < w->nconns && w->conns[id].fd >= 0 && !w->conns[id].eof) {
+			shutdown(w->conns[id].fd, SHUT_RD);
+			conn_finish(w, id, false);
+		}
+	}
+	t->nclosing = 0;
 }
 
 int paste_tcp_listen(const char *host, uint32_t port, int backlog)
@@ -380,6 +414,7 @@ void paste_tcp_free(struct paste_worker *w)
 		close(t->lfd);
 	close(t->epfd);
 	free(t->closed);
+	free(t->closing);
 	free(t);
 	w->tcp = NULL;
 }
