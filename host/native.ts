@@ -98,6 +98,7 @@ function bind(koffi: Koffi) {
     memTakeReplies: lib.func("int64_t paste_mem_take_replies(_Out_ uint8_t *buf, uint64_t cap)"),
     tcpListen: lib.func("int paste_tcp_listen(const char *host, uint32_t port, int backlog)"),
     tcpPort: lib.func("int paste_tcp_port(void)"),
+    raiseNofile: lib.func("int64_t paste_raise_nofile(void)"),
     tcpPoll: lib.func("int paste_tcp_poll(int timeout_ms)"),
     tcpBlocked: lib.func("int paste_tcp_blocked(void)"),
     tcpTakeClosed: lib.func("int paste_tcp_take_closed(_Out_ uint32_t *out, uint32_t cap)"),

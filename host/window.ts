@@ -20,15 +20,21 @@ export const HANDLER_BASE = CONST.PASTE_HANDLER_BASE;
 export const WINDOW_MAX = CONST.PASTE_WINDOW_MAX;
 const MAX_PAGES = 65536; // 4 GiB: the whole wasm32 address space
 
-/** Pages for a handler's own data and heap above HANDLER_BASE before it grows (16 MiB). */
-export const DEFAULT_HEAP_PAGES = 256;
+/** Pages for a handler's own data and heap above HANDLER_BASE: the rest of wasm32 (2 GiB). */
+export const DEFAULT_HEAP_PAGES = MAX_PAGES - HANDLER_BASE / WASM_PAGE;
 
 /**
- * createHandlerMemory -- a memory sized up front so the window and a handler's
- * heap fit without growing: [0, 2 GiB) for the window, heapPages above it.
+ * createHandlerMemory -- a memory sized up front: [0, 2 GiB) for the window,
+ * heapPages above it. By default it is the whole 4 GiB wasm32 space at once
+ * (initial = maximum), so it never grows: untouched pages cost nothing, the
+ * native side's bounds on handler pointers never go stale, and the window can
+ * never move. A handler that fills its 2 GiB heap gets an out-of-memory trap.
+ * A smaller heapPages leaves room to grow (the tests use it to show that a
+ * grow keeps the window).
  */
 export function createHandlerMemory(heapPages = DEFAULT_HEAP_PAGES): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: HANDLER_BASE / WASM_PAGE + heapPages, maximum: MAX_PAGES });
+  const initial = HANDLER_BASE / WASM_PAGE + heapPages;
+  return new WebAssembly.Memory({ initial, maximum: MAX_PAGES });
 }
 
 /** A pool's window inside one WebAssembly.Memory. Created by Pool.mapWindow(). */

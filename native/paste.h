@@ -576,6 +576,8 @@ int64_t paste_mem_take_replies(void *buf, uint64_t cap);
 
 /* paste_tcp_listen -- the TCP port for the bound worker: listen on host:port (0: any free port) */
 int paste_tcp_listen(const char *host, uint32_t port, int backlog);
+/* paste_raise_nofile -- lift the soft open-files limit to the hard limit; the new soft limit */
+int64_t paste_raise_nofile(void);
 /* paste_tcp_port -- the port actually bound */
 int paste_tcp_port(void);
 /* paste_tcp_poll -- wait up to timeout_ms, accept, send what is owed, recv into RX slots; slots filled */

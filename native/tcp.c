@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,8 +111,23 @@ void paste_tcp_after_commit(struct paste_worker *w)
 	t->nclosing = 0;
 }
 
+/* paste_raise_nofile -- lift the soft open-files limit to the hard one: a server holds thousands of sockets */
+int64_t paste_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return paste_set_errno(errno, "getrlimit");
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (int64_t)rl.rlim_cur;
+}
+
 int paste_tcp_listen(const char *host, uint32_t port, int backlog)
 {
+	paste_raise_nofile();
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "listen: no worker bound to this thread");

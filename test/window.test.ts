@@ -85,7 +85,7 @@ describe("window across memory growth and unmapping", () => {
     Pool.create(path, { size: 16 << 20, slots: 64 });
     const pool = Pool.open(path);
     try {
-      const memory = createHandlerMemory();
+      const memory = createHandlerMemory(256);   // room to grow (the default never grows)
       const window = pool.mapWindow(memory);
       const probe = instantiate(memory);
       const addr = pool.bufferAddress(42);
@@ -110,7 +110,7 @@ describe("window across memory growth and unmapping", () => {
     Pool.create(path, { size: 16 << 20, slots: 64 });
     const pool = Pool.open(path);
     try {
-      const memory = createHandlerMemory();
+      const memory = createHandlerMemory(256);
       const window = pool.mapWindow(memory);
       const elsewhere = createHandlerMemory(1);
       Object.defineProperty(window, "memory", { value: elsewhere });
