@@ -10,6 +10,7 @@
 // The handler's module is compiled through a generated entry that re-exports
 // it and adds paste_abi_version() from the SDK, which the host checks.
 
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -49,7 +50,8 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
   // asc names the handler's files as the author knows them, in diagnostics
   // and in the file/line an abort reports.
   const srcDir = dirname(src);
-  const entryName = `.paste-entry-${process.pid}-${Date.now()}.ts`;
+  // unique per build: two builds in one process (Promise.all) must not share it
+  const entryName = `.paste-entry-${process.pid}-${randomBytes(6).toString("hex")}.ts`;
   const entryFile = join(srcDir, entryName);
   try {
     // `import ... from "paste-host/assembly"` resolves through this when the
