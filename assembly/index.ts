@@ -15,7 +15,7 @@ import { Err, LogExtent, Slot } from "./layout";
 
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
-export { Stream } from "./stream";
+export { Stream, Streams } from "./stream";
 
 /** lastError -- the host's message for the last failed import call. */
 export function lastError(): string {

@@ -32,6 +32,7 @@ export class Stream {
   private bufs: StaticArray<u32>;   // its buffer index
   private held: StaticArray<bool>;  // whether this stream holds the buffer
   private ext: usize;               // scratch for log_extents
+  private triples: StaticArray<u32>; // scratch for pieces()
 
   constructor(readonly conn: u32, readonly capacity: i32 = 1024) {
     this.addr = new StaticArray<u32>(capacity);
@@ -39,6 +40,7 @@ export class Stream {
     this.bufs = new StaticArray<u32>(capacity);
     this.held = new StaticArray<bool>(capacity);
     this.ext = heap.alloc(<usize>capacity * offsetof<LogExtent>());
+    this.triples = new StaticArray<u32>(capacity * 3);
   }
 
   /** full -- no room for another piece: the request is larger than the stream allows. */
@@ -214,24 +216,12 @@ export class Stream {
 
   /** log -- log [off, off+len) as one record, by reference; its sequence number. */
   log(off: u32, len: u32): u64 {
-    const base = bufferAddress(0);
-    const size = <u32>(bufferAddress(1) - base);
-    let k: u32 = 0;
-    for (let p = 0; p < this.n && len > 0; p++) {
-      const l = unchecked(this.lens[p]);
-      if (off >= l) {
-        off -= l;
-        continue;
-      }
-      const take = min(l - off, len);
-      const a = <u32>(unchecked(this.addr[p]) + off - <u32>base);
-      const e = changetype<LogExtent>(this.ext + <usize>k * offsetof<LogExtent>());
-      e.buf_idx = a / size;
-      e.off = <u16>(a % size);
-      e.len = <u16>take;
-      k++;
-      len -= take;
-      off = 0;
+    const k = this.pieces(off, len, this.triples);
+    for (let i = 0; i < k; i++) {
+      const e = changetype<LogExtent>(this.ext + <usize>i * offsetof<LogExtent>());
+      e.buf_idx = unchecked(this.triples[i * 3]);
+      e.off = <u16>unchecked(this.triples[i * 3 + 1]);
+      e.len = <u16>unchecked(this.triples[i * 3 + 2]);
     }
     const r = host.log_extents(this.ext, k);
     if (r < 0) fail("Stream.log");
@@ -268,5 +258,32 @@ export class Stream {
     for (let i = 0; i < this.n; i++) if (unchecked(this.held[i])) host.unhold(unchecked(this.bufs[i]), this.conn);
     this.n = 0;
     this.length = 0;
+  }
+}
+
+/**
+ * Streams -- one Stream per connection, made on first use: of(conn) in on_rx,
+ * close(conn) in on_close (it gives back whatever the connection still holds).
+ */
+export class Streams {
+  private map: Map<u32, Stream> = new Map<u32, Stream>();
+
+  /** of -- the connection's stream. */
+  of(conn: u32): Stream {
+    if (this.map.has(conn)) return this.map.get(conn);
+    const s = new Stream(conn);
+    this.map.set(conn, s);
+    return s;
+  }
+
+  /** close -- forget a closed connection's stream, releasing its buffers. */
+  close(conn: u32): void {
+    if (!this.map.has(conn)) return;
+    this.map.get(conn).reset();
+    this.map.delete(conn);
+  }
+
+  get size(): i32 {
+    return this.map.size;
   }
 }

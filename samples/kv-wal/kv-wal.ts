@@ -14,7 +14,7 @@
 // SELECT QUIT, as arrays of bulk strings or inline.
 
 import {
-  Ring, Record, Stream, RecordBuilder, replies, replyBuffer, committed, trim,
+  Ring, Record, Stream, Streams, RecordBuilder, replies, replyBuffer, committed, trim,
 } from "paste-host/assembly";
 
 const MAX_ARGS = 64;
@@ -32,7 +32,7 @@ class Entry {
 }
 
 const index = new Map<string, Entry>();
-const streams = new Map<u32, Stream>();
+const streams = new Streams();
 const replayStream = new Stream(0, 4096);
 const relog = new RecordBuilder(4096);
 const scratch = new StaticArray<u32>(3 * 4096);
@@ -258,12 +258,7 @@ export function on_rx(ring: Ring): void {
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const conn = slot.conn;
-    let s: Stream;
-    if (streams.has(conn)) s = streams.get(conn);
-    else {
-      s = new Stream(conn);
-      streams.set(conn, s);
-    }
+    const s = streams.of(conn);
     if (s.full) {
       err(conn, "ERR request too large");
       s.reset();
@@ -291,8 +286,5 @@ export function on_replay(rec: Record): void {
 }
 
 export function on_close(conn: u32): void {
-  if (streams.has(conn)) {
-    streams.get(conn).reset();
-    streams.delete(conn);
-  }
+  streams.close(conn);
 }

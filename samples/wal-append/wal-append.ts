@@ -13,11 +13,11 @@
 // over several recv()s becomes one record of several extents), and replayed in
 // order after a restart.
 
-import { Ring, Record, Stream, replies, closeConnection, trim } from "paste-host/assembly";
+import { Ring, Record, Streams, replies, closeConnection, trim } from "paste-host/assembly";
 
 const MAX_FRAME: u32 = 1 << 20;
 
-const streams = new Map<u32, Stream>();
+const streams = new Streams();
 let replayed: u64 = 0;
 let replayedBytes: u64 = 0;
 
@@ -32,12 +32,7 @@ export function on_rx(ring: Ring): void {
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const conn = slot.conn;
-    let s: Stream;
-    if (streams.has(conn)) s = streams.get(conn);
-    else {
-      s = new Stream(conn);
-      streams.set(conn, s);
-    }
+    const s = streams.of(conn);
     s.push(slot);
     while (s.length >= 4) {
       const len = <u32>s.byteAt(0) | (<u32>s.byteAt(1) << 8) | (<u32>s.byteAt(2) << 16) | (<u32>s.byteAt(3) << 24);
@@ -69,10 +64,7 @@ export function on_replay(rec: Record): void {
 }
 
 export function on_close(conn: u32): void {
-  if (streams.has(conn)) {
-    streams.get(conn).reset();
-    streams.delete(conn);
-  }
+  streams.close(conn);
 }
 
 /** replay_stats -- records and bytes replayed at start-up (for tests and tools). */
