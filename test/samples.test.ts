@@ -231,3 +231,28 @@ describe("http-wal", () => {
     expect(s.output()).not.toMatch(/PASTE_ERR/);
   });
 });
+
+describe("paste-host run errors", () => {
+  it("port in use, pool locked, handler missing, handler invalid: one line each, exit 1", async () => {
+    const pool = join(scratchDir("shm"), "e.pool");
+    const s = await server("wal-append", pool);
+    const handler = join(root, "samples", "wal-append", "wal-append.wasm");
+    const port = runCli(["run", "--pool", join(scratchDir("shm"), "other.pool"), "--handler", handler, "--listen", `tcp://127.0.0.1:${s.port}`, "--create-size", "16M"]);
+    expect(port.status).toBe(1);
+    expect(port.stderr.trim()).toBe(`paste-host: PASTE_ERR_ADDR_IN_USE: 127.0.0.1:${s.port} is already in use by another process`);
+    const locked = runCli(["run", "--pool", pool, "--handler", handler, "--listen", "tcp://127.0.0.1:0"]);
+    expect(locked.status).toBe(1);
+    expect(locked.stderr.trim()).toMatch(new RegExp(`^paste-host: PASTE_ERR_POOL_LOCKED: .*e\\.pool is locked by another process \\(pid ${s.child.pid}\\); stop it first$`));
+    const missing = runCli(["run", "--pool", join(scratchDir("shm"), "m.pool"), "--handler", "/nonexistent/h.wasm"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^paste-host: PASTE_ERR_HANDLER_INVALID: handler \/nonexistent\/h\.wasm not found/);
+    const junk = join(scratchDir("shm"), "junk.wasm");
+    writeFileSync(junk, "nope");
+    const invalid = runCli(["run", "--pool", join(scratchDir("shm"), "i.pool"), "--handler", junk, "--listen", "tcp://127.0.0.1:0", "--create-size", "16M"]);
+    expect(invalid.status).toBe(1);
+    expect(invalid.stderr).toMatch(/PASTE_ERR_HANDLER_INVALID: .*is not a valid WebAssembly module/);
+    const bad = runCli(["run", "--pool", pool, "--handler", handler, "--listen", "http://nope"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/PASTE_ERR_USAGE: invalid --listen 'http:\/\/nope'/);
+  });
+});
