@@ -28,6 +28,15 @@ export declare function log(buf_idx: u32, off: u32, len: u32): f64;
 export declare function log_copy(buf_idx: u32, off: u32, len: u32): f64;
 
 /**
+ * log_copy_extents -- the copying baseline for a record of several pieces:
+ * the host copies them, packed, into fresh buffers and logs the copy.
+ * out: the sequence number, or Err.POOL_FULL / Err.LOG_FULL / Err.HANDLER
+ */
+// @ts-ignore: decorator
+@external("paste", "log_copy_extents")
+export declare function log_copy_extents(ptr: usize, n: u32): f64;
+
+/**
  * log_extents -- log one record made of n extents, in order (a request split across buffers).
  * in:  ptr  n packed Extent {buf_idx: u32, off: u16, len: u16}, 4-byte aligned
  * out: the sequence number, or Err.LOG_FULL / Err.HANDLER

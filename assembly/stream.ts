@@ -216,6 +216,15 @@ export class Stream {
 
   /** log -- log [off, off+len) as one record, by reference; its sequence number. */
   log(off: u32, len: u32): u64 {
+    return this.logWith(off, len, false);
+  }
+
+  /** logCopy -- the copying baseline (for comparisons): the host copies the range, then logs the copy. */
+  logCopy(off: u32, len: u32): u64 {
+    return this.logWith(off, len, true);
+  }
+
+  private logWith(off: u32, len: u32, copy: bool): u64 {
     const k = this.pieces(off, len, this.triples);
     for (let i = 0; i < k; i++) {
       const e = changetype<LogExtent>(this.ext + <usize>i * offsetof<LogExtent>());
@@ -223,7 +232,7 @@ export class Stream {
       e.off = <u16>unchecked(this.triples[i * 3 + 1]);
       e.len = <u16>unchecked(this.triples[i * 3 + 2]);
     }
-    const r = host.log_extents(this.ext, k);
+    const r = copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
     if (r < 0) fail("Stream.log");
     return <u64>r;
   }

@@ -1,85 +1,104 @@
 // bench.ts -- `npm run bench` / `paste-host bench`: every configuration side
 // by side in one invocation, rounds interleaved so a noisy machine hurts all
-// configurations alike, medians reported, ratios computed within the run.
+// configurations alike, medians reported, every ratio computed within the run.
 //
-// The mem-port table: the same WAL handler (bench/handlers/mem-wal.ts) with no
-// logging, copy logging (the host copies the payload into a fresh buffer and
-// flushes the copy) and zero-copy logging (the record names the buffer the
-// request arrived in), at 64 B, 1 KiB and 4 KiB requests.
+// Tables:
+//   mem port   the mem-wal handler (bench/handlers/mem-wal.ts): no logging,
+//              copy logging, zero-copy logging, and the same zero-copy WAL as
+//              a plain C loop (the cost of the Wasm boundary); 64 B, 1 KiB, 4 KiB
+//   kv-wal     redis-benchmark -t set -d 1024 at -c 1, -c 50, -c 50 -P 16:
+//              persistence none / pmem (tmpfs) / msync (disk), next to Redis 7
+//              with appendfsync always on tmpfs and on disk, and without persistence
+//   http-wal   wrk, 1 KiB POST bodies, 1 and 50 connections: persistence none /
+//              pmem, and the copy-logging variant of the same handler
+//
+// Latency: mem-port records get their batch's fill-to-commit time, recorded
+// in an HDR histogram (hdr-histogram-js); redis-benchmark and wrk report their
+// own percentiles (p99.9 from redis-benchmark's distribution and a wrk script).
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
+import * as hdr from "hdr-histogram-js";
 import { buildHandler } from "./build.js";
-import { packageRoot } from "./native.js";
+import { native, packageRoot } from "./native.js";
 import { Runtime } from "./runtime.js";
 
 export interface BenchOptions {
-  /** CI smoke size: fewer requests and rounds. */
+  /** CI smoke size: fewer requests and rounds (under two minutes). */
   quick?: boolean;
   /** Where results go (default bench/results). */
   outDir?: string;
-  /** Directory for the scratch pool (default /dev/shm: emulated NVMM). */
+  /** Directory for tmpfs pools (default /dev/shm: emulated NVMM). */
   poolDir?: string;
+  /** Directory for disk pools, msync mode (default the OS temp directory). */
+  diskDir?: string;
 }
 
-const MODES = ["no logging", "copy logging", "zero-copy logging"] as const;
-type Mode = (typeof MODES)[number];
-const SIZES = [64, 1024, 4096];
-
-export interface MemResult {
-  size: number;
-  mode: Mode;
-  requests: number;
-  /** Seconds per round, in round order. */
-  rounds: number[];
-  medianSeconds: number;
-  recordsPerSec: number;
-  nsPerRecord: number;
-}
-
-export interface TcpResult {
-  /** Which server: "kv-wal pmem", "Redis AOF always", ... */
-  server: string;
-  client: string;
-  conns: number;
+/** One configuration's result: throughput and latency percentiles (ms). */
+export interface Result {
+  table: "mem" | "kv" | "http";
+  config: string;
+  /** For the mem table: request size; for TCP: connections. */
+  size?: number;
+  client?: string;
   rounds: number[];
   requestsPerSec: number;
   p50ms: number;
   p99ms: number;
+  p999ms: number;
 }
 
 export interface BenchReport {
   date: string;
   machine: Record<string, string | number>;
   command: string;
-  mem: MemResult[];
-  tcp: TcpResult[];
+  results: Result[];
   skipped: string[];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => {
+  const s = [...xs].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function machine(poolFs: string, flush: string): Record<string, string | number> {
-  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
-  return {
-    cpu, cores: os.cpus().length, memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
-    kernel: `${os.type()} ${os.release()}`, node: process.version, flush, poolFilesystem: poolFs,
-  };
-}
+};
 
 function progress(text: string): void {
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
   else process.stderr.write(`${text}\n`);
 }
 
-/** memBench -- the mem-port table. */
+/** Interleaved rounds with an ETA on the progress line. */
+class Rounds {
+  #done = 0;
+  #t0 = Date.now();
+  constructor(private readonly total: number) {}
+  step(what: string): void {
+    const eta = this.#done ? `~${Math.round(((Date.now() - this.#t0) / this.#done) * (this.total - this.#done) / 1000)}s left` : "";
+    progress(`${what} (${this.#done}/${this.total} runs${eta ? `, ${eta}` : ""})`);
+    this.#done++;
+  }
+  finish(what: string): void {
+    progress(`${what}: ${this.total} runs in ${((Date.now() - this.#t0) / 1000).toFixed(1)} s\n`);
+  }
+}
+
+function describeMachine(info: { flush: string; fs: string }): Record<string, string | number> {
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
+  return {
+    cpu, cores: os.cpus().length, memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    kernel: `${os.type()} ${os.release()}`, node: process.version, flush: info.flush, poolFilesystem: info.fs,
+  };
+}
+
+// ------------------------------------------------------------------- mem port
+
+const MEM_MODES = ["no logging", "copy logging", "zero-copy logging", "zero-copy, C loop (no Wasm)"] as const;
+const SIZES = [64, 1024, 4096];
+
 async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
   const requests = o.quick ? 20_000 : 200_000;
   const rounds = o.quick ? 2 : 5;
@@ -94,47 +113,51 @@ async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
   });
   try {
     const info = rt.pool.info();
-    Object.assign(report.machine, machine(`${info.persist.filesystem} (${info.persist.mode})`, info.flush));
+    Object.assign(report.machine, describeMachine({ flush: info.flush, fs: `${info.persist.filesystem} (${info.persist.mode})` }));
     const setMode = (rt.handler.exports as unknown as { set_mode(m: number): void }).set_mode;
+    const n = native();
     const keep = 4096;
-    const run = (size: number, mode: number, n: number): number => {
-      setMode(mode);
+    const run = (size: number, mode: number, count: number) => {
+      const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: 3 });
+      if (mode < 3) setMode(mode);
       const t0 = process.hrtime.bigint();
       let sent = 0;
-      while (sent < n) {
-        const b = rt.memBatch(size, Math.min(256, n - sent), 16);
-        if (b.filled === 0) throw new Error(`bench stalled at ${sent} requests (pool or log full)`);
-        sent += b.filled;
+      while (sent < count) {
+        const b0 = process.hrtime.bigint();
+        const want = Math.min(256, count - sent);
+        const filled = mode === 3 ? n.memNativeWal(size, want, 16) : rt.memBatch(size, want, 16).filled;
+        if (filled <= 0) throw new Error(`bench stalled at ${sent} requests (pool or log full)`);
+        h.recordValueWithCount(Number(process.hrtime.bigint() - b0), filled);   // each record waited for its batch
+        sent += filled;
         rt.takeReplies();
         const c = rt.stats().committedSeq;
         if (c > keep) rt.trim(c - keep);   // steady state: trims are part of every logging mode's cost
       }
-      return Number(process.hrtime.bigint() - t0) / 1e9;
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const r = { secs, p50: h.getValueAtPercentile(50) / 1e6, p99: h.getValueAtPercentile(99) / 1e6, p999: h.getValueAtPercentile(99.9) / 1e6 };
+      h.destroy();
+      return r;
     };
-    const total = SIZES.length * MODES.length * rounds;
-    const times = new Map<string, number[]>();
-    let done = 0;
-    const start = Date.now();
-    for (const size of SIZES) for (let m = 0; m < MODES.length; m++) run(size, m, 5000);   // warm up
-    for (let r = 0; r < rounds; r++) {
+    for (const size of SIZES) for (let m = 0; m < MEM_MODES.length; m++) run(size, m, 5000);   // warm up
+    const acc = new Map<string, { secs: number; p50: number; p99: number; p999: number }[]>();
+    const r = new Rounds(SIZES.length * MEM_MODES.length * rounds);
+    for (let round = 0; round < rounds; round++) {
       for (const size of SIZES) {
-        for (let m = 0; m < MODES.length; m++) {
-          const eta = done ? Math.round(((Date.now() - start) / done) * (total - done) / 1000) : "?";
-          progress(`mem port: ${size} B ${MODES[m]}, round ${r + 1}/${rounds} (${done}/${total} runs, ~${eta}s left)`);
-          const key = `${size}/${m}`;
-          times.set(key, [...(times.get(key) ?? []), run(size, m, requests)]);
-          done++;
+        for (let m = 0; m < MEM_MODES.length; m++) {
+          r.step(`mem port: ${size} B ${MEM_MODES[m]}, round ${round + 1}/${rounds}`);
+          const key = `${size}|${m}`;
+          acc.set(key, [...(acc.get(key) ?? []), run(size, m, requests)]);
         }
       }
     }
-    progress(`mem port: ${total} runs done in ${((Date.now() - start) / 1000).toFixed(1)} s\n`);
+    r.finish("mem port");
     for (const size of SIZES) {
-      for (let m = 0; m < MODES.length; m++) {
-        const ts = times.get(`${size}/${m}`)!;
-        const med = median(ts);
-        report.mem.push({
-          size, mode: MODES[m], requests, rounds: ts, medianSeconds: med,
-          recordsPerSec: Math.round(requests / med), nsPerRecord: Math.round((med * 1e9) / requests),
+      for (let m = 0; m < MEM_MODES.length; m++) {
+        const xs = acc.get(`${size}|${m}`)!;
+        report.results.push({
+          table: "mem", config: MEM_MODES[m], size, rounds: xs.map((x) => Math.round(requests / x.secs)),
+          requestsPerSec: Math.round(requests / median(xs.map((x) => x.secs))),
+          p50ms: median(xs.map((x) => x.p50)), p99ms: median(xs.map((x) => x.p99)), p999ms: median(xs.map((x) => x.p999)),
         });
       }
     }
@@ -144,11 +167,7 @@ async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
   }
 }
 
-function fmtSize(b: number): string {
-  return b >= 1024 ? `${b / 1024} KiB` : `${b} B`;
-}
-
-// ------------------------------------------------------------ TCP loopback
+// ------------------------------------------------------------- TCP loopback
 
 function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
@@ -165,7 +184,7 @@ function freePort(): Promise<number> {
   });
 }
 
-interface Running { port: number; child: ChildProcess; stop(): Promise<void> }
+interface Running { port: number; stop(): Promise<void> }
 
 function waitFor(child: ChildProcess, re: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
@@ -190,7 +209,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.on("exit", () => resolve());
     child.kill("SIGTERM");
-    setTimeout(() => child.kill("SIGKILL"), 5000);
+    setTimeout(() => child.kill("SIGKILL"), 5000).unref();
   });
 }
 
@@ -199,7 +218,8 @@ async function startPaste(handler: string, pool: string, persist: string): Promi
   const child = spawn(process.execPath, [cli, "run", "--pool", pool, "--handler", handler, "--listen", "tcp://127.0.0.1:0",
     "--create-size", "256M", "--persist", persist], { stdio: ["ignore", "pipe", "pipe"] });
   const m = await waitFor(child, /serving tcp:\/\/127\.0\.0\.1:(\d+)/, "paste-host run");
-  return { port: Number(m[1]), child, stop: stopper(child) };
+  const stop = stopper(child);
+  return { port: Number(m[1]), stop: async () => { await stop(); rmSync(pool, { force: true }); } };
 }
 
 async function startRedis(dir: string, aof: boolean): Promise<Running> {
@@ -208,148 +228,260 @@ async function startRedis(dir: string, aof: boolean): Promise<Running> {
     ...(aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"])];
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   await waitFor(child, /Ready to accept connections/, "redis-server");
-  return { port, child, stop: stopper(child) };
+  const stop = stopper(child);
+  return { port, stop: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-/** redisBench -- redis-benchmark SET of 1 KiB values; requests/s and latency from its CSV. */
-function redisBench(port: number, conns: number, n: number): { rps: number; p50: number; p99: number } {
-  const r = spawnSync("redis-benchmark", ["-p", String(port), "-t", "set", "-d", "1024", "-c", String(conns), "-n", String(n), "--csv"],
-    { encoding: "utf8", timeout: 300_000 });
-  const row = r.stdout.split("\n").find((l) => l.startsWith('"SET"'));
-  if (r.status !== 0 || !row) throw new Error(`redis-benchmark failed: ${r.stderr || r.stdout}`);
-  const f = row.split(",").map((x) => Number(x.replace(/"/g, "")));
-  return { rps: f[1], p50: f[4], p99: f[6] };
+interface Measure { rps: number; p50: number; p99: number; p999: number }
+
+/** redisBench -- redis-benchmark SET of 1 KiB values; throughput and its latency distribution. */
+function redisBench(port: number, conns: number, pipeline: number, n: number): Measure {
+  const r = spawnSync("redis-benchmark", ["-p", String(port), "-t", "set", "-d", "1024", "-c", String(conns),
+    "-P", String(pipeline), "-n", String(n)], { encoding: "utf8", timeout: 600_000 });
+  const out = r.stdout.replace(/\r/g, "\n");
+  const rps = Number(/throughput summary: ([\d.]+) requests per second/.exec(out)?.[1]);
+  if (r.status !== 0 || !rps) throw new Error(`redis-benchmark failed: ${r.stderr || out.slice(-500)}`);
+  const dist = [...out.matchAll(/^\s*([\d.]+)% <= ([\d.]+) milliseconds/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+  const at = (p: number) => dist.find(([q]) => q >= p)?.[1] ?? dist[dist.length - 1]?.[1] ?? NaN;
+  return { rps, p50: at(50), p99: at(99), p999: at(99.9) };
 }
 
-/** wrkBench -- wrk with 1 KiB POST bodies; requests/s and latency percentiles. */
-function wrkBench(port: number, conns: number, seconds: number): { rps: number; p50: number; p99: number } {
-  const r = spawnSync("wrk", ["-t1", `-c${conns}`, `-d${seconds}s`, "--latency", "-s", join(packageRoot(), "bench", "wrk-post.lua"),
+/** wrkBench -- wrk with 1 KiB POST bodies; throughput and latency percentiles. */
+function wrkBench(port: number, conns: number, seconds: number): Measure {
+  const r = spawnSync("wrk", ["-t1", `-c${conns}`, `-d${seconds}s`, "-s", join(packageRoot(), "bench", "wrk-post.lua"),
     `http://127.0.0.1:${port}/`], { encoding: "utf8", timeout: 300_000 });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const ms = (label: string) => {
-    const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, "m").exec(r.stdout);
-    if (!m) return NaN;
-    return Number(m[1]) * (m[2] === "us" ? 1e-3 : m[2] === "s" ? 1e3 : 1);
-  };
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
   if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors:\n${r.stdout}`);
-  return { rps, p50: ms("50"), p99: ms("99") };
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
+  const l = /paste-latency-us p50=(\d+) p99=(\d+) p999=(\d+)/.exec(r.stdout);
+  return { rps, p50: Number(l?.[1]) / 1000, p99: Number(l?.[2]) / 1000, p999: Number(l?.[3]) / 1000 };
+}
+
+interface TcpConfig {
+  table: "kv" | "http";
+  config: string;
+  start: () => Promise<Running>;
 }
 
 async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
   const root = packageRoot();
   const rounds = o.quick ? 1 : 3;
-  const scratch = mkdtempSync(join(o.poolDir ?? "/dev/shm", "paste-bench-tcp-"));
+  const shm = mkdtempSync(join(o.poolDir ?? "/dev/shm", "paste-bench-tcp-"));
+  const disk = mkdtempSync(join(o.diskDir ?? os.tmpdir(), "paste-bench-tcp-"));
   try {
-    type Cfg = { server: string; client: "redis-benchmark" | "wrk"; start: () => Promise<Running> };
-    const cfgs: Cfg[] = [];
+    const cfgs: TcpConfig[] = [];
     const kv = join(root, "samples", "kv-wal", "kv-wal.wasm");
     const http = join(root, "samples", "http-wal", "http-wal.wasm");
+    let k = 0;
+    const pool = (dir: string) => join(dir, `p${k++}.pool`);
+    const redisDir = (dir: string) => mkdtempSync(join(dir, "redis-"));
     if (have("redis-benchmark")) {
-      cfgs.push({ server: "kv-wal, pmem (tmpfs)", client: "redis-benchmark", start: () => startPaste(kv, join(scratch, `kv-${Date.now()}.pool`), "pmem") });
-      cfgs.push({ server: "kv-wal, no persistence", client: "redis-benchmark", start: () => startPaste(kv, join(scratch, `kvn-${Date.now()}.pool`), "none") });
+      cfgs.push({ table: "kv", config: "kv-wal, no persistence", start: () => startPaste(kv, pool(shm), "none") });
+      cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs)", start: () => startPaste(kv, pool(shm), "pmem") });
+      cfgs.push({ table: "kv", config: "kv-wal, msync (disk)", start: () => startPaste(kv, pool(disk), "msync") });
       if (have("redis-server")) {
-        cfgs.push({ server: "Redis, AOF fsync always (tmpfs)", client: "redis-benchmark", start: () => startRedis(mkdtempSync(join(scratch, "r-")), true) });
-        cfgs.push({ server: "Redis, no persistence", client: "redis-benchmark", start: () => startRedis(mkdtempSync(join(scratch, "r-")), false) });
+        cfgs.push({ table: "kv", config: "Redis, no persistence", start: () => startRedis(redisDir(shm), false) });
+        cfgs.push({ table: "kv", config: "Redis, AOF fsync always (tmpfs)", start: () => startRedis(redisDir(shm), true) });
+        cfgs.push({ table: "kv", config: "Redis, AOF fsync always (disk)", start: () => startRedis(redisDir(disk), true) });
       } else report.skipped.push("Redis: redis-server is not installed (apt-get install -y redis-server)");
     } else report.skipped.push("kv-wal and Redis: redis-benchmark is not installed (apt-get install -y redis-tools)");
     if (have("wrk")) {
-      cfgs.push({ server: "http-wal, pmem (tmpfs)", client: "wrk", start: () => startPaste(http, join(scratch, `h-${Date.now()}.pool`), "pmem") });
-      cfgs.push({ server: "http-wal, no persistence", client: "wrk", start: () => startPaste(http, join(scratch, `hn-${Date.now()}.pool`), "none") });
+      const src = readFileSync(join(root, "samples", "http-wal", "http-wal.ts"), "utf8");
+      const copySrc = join(root, "samples", "http-wal", ".http-wal-copy.bench.ts");
+      writeFileSync(copySrc, src.replace("const COPY_LOGGING: bool = false;", "const COPY_LOGGING: bool = true;"));
+      let httpCopy: string;
+      try {
+        httpCopy = await buildHandler(copySrc, join(root, "bench", ".build", "http-wal-copy.wasm"));
+      } finally {
+        rmSync(copySrc, { force: true });
+      }
+      cfgs.push({ table: "http", config: "http-wal, no persistence", start: () => startPaste(http, pool(shm), "none") });
+      cfgs.push({ table: "http", config: "http-wal, pmem (tmpfs)", start: () => startPaste(http, pool(shm), "pmem") });
+      cfgs.push({ table: "http", config: "http-wal, copy logging, pmem (tmpfs)", start: () => startPaste(httpCopy, pool(shm), "pmem") });
     } else report.skipped.push("http-wal: wrk is not installed (apt-get install -y wrk)");
 
-    const results = new Map<string, { rps: number; p50: number; p99: number }[]>();
-    const total = cfgs.length * 2 * rounds;
-    let done = 0;
-    const t0 = Date.now();
-    for (let r = 0; r < rounds; r++) {
+    const clients = (c: TcpConfig): { client: string; size: number; run: (port: number) => Measure }[] => {
+      const slowDisk = c.config.includes("disk");
+      if (c.table === "http") {
+        return [1, 50].map((conns) => ({ client: `wrk -c ${conns}`, size: conns, run: (p: number) => wrkBench(p, conns, o.quick ? 2 : 5) }));
+      }
+      return [
+        { client: "redis-benchmark -c 1", size: 1, run: (p: number) => redisBench(p, 1, 1, slowDisk ? (o.quick ? 500 : 3000) : (o.quick ? 3000 : 20000)) },
+        { client: "redis-benchmark -c 50", size: 50, run: (p: number) => redisBench(p, 50, 1, slowDisk ? (o.quick ? 3000 : 20000) : (o.quick ? 20000 : 100000)) },
+        { client: "redis-benchmark -c 50 -P 16", size: 50 * 16, run: (p: number) => redisBench(p, 50, 16, slowDisk ? (o.quick ? 20000 : 100000) : (o.quick ? 50000 : 300000)) },
+      ];
+    };
+    const acc = new Map<string, Measure[]>();
+    const total = cfgs.reduce((a, c) => a + clients(c).length, 0) * rounds;
+    const r = new Rounds(total);
+    for (let round = 0; round < rounds; round++) {
       for (const c of cfgs) {
         const srv = await c.start();
         try {
-          for (const conns of [1, 50]) {
-            const eta = done ? Math.round(((Date.now() - t0) / done) * (total - done) / 1000) : "?";
-            progress(`tcp: ${c.server}, ${c.client} -c ${conns}, round ${r + 1}/${rounds} (${done}/${total} runs, ~${eta}s left)`);
-            const res = c.client === "wrk"
-              ? wrkBench(srv.port, conns, o.quick ? 2 : 5)
-              : redisBench(srv.port, conns, conns === 1 ? (o.quick ? 5000 : 20000) : (o.quick ? 20000 : 100000));
-            const key = `${c.server}|${c.client}|${conns}`;
-            results.set(key, [...(results.get(key) ?? []), res]);
-            done++;
+          for (const cl of clients(c)) {
+            r.step(`tcp: ${c.config}, ${cl.client}, round ${round + 1}/${rounds}`);
+            const key = `${c.table}|${c.config}|${cl.client}|${cl.size}`;
+            acc.set(key, [...(acc.get(key) ?? []), cl.run(srv.port)]);
           }
         } finally {
           await srv.stop();
         }
       }
     }
-    progress(`tcp: ${total} runs done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    for (const [key, rs] of results) {
-      const [server, client, conns] = key.split("|");
-      report.tcp.push({
-        server, client, conns: Number(conns), rounds: rs.map((x) => x.rps),
-        requestsPerSec: Math.round(median(rs.map((x) => x.rps))), p50ms: median(rs.map((x) => x.p50)), p99ms: median(rs.map((x) => x.p99)),
+    r.finish("tcp");
+    for (const [key, ms] of acc) {
+      const [table, config, client, size] = key.split("|");
+      report.results.push({
+        table: table as "kv" | "http", config, client, size: Number(size), rounds: ms.map((x) => Math.round(x.rps)),
+        requestsPerSec: Math.round(median(ms.map((x) => x.rps))),
+        p50ms: median(ms.map((x) => x.p50)), p99ms: median(ms.map((x) => x.p99)), p999ms: median(ms.map((x) => x.p999)),
       });
     }
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
+    rmSync(disk, { recursive: true, force: true });
   }
 }
+
+// ------------------------------------------------------------------ reports
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+const ms = (v: number) => (Number.isNaN(v) ? "n/a" : v < 0.1 ? v.toFixed(4) : v.toFixed(3));
+const sizeLabel = (b: number) => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 
 /** markdown -- the tables as the README shows them. */
 export function markdown(r: BenchReport): string {
   const m = r.machine;
-  const lines = [
+  const L = [
     `# paste-host benchmark, ${r.date}`,
     "",
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.kernel}; Node ${m.node}; flush ${m.flush}; pool on ${m.poolFilesystem}.`,
-    `Command: \`${r.command}\`. Medians of interleaved rounds; ratios from the same run.`,
-    "",
-    "## mem port: logging cost without a network",
-    "",
-    "| request | mode | records/s | ns/record | vs no logging | zero-copy vs copy |",
-    "|---:|---|---:|---:|---:|---:|",
+    `Command: \`${r.command}\`. Medians of interleaved rounds; every ratio is from this run.`,
   ];
-  for (const size of SIZES) {
-    const row = (mode: Mode) => r.mem.find((x) => x.size === size && x.mode === mode)!;
-    const none = row("no logging");
-    const copy = row("copy logging");
-    for (const x of r.mem.filter((y) => y.size === size)) {
-      const vsNone = (x.recordsPerSec / none.recordsPerSec).toFixed(2);
-      const vsCopy = x.mode === "zero-copy logging" ? `${(x.recordsPerSec / copy.recordsPerSec).toFixed(2)}x` : "";
-      lines.push(`| ${fmtSize(size)} | ${x.mode} | ${x.recordsPerSec.toLocaleString("en-US")} | ${x.nsPerRecord} | ${vsNone}x | ${vsCopy} |`);
-    }
-  }
-  if (r.tcp.length) {
-    lines.push("", "## TCP loopback: 1 KiB writes, requests/s and latency", "",
-      "| server | client | conns | requests/s | p50 ms | p99 ms | vs Redis, same persistence |",
-      "|---|---|---:|---:|---:|---:|---:|");
-    const redis = (conns: number, aof: boolean) => r.tcp.find((x) => x.conns === conns && x.server.startsWith(aof ? "Redis, AOF" : "Redis, no"));
-    for (const x of r.tcp) {
-      let vs = "";
-      if (x.server.startsWith("kv-wal")) {
-        const peer = redis(x.conns, !x.server.includes("no persistence"));
-        if (peer) vs = `${(x.requestsPerSec / peer.requestsPerSec).toFixed(2)}x`;
+  const mem = r.results.filter((x) => x.table === "mem");
+  if (mem.length) {
+    L.push("", "## mem port: the cost of logging, no network", "",
+      "| request | mode | records/s | p50 ms | p99 ms | p99.9 ms | vs no logging | zero-copy vs copy |",
+      "|---:|---|---:|---:|---:|---:|---:|---:|");
+    for (const size of SIZES) {
+      const row = (c: string) => mem.find((x) => x.size === size && x.config === c);
+      const none = row("no logging")!;
+      const copy = row("copy logging")!;
+      for (const x of mem.filter((y) => y.size === size)) {
+        const vsCopy = x.config === "zero-copy logging" ? `${(x.requestsPerSec / copy.requestsPerSec).toFixed(2)}x` : "";
+        L.push(`| ${sizeLabel(size)} | ${x.config} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${(x.requestsPerSec / none.requestsPerSec).toFixed(2)}x | ${vsCopy} |`);
       }
-      lines.push(`| ${x.server} | ${x.client} | ${x.conns} | ${x.requestsPerSec.toLocaleString("en-US")} | ${x.p50ms.toFixed(3)} | ${x.p99ms.toFixed(3)} | ${vs} |`);
     }
-    lines.push("", "kv-wal and Redis: `redis-benchmark -t set -d 1024 -c N`; http-wal: `wrk -t1 -cN --latency -s bench/wrk-post.lua`.");
+    L.push("", "Latency here is a record's wait from its batch's fill to its commit (batches of 256).", "",
+      "The Wasm boundary: the zero-copy handler in AssemblyScript runs at " + SIZES.map((size) => {
+        const wasm = mem.find((x) => x.size === size && x.config === "zero-copy logging")!;
+        const c = mem.find((x) => x.size === size && x.config.startsWith("zero-copy, C loop"))!;
+        return `${(wasm.requestsPerSec / c.requestsPerSec).toFixed(2)}x (${sizeLabel(size)})`;
+      }).join(", ") + " of the same WAL loop written in C inside the host.");
   }
-  if (r.skipped.length) lines.push("", "Skipped:", ...r.skipped.map((x) => `- ${x}`));
-  return lines.join("\n") + "\n";
+  const kv = r.results.filter((x) => x.table === "kv");
+  if (kv.length) {
+    L.push("", "## TCP loopback: kv-wal and Redis 7, `redis-benchmark -t set -d 1024`", "",
+      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | vs Redis, same persistence |",
+      "|---|---|---:|---:|---:|---:|---:|");
+    const peerOf = (x: Result) => {
+      const want = x.config.includes("no persistence") ? "Redis, no persistence"
+        : x.config.includes("pmem") ? "Redis, AOF fsync always (tmpfs)" : x.config.includes("disk") ? "Redis, AOF fsync always (disk)" : "";
+      return kv.find((y) => y.config === want && y.client === x.client);
+    };
+    for (const x of kv) {
+      const peer = x.config.startsWith("kv-wal") ? peerOf(x) : undefined;
+      L.push(`| ${x.config} | ${x.client!.replace("redis-benchmark ", "")} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${peer ? `${(x.requestsPerSec / peer.requestsPerSec).toFixed(2)}x` : ""} |`);
+    }
+  }
+  const http = r.results.filter((x) => x.table === "http");
+  if (http.length) {
+    L.push("", "## TCP loopback: http-wal, `wrk` with 1 KiB POST bodies", "",
+      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | vs no persistence | zero-copy vs copy |",
+      "|---|---|---:|---:|---:|---:|---:|---:|");
+    for (const x of http) {
+      const none = http.find((y) => y.config === "http-wal, no persistence" && y.client === x.client)!;
+      const copy = http.find((y) => y.config.includes("copy") && y.client === x.client);
+      const vsCopy = x.config === "http-wal, pmem (tmpfs)" && copy ? `${(x.requestsPerSec / copy.requestsPerSec).toFixed(2)}x` : "";
+      L.push(`| ${x.config} | ${x.client} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${(x.requestsPerSec / none.requestsPerSec).toFixed(2)}x | ${vsCopy} |`);
+    }
+  }
+  if (r.skipped.length) L.push("", "Skipped:", ...r.skipped.map((x) => `- ${x}`));
+  return L.join("\n") + "\n";
 }
 
-/** runBench -- every table, then results/<date>.json and .md; returns the report. */
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+
+/**
+ * svgChart -- one row per configuration: throughput as a bar (scaled within
+ * its table), p50 and p99 latency as a second bar pair on a log scale.
+ */
+export function svgChart(r: BenchReport): string {
+  const rows = r.results;
+  const rowH = 18;
+  const groups = ["mem", "kv", "http"] as const;
+  const titles = { mem: "mem port (records/s)", kv: "kv-wal vs Redis, SET 1 KiB (requests/s)", http: "http-wal, 1 KiB POST (requests/s)" };
+  const W = 1100;
+  const labelW = 420;
+  const barW = 330;
+  const latX = labelW + barW + 30;
+  const latW = W - latX - 20;
+  let y = 50;
+  const out: string[] = [];
+  const allLat = rows.flatMap((x) => [x.p50ms, x.p99ms]).filter((v) => v > 0 && !Number.isNaN(v));
+  const lo = Math.log10(Math.min(...allLat, 0.01));
+  const hi = Math.log10(Math.max(...allLat, 1));
+  const lx = (v: number) => latX + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo || 1)) * latW;
+  for (const g of groups) {
+    const rs = rows.filter((x) => x.table === g);
+    if (!rs.length) continue;
+    const max = Math.max(...rs.map((x) => x.requestsPerSec));
+    out.push(`<text x="10" y="${y}" font-weight="bold">${esc(titles[g])}</text>`);
+    y += 8;
+    for (const x of rs) {
+      y += rowH;
+      const label = g === "mem" ? `${sizeLabel(x.size!)} ${x.config}` : `${x.config}, ${x.client}`;
+      const w = (x.requestsPerSec / max) * barW;
+      const ours = !x.config.startsWith("Redis");
+      out.push(`<text x="10" y="${y}" font-size="11">${esc(label)}</text>`,
+        `<rect x="${labelW}" y="${y - 11}" width="${w.toFixed(1)}" height="12" fill="${ours ? "#3b6ea5" : "#c0504d"}"/>`,
+        `<text x="${(labelW + w + 4).toFixed(1)}" y="${y}" font-size="10">${fmt(x.requestsPerSec)}</text>`);
+      if (x.p50ms > 0 && x.p99ms > 0) {
+        out.push(`<line x1="${lx(x.p50ms).toFixed(1)}" x2="${lx(x.p99ms).toFixed(1)}" y1="${y - 5}" y2="${y - 5}" stroke="#888" stroke-width="2"/>`,
+          `<circle cx="${lx(x.p50ms).toFixed(1)}" cy="${y - 5}" r="3.5" fill="#2a7f3f"/>`,
+          `<circle cx="${lx(x.p99ms).toFixed(1)}" cy="${y - 5}" r="3.5" fill="#d08a1e"/>`);
+      }
+    }
+    y += 24;
+  }
+  const ticks: string[] = [];
+  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
+    const v = 10 ** e;
+    ticks.push(`<line x1="${lx(v).toFixed(1)}" x2="${lx(v).toFixed(1)}" y1="40" y2="${y - 20}" stroke="#ddd"/>`,
+      `<text x="${lx(v).toFixed(1)}" y="36" font-size="10" text-anchor="middle">${v >= 1 ? v : v.toFixed(Math.max(0, -e))} ms</text>`);
+  }
+  const m = r.machine;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 20}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="18" font-size="14" font-weight="bold">paste-host benchmark ${esc(r.date)}: ${esc(String(m.cpu))}, ${m.cores} cores, Node ${esc(String(m.node))}, ${esc(String(m.flush))}</text>`,
+    `<text x="${latX}" y="18" font-size="11">latency (log scale): <tspan fill="#2a7f3f">● p50</tspan> <tspan fill="#d08a1e">● p99</tspan></text>`,
+    `<text x="${labelW}" y="36" font-size="10">throughput, scaled within each table (blue: paste-host, red: Redis)</text>`,
+    ...ticks, ...out, "</svg>", "",
+  ].join("\n");
+}
+
+/** runBench -- every table, then results/<date>.json, .md and .svg. */
 export async function runBench(o: BenchOptions = {}): Promise<{ report: BenchReport; files: string[] }> {
   const date = new Date().toISOString().replace(/:/g, "-").replace(/\..*/, "");
-  const report: BenchReport = {
-    date, machine: {}, command: `paste-host bench${o.quick ? " --quick" : ""}`, mem: [], tcp: [], skipped: [],
-  };
+  const report: BenchReport = { date, machine: {}, command: `paste-host bench${o.quick ? " --quick" : ""}`, results: [], skipped: [] };
   await memBench(o, report);
   await tcpBench(o, report);
   const outDir = o.outDir ?? join(packageRoot(), "bench", "results");
   mkdirSync(outDir, { recursive: true });
-  const json = join(outDir, `${date}.json`);
-  const md = join(outDir, `${date}.md`);
-  writeFileSync(json, JSON.stringify(report, null, 2) + "\n");
-  writeFileSync(md, markdown(report));
-  return { report, files: [json, md] };
+  const files = [join(outDir, `${date}.json`), join(outDir, `${date}.md`), join(outDir, `${date}.svg`)];
+  writeFileSync(files[0], JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(files[1], markdown(report));
+  writeFileSync(files[2], svgChart(report));
+  return { report, files };
 }

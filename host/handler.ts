@@ -25,7 +25,7 @@ export interface HandlerExports {
 /** Imports a handler may have: everything else is refused before instantiation. */
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   env: ["memory", "abort", "seed"],
-  paste: ["log", "log_copy", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed", "error"],
+  paste: ["log", "log_copy", "log_copy_extents", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed", "error"],
 };
 
 /** readAsString -- an AssemblyScript string (UTF-16, byte length at ptr - 4), copied out. */
@@ -109,6 +109,7 @@ export class Handler {
       paste: {
         log: n.hLog,
         log_copy: n.hLogCopy,
+        log_copy_extents: n.hLogCopyExtents,
         log_extents: n.hLogExtents,
         reply: n.hReply,
         reply_ref: n.hReplyRef,

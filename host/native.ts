@@ -108,6 +108,8 @@ function bind(koffi: Koffi) {
     // the handler's imports: handed to Wasm as they are (module "paste")
     hLog: lib.func("double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)"),
     hLogCopy: lib.func("double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hLogCopyExtents: lib.func("double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)"),
+    memNativeWal: lib.func("int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns)"),
     hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
     hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
     hReplyRef: lib.func("int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)"),

@@ -571,6 +571,8 @@ int paste_rx_release(int all);
 int64_t paste_commit(void);
 /* paste_mem_fill -- the mem port: fill up to max RX slots with size-byte synthetic requests over conns connections */
 int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns);
+/* paste_mem_native_wal -- the benchmark's Wasm-free baseline: a C loop doing the mem-wal handler's work */
+int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns);
 /* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
 int64_t paste_mem_take_replies(void *buf, uint64_t cap);
 
@@ -599,6 +601,8 @@ int paste_tcp_stop_accepting(void);
 double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len);
 /* paste_h_log_copy -- the copying baseline: copy the bytes into a free buffer, flush, log that */
 double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len);
+/* paste_h_log_copy_extents -- the copying baseline for several pieces: copy them, packed, into free buffers, log that */
+double paste_h_log_copy_extents(uint32_t ptr, uint32_t n);
 /* paste_h_log_extents -- log one record made of n struct paste_extent at Wasm address ptr */
 double paste_h_log_extents(uint32_t ptr, uint32_t n);
 /* paste_h_reply -- queue len bytes at Wasm address ptr for conn; sent after the batch commits */

@@ -738,3 +738,93 @@ int paste_h_close(uint32_t conn)
 		return paste_set_error(PASTE_ERR_STATE, "close: no worker bound to this thread");
 	return w->tcp ? paste_tcp_close_after(w, conn) : 0;
 }
+
+/*
+ * paste_h_log_copy_extents -- the copying baseline for multi-piece records:
+ * copy the pieces, packed, into fresh pool buffers, flush the copies, log
+ * them as one record. What a server that copies into its log would do.
+ */
+double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	const struct paste_extent *src = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*src));
+	if (!src || (ptr & 3) || n > PASTE_REC_MAX_EXTENTS)
+		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy_extents: %u extents at %u are not in the handler's memory", n, ptr));
+	struct paste_extent dst[64];
+	uint32_t nd = 0, room = 0;
+	pthread_mutex_lock(&p->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct paste_extent *e = &src[i];
+		if (e->buf_idx == 0 || e->buf_idx >= p->sb.nbufs || (uint32_t)e->off + e->len > p->sb.buf_size ||
+		    (p->bstate[e->buf_idx] != BS_RX_USER && p->bstate[e->buf_idx] != BS_LOGGED)) {
+			pthread_mutex_unlock(&p->lock);
+			return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy_extents: extent %u names buffer %u, not the handler's", i, e->buf_idx));
+		}
+		for (uint32_t done = 0; done < e->len;) {
+			if (!room) {
+				uint32_t b = nd < 64 ? paste_free_pop(p) : 0;
+				if (!b) {
+					for (uint32_t k = 0; k < nd; k++)
+						paste_free_push(p, dst[k].buf_idx);
+					pthread_mutex_unlock(&p->lock);
+					return import_error(paste_set_error(PASTE_ERR_POOL_FULL, "log_copy_extents: no free buffer to copy into; trim"));
+				}
+				paste_buf_state(p, b, BS_LOGGED);
+				dst[nd++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
+				room = p->sb.buf_size;
+			}
+			struct paste_extent *d = &dst[nd - 1];
+			uint32_t k = e->len - done < room ? e->len - done : room;
+			memcpy(paste_buf(p, d->buf_idx) + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
+			d->len = (uint16_t)(d->len + k);
+			room -= k;
+			done += k;
+			p->stats.payload_copies += k;
+		}
+	}
+	int64_t seq = paste_log_append(p, dst, nd);
+	if (seq < 0)
+		for (uint32_t k = 0; k < nd; k++)
+			paste_free_push(p, dst[k].buf_idx);
+	pthread_mutex_unlock(&p->lock);
+	return seq < 0 ? import_error((int)seq) : (double)seq;
+}
+
+/*
+ * paste_mem_native_wal -- the mem-wal handler's zero-copy mode as a plain C
+ * loop: fill, log every request by reference, queue an 8-byte ack, release,
+ * commit. The benchmark runs it next to the Wasm handler to show what the
+ * sandbox costs. Returns requests handled.
+ */
+int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "mem port: no worker bound to this thread");
+	int filled = paste_mem_fill(size, max, conns);
+	if (filled <= 0)
+		return filled;
+	struct paste_pool *p = w->pool;
+	uint32_t n = p->sb.ring_slots;
+	for (uint32_t s = w->rx_head; s != w->rx_tail; s = ring_next(s, n)) {
+		struct netmap_slot *slot = &w->rx->slot[s];
+		struct paste_extent e = { .buf_idx = slot->buf_idx, .off = 0, .len = slot->len };
+		pthread_mutex_lock(&p->lock);
+		int64_t seq = paste_log_append(p, &e, 1);
+		pthread_mutex_unlock(&p->lock);
+		if (seq < 0)
+			return (int)seq;
+		int rc = queue_reply(w, (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT), 0, 0, &seq, 8);
+		if (rc)
+			return rc;
+	}
+	__atomic_store_n(&w->rx->head, w->rx_tail, __ATOMIC_RELEASE);
+	int rc = paste_rx_release(0);
+	if (rc < 0)
+		return rc;
+	int64_t c = paste_commit();
+	return c < 0 ? (int)c : filled;
+}

@@ -17,6 +17,8 @@ import { Ring, Record, Stream, replies, closeConnection, committed, trim } from 
 
 const MAX_HEAD: u32 = 8192;
 const MAX_BODY: u64 = 1 << 20;
+/** The benchmark builds a copy-logging variant by flipping this (bench/handlers). */
+const COPY_LOGGING: bool = false;
 /** Retention: the newest RETAIN durable records are kept; older ones are released. */
 const RETAIN: u64 = 16384;
 
@@ -131,7 +133,7 @@ function handle(c: Conn): u32 {
   const total = head + <u32>bodyLen;
   c.continued = false;
   if (isPost) {
-    const seq = s.log(head, <u32>bodyLen);   // durable before the 201 leaves
+    const seq = COPY_LOGGING ? s.logCopy(head, <u32>bodyLen) : s.log(head, <u32>bodyLen);   // durable before the 201 leaves
     respond(conn, "201 Created", seq.toString() + "\n", closeAfter, seq);
   } else if (s.equalsNoCase(0, <u32>sp1, "GET") && s.equalsNoCase(<u32>sp1 + 1, <u32>sp2 - <u32>sp1 - 1, "/healthz")) {
     respond(conn, "200 OK", "ok\n", closeAfter);

@@ -1,0 +1,34 @@
+// `paste-host bench --quick` as CI smoke: it runs every configuration it can
+// and writes the JSON, the Markdown table and the SVG chart. No timing is
+// asserted here (numbers live in the report, not in tests).
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli, scratchDir } from "./helpers.js";
+
+describe("paste-host bench --quick", () => {
+  it("writes results/<date>.json, .md and .svg with every configuration", () => {
+    const out = scratchDir("disk");
+    const r = runCli(["bench", "--quick", "--out", out], {});
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const files = readdirSync(out).sort();
+    expect(files.map((f) => f.replace(/^.*\./, ""))).toEqual(["json", "md", "svg"]);
+    const report = JSON.parse(readFileSync(join(out, files[0]), "utf8"));
+    expect(report.machine).toMatchObject({ cores: expect.any(Number), flush: expect.stringMatching(/^clwb|clflushopt|clflush$/) });
+    const mem = report.results.filter((x: { table: string }) => x.table === "mem");
+    expect(mem).toHaveLength(12);
+    for (const x of report.results) {
+      expect(x.requestsPerSec, `${x.config} ${x.client ?? x.size}`).toBeGreaterThan(0);
+      expect(x.p50ms).toBeGreaterThan(0);
+    }
+    const md = readFileSync(join(out, files[1]), "utf8");
+    expect(md).toMatch(/## mem port/);
+    expect(md).toMatch(/The Wasm boundary/);
+    if (!report.skipped.length) {
+      expect(md).toMatch(/kv-wal, pmem \(tmpfs\) \| -c 50 \|/);
+      expect(md).toMatch(/http-wal, copy logging/);
+    }
+    expect(readFileSync(join(out, files[2]), "utf8")).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+    expect(r.stderr).toMatch(/runs in [\d.]+ s/);   // the progress line's summary
+  }, 300_000);
+});
