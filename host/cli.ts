@@ -11,11 +11,12 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildHandler } from "./build.js";
 import { markdown, runBench } from "./bench.js";
-import { LogCorruptError, PasteError, UsageError } from "./errors.js";
+import { LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
 import { serve } from "./server.js";
 import { runWalClient, WalClientError } from "./walclient.js";
+import { runTorture } from "./torture.js";
 import { formatPoolInfo } from "./format.js";
 import { PERSIST_MODES, type PersistMode } from "./layout.js";
 import { Pool } from "./pool.js";
@@ -255,6 +256,26 @@ export function buildProgram(): Command {
       if (r.errors.length || r.acked !== r.sent) {
         throw new WalClientError(`${r.errors.length} problem(s): ${r.errors.slice(0, 5).join("; ")}`);
       }
+    });
+
+  program
+    .command("torture")
+    .description("SIGKILL a kv-wal host at random moments under load, restart it, check every acknowledged write")
+    .option("--kills <n>", "how many kills", optionParser((t) => parseCount(t, "--kills")), 5)
+    .option("--duration <ms>", "each kill lands at a random moment within this many ms of load", optionParser((t) => parseCount(t, "--duration")), 600)
+    .option("--conns <n>", "client connections", optionParser((t) => parseCount(t, "--conns")), 8)
+    .option("--handler <file.wasm>", "a kv-wal-compatible handler (default: the kv-wal sample)")
+    .option("--pool <path>", "pool to use (default: a fresh one on /dev/shm, removed afterwards)")
+    .addOption(persistOption())
+    .action(async (o) => {
+      const r = await runTorture({
+        kills: o.kills, maxMs: Math.max(o.duration, 20), minMs: Math.min(50, o.duration), conns: o.conns,
+        handler: o.handler, pool: o.pool, persist: o.persist, onProgress: (l) => console.error(l),
+      });
+      console.log(`kills: ${r.kills}, writes sent: ${r.written}, acknowledged: ${r.acked}, reads verified: ${r.verified}, ` +
+        `losses: ${r.losses.length} (${r.seconds.toFixed(1)} s)`);
+      for (const l of r.losses.slice(0, 20)) console.log(`  LOSS ${l}`);
+      if (r.losses.length) throw new TortureLossError(`${r.losses.length} acknowledged write(s) lost or damaged`);
     });
 
   program

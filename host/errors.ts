@@ -95,6 +95,9 @@ export const AddressInUseError = define("AddressInUseError", "PASTE_ERR_ADDR_IN_
 export const WalClientFailedError = define("WalClientFailedError", "PASTE_ERR_WAL_CLIENT", null,
   "`paste-host wal-client` saw a frame without exactly one in-order acknowledgement",
   "the message lists the connections and sequence numbers; check the server's log");
+export const TortureLossError = define("TortureLossError", "PASTE_ERR_TORTURE_LOSS", null,
+  "`paste-host torture` found an acknowledged write missing or damaged after a kill and restart",
+  "a durability bug: the listed keys and rounds reproduce it; report them");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -125,7 +128,7 @@ export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
-  HandlerError, StateError, AddressInUseError, WalClientFailedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  HandlerError, StateError, AddressInUseError, WalClientFailedError, TortureLossError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 
