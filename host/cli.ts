@@ -11,12 +11,13 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildHandler } from "./build.js";
 import { markdown, runBench } from "./bench.js";
-import { LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
+import { CrashtestFailedError, LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
 import { serve } from "./server.js";
 import { runWalClient, WalClientError } from "./walclient.js";
 import { runTorture } from "./torture.js";
+import { runCrashtest, type Workload } from "./crashtest.js";
 import { formatPoolInfo } from "./format.js";
 import { PERSIST_MODES, type PersistMode } from "./layout.js";
 import { Pool } from "./pool.js";
@@ -256,6 +257,35 @@ export function buildProgram(): Command {
       if (r.errors.length || r.acked !== r.sent) {
         throw new WalClientError(`${r.errors.length} problem(s): ${r.errors.slice(0, 5).join("; ")}`);
       }
+    });
+
+  program
+    .command("crashtest")
+    .description("simulate power failures at every persist step of a handler's workload and check recovery on each image")
+    .argument("<handler.wasm>", "the handler to test")
+    .option("--images <n>", "crash images at most (small workloads are enumerated)", optionParser((t) => parseCount(t, "--images")), 300)
+    .option("--seed <n>", "seed for sampling and cache evictions; failures print it", optionParser((t) => parseCount(t, "--seed")), 1)
+    .addOption(new Option("--workload <kind>", "requests in the handler's protocol").choices(["mem", "kv", "frames", "http"]).default("mem"))
+    .option("--requests <n>", "requests in the workload", optionParser((t) => parseCount(t, "--requests")), 40)
+    .option("--size <bytes>", "payload bytes per request", optionParser((t) => parseSize(t, "--size")), 600)
+    .option("--batch <n>", "requests per batch", optionParser((t) => parseCount(t, "--batch")), 6)
+    .option("--keep <n>", "trim all but the newest n committed records after each batch (0: never; default 12, 0 for kv and http)", (t) => Number(t))
+    .option("--pool-size <size>", "pool file size", optionParser((t) => parseSize(t, "--pool-size")), 4 << 20)
+    .option("--last <n>", "crash only among the last n persist steps (aim at late work such as compaction)", optionParser((t) => parseCount(t, "--last")))
+    .option("--point <step:draw>", "rebuild one image (from a failure's report) and keep it")
+    .option("--keep-dir <dir>", "where failing images are kept", ".")
+    .action(async (handler: string, o) => {
+      const r = await runCrashtest({
+        handler, images: o.images, seed: o.seed, workload: o.workload as Workload, requests: o.requests, size: o.size,
+        batch: o.batch, keep: o.keep, point: o.point, keepDir: o.keepDir, poolSize: o.poolSize, last: o.last,
+        onProgress: (d, t) => process.stderr.isTTY && process.stderr.write(`\r\x1b[Kcrash images: ${d}/${t}`),
+      });
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed`);
+      for (const f of r.failures.slice(0, 10)) {
+        console.log(`  FAIL step ${f.step} draw ${f.draw}: ${f.problem}\n    image ${f.image}; replay: paste-host crashtest ${handler} --seed ${r.seed} --point ${f.step}:${f.draw}`);
+      }
+      if (r.failures.length) throw new CrashtestFailedError(`${r.failures.length} of ${r.images} crash images broke an invariant`);
     });
 
   program

@@ -98,6 +98,12 @@ export const WalClientFailedError = define("WalClientFailedError", "PASTE_ERR_WA
 export const TortureLossError = define("TortureLossError", "PASTE_ERR_TORTURE_LOSS", null,
   "`paste-host torture` found an acknowledged write missing or damaged after a kill and restart",
   "a durability bug: the listed keys and rounds reproduce it; report them");
+export const SimCrashedError = define("SimCrashedError", "PASTE_ERR_SIM_CRASHED", -19,
+  "the persistence simulator's power failure happened; nothing after it is acknowledged",
+  "expected inside `paste-host crashtest`; elsewhere, do not enable the simulator");
+export const CrashtestFailedError = define("CrashtestFailedError", "PASTE_ERR_CRASHTEST", null,
+  "`paste-host crashtest` found a crash image whose recovery lost or exposed records",
+  "rerun the printed --seed/--point to get the same image; the invariant it breaks is named");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -128,7 +134,8 @@ export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
-  HandlerError, StateError, AddressInUseError, WalClientFailedError, TortureLossError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  HandlerError, StateError, AddressInUseError, SimCrashedError, WalClientFailedError, TortureLossError,
+  CrashtestFailedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

@@ -54,6 +54,10 @@ function bind(koffi: Koffi) {
     seq: "uint64_t", pos: "uint64_t", len: "uint32_t", nextents: "uint32_t", status: "uint32_t",
     stored_crc: "uint32_t", computed_crc: "uint32_t", reserved: "uint32_t",
   });
+  koffi.struct("paste_sim_rec", { seq: "uint64_t", len: "uint32_t", crc: "uint32_t" });
+  koffi.struct("paste_sim_report", {
+    steps: "uint64_t", committed: "uint64_t", trimmed: "uint64_t", appended: "uint64_t", crashed: "uint32_t", reserved: "uint32_t",
+  });
   koffi.struct("paste_extent", { buf_idx: "uint32_t", off: "uint16_t", len: "uint16_t" });
   koffi.struct("paste_stats", {
     records: "uint64_t", payload_bytes: "uint64_t", batches: "uint64_t", payload_copies: "uint64_t",
@@ -119,6 +123,11 @@ function bind(koffi: Koffi) {
     hTrim: lib.func("double paste_h_trim(double upto_seq)"),
     hCommitted: lib.func("double paste_h_committed(void)"),
     hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),
+    simEnable: lib.func("int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image)"),
+    simReport: lib.func("int paste_sim_report(paste_pool *p, _Out_ paste_sim_report *out)"),
+    simRecord: lib.func("int paste_sim_record(paste_pool *p, uint64_t i, _Out_ paste_sim_rec *out)"),
+    checkBuffers: lib.func("int paste_check_buffers(paste_pool *p)"),
+    memFillBytes: lib.func("int paste_mem_fill_bytes(const uint8_t *data, uint32_t len, uint32_t conn)"),
     layoutCount: lib.func("int paste_layout_count(void)"),
     layoutName: lib.func("const char *paste_layout_name(int i)"),
     layoutValue: lib.func("int64_t paste_layout_value(int i)"),

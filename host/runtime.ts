@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   persist?: PersistMode;
   /** Create the pool with these options if the file does not exist. */
   create?: CreateOptions;
+  /** Run under the persistence simulator (crash testing): power fails at persist step crashAt. */
+  simulate?: { crashAt: number; seed: number; image: string };
   /** Called for each handler error (trap, bogus index); the runtime keeps going. Default: logged to stderr. */
   onHandlerError?: (e: Error) => void;
 }
@@ -103,6 +105,7 @@ export class Runtime {
     const pool = Pool.open(path, { persist: o.persist });
     try {
       const n = native();
+      if (o.simulate) check(n.simEnable(pool.handle, o.simulate.crashAt, o.simulate.seed, o.simulate.image));
       const rec: Record<string, number | bigint> = {};
       check(n.poolRecover(pool.handle, rec));
       const memory = createHandlerMemory();
@@ -177,6 +180,11 @@ export class Runtime {
     const filled = check(native().memFill(size, Math.min(max, 0xffffffff), conns));
     if (filled === 0) return { filled: 0, replies: 0 };
     return { filled, replies: this.runBatch() };
+  }
+
+  /** memRequest -- the mem port with given bytes: one request from conn; false when the ring, pool or log is full. */
+  memRequest(data: Uint8Array, conn = 1): boolean {
+    return check(native().memFillBytes(data, data.length, conn)) === 1;
   }
 
   /** takeReplies -- the replies the mem port "sent", oldest first (copies). */

@@ -117,6 +117,7 @@ struct paste_pool {
 	struct paste_worker *workers;
 	struct paste_stats stats;
 	uint64_t  walk_pos, walk_end, walk_expect;   /* log walker */
+	struct paste_sim *sim;        /* the persistence simulator, if enabled */
 	char      reason[160];
 	char      fs_name[24];
 	char      path[4096];
@@ -166,6 +167,12 @@ void paste_tcp_free(struct paste_worker *w);
 /* paste_buf_state -- move buffer b to state st, keeping the counters right */
 void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st);
 void paste_free_push(struct paste_pool *p, uint32_t idx);
+
+/* the persistence simulator's bookkeeping (sim.c); called only when p->sim */
+void paste_sim_note_append(struct paste_pool *p, uint64_t seq, uint32_t len, uint32_t crc);
+void paste_sim_note_commit(struct paste_pool *p, uint64_t seq);
+void paste_sim_note_trim(struct paste_pool *p, uint64_t seq);
+void paste_sim_free(struct paste_pool *p);
 
 /* paste_set_error -- format this thread's last error and return rc */
 int paste_set_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -139,6 +139,8 @@ int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, u
 
 	for (uint32_t i = 0; i < n; i++)
 		p->refs[ext[i].buf_idx]++;
+	if (p->sim)
+		paste_sim_note_append(p, p->next_seq, (uint32_t)total, crc);
 	p->vtail += need;
 	p->stats.records++;
 	p->stats.payload_bytes += total;
@@ -172,6 +174,17 @@ int paste_log_commit(struct paste_pool *p)
 {
 	if (p->vtail == p->ptail)
 		return 0;
+#ifdef PASTE_TEST_BROKEN_ORDER
+	/* Deliberately wrong, for the crash-test's own test: the tail first. */
+	__atomic_store_n(&p->log->tail, p->vtail, __ATOMIC_RELEASE);
+	int rc = paste_persist_word(p, &p->log->tail);
+	if (rc)
+		return rc;
+	flush_batch(p);
+	rc = p->ops->drain(p);
+	if (rc)
+		return rc;
+#else
 	flush_batch(p);
 	/* Payload and records must be durable before the tail that covers them. */
 	int rc = p->ops->drain(p);
@@ -182,9 +195,12 @@ int paste_log_commit(struct paste_pool *p)
 	rc = paste_persist_word(p, &p->log->tail);
 	if (rc)
 		return rc;
+#endif
 	p->ptail = p->vtail;
 	p->committed_seq = p->next_seq - 1;
 	p->stats.batches++;
+	if (p->sim)
+		paste_sim_note_commit(p, p->committed_seq);
 	return 0;
 }
 
@@ -211,6 +227,9 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 		return 0;
 	}
 	uint64_t old = p->head;
+	/* From here on the release may reach the media, in part or whole. */
+	if (p->sim)
+		paste_sim_note_trim(p, upto);
 	/* head_seq first: a crash before head moves leaves records recovery skips. */
 	__atomic_store_n(&p->log->head_seq, upto + 1 > p->head_seq ? upto + 1 : p->head_seq, __ATOMIC_RELEASE);
 	int rc = paste_persist_word(p, &p->log->head_seq);

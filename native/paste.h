@@ -394,6 +394,7 @@ enum paste_err {
 	PASTE_ERR_HANDLER        = -16,  /* a handler passed a bad buffer, slot, ring index or range */
 	PASTE_ERR_STATE          = -17,  /* a call out of order (no recovery yet, no batch open) */
 	PASTE_ERR_ADDR_IN_USE    = -18,  /* the listen address is taken by another process */
+	PASTE_ERR_SIM_CRASHED    = -19,  /* the persistence simulator's power failure happened */
 };
 
 /* paste_last_error -- the message of this thread's last failure ("" if none) */
@@ -573,6 +574,8 @@ int64_t paste_commit(void);
 int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns);
 /* paste_mem_native_wal -- the benchmark's Wasm-free baseline: a C loop doing the mem-wal handler's work */
 int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns);
+/* paste_mem_fill_bytes -- the mem port with the caller's bytes: one request into the next RX slot; 1, or 0 if full */
+int paste_mem_fill_bytes(const void *data, uint32_t len, uint32_t conn);
 /* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
 int64_t paste_mem_take_replies(void *buf, uint64_t cap);
 
@@ -621,6 +624,34 @@ double paste_h_trim(double upto_seq);
 double paste_h_committed(void);
 /* paste_h_error -- the last error message, copied to Wasm address ptr (cap bytes); its length */
 int paste_h_error(uint32_t ptr, uint32_t cap);
+
+/* ------------------------------------------------ persistence simulator */
+
+/* A record the workload appended, as the simulator saw it. */
+struct paste_sim_rec {
+	uint64_t seq;
+	uint32_t len;
+	uint32_t crc;
+};
+
+struct paste_sim_report {
+	uint64_t steps;           /* persist steps (flushes and fences) so far */
+	uint64_t committed;       /* highest seq whose commit completed before the crash */
+	uint64_t trimmed;         /* highest seq a trim had begun to release before the crash */
+	uint64_t appended;        /* records appended (paste_sim_record 0..appended-1) */
+	uint32_t crashed;
+	uint32_t reserved;
+};
+
+/* paste_sim_enable -- right after a read-write open: simulate NVMM; at persist step
+ * crash_at (0: never) write a crash image to `image` and fail every later fence */
+int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image);
+/* paste_sim_report -- steps, commits and trims seen so far */
+int paste_sim_report(paste_pool *p, struct paste_sim_report *out);
+/* paste_sim_record -- appended record i */
+int paste_sim_record(paste_pool *p, uint64_t i, struct paste_sim_rec *out);
+/* paste_check_buffers -- after recovery: no buffer is both free and referenced or in a ring */
+int paste_check_buffers(paste_pool *p);
 
 /* ------------------------------------------------------- layout for mirrors */
 

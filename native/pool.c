@@ -639,6 +639,7 @@ int paste_pool_close(paste_pool *p, int clean)
 		}
 	}
 	paste_runtime_free(p);
+	paste_sim_free(p);
 	munmap(p->base, p->map_len);
 	close(p->fd);   /* drops the flock */
 	free(p);

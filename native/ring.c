@@ -828,3 +828,27 @@ int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns)
 	int64_t c = paste_commit();
 	return c < 0 ? (int)c : filled;
 }
+
+/*
+ * paste_mem_fill_bytes -- the mem port with the caller's bytes: one request
+ * of len bytes (at most a buffer) into the next RX slot, from conn, as recv()
+ * would put it there. For workloads that speak a handler's protocol.
+ */
+int paste_mem_fill_bytes(const void *data, uint32_t len, uint32_t conn)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "mem port: no worker bound to this thread");
+	struct paste_pool *p = w->pool;
+	if (len == 0 || len > p->sb.buf_size)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "mem port: %u bytes do not fit a %u-byte buffer", len, p->sb.buf_size);
+	pthread_mutex_lock(&p->lock);
+	uint8_t *d;
+	struct netmap_slot *slot = paste_log_room(p) ? paste_rx_claim(w, &d) : NULL;
+	if (slot) {
+		memcpy(d, data, len);
+		paste_rx_publish(w, slot, len, conn);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return slot ? 1 : 0;
+}
