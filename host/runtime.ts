@@ -258,7 +258,8 @@ export class Runtime {
 
   /** trim -- release every committed record up to seq; records released. */
   trim(seq: number): number {
-    return num(check(num(native().trim(this.pool.handle, seq))));
+    if (!(seq >= 1)) return 0;   // nothing below seq 1; a negative would wrap to "everything" in uint64
+    return num(check(num(native().trim(this.pool.handle, Math.floor(seq)))));
   }
 
   stats(): RuntimeStats {

@@ -46,18 +46,24 @@ struct paste_tcp {
 	bool      blocked;        /* the last poll stopped for want of slots or buffers */
 };
 
+/* u32_push -- append to a growable array of connection ids */
+static int u32_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		uint32_t c = *cap ? *cap * 2 : 64;
+		uint32_t *nv = realloc(*v, c * sizeof(**v));
+		if (!nv)
+			return paste_set_error(PASTE_ERR_IO, "tcp: out of memory");
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
 static int closed_push(struct paste_tcp *t, uint32_t id)
 {
-	if (t->nclosed == t->cap_closed) {
-		uint32_t n = t->cap_closed ? t->cap_closed * 2 : 64;
-		uint32_t *c = realloc(t->closed, n * sizeof(*c));
-		if (!c)
-			return paste_set_error(PASTE_ERR_IO, "tcp: out of memory");
-		t->closed = c;
-		t->cap_closed = n;
-	}
-	t->closed[t->nclosed++] = id;
-	return 0;
+	return u32_push(&t->closed, &t->nclosed, &t->cap_closed, id);
 }
 
 /* conn_finish -- the peer is gone or done: stop reading, report it once */
@@ -85,16 +91,7 @@ int paste_tcp_close_after(struct paste_worker *w, uint32_t id)
 	struct paste_tcp *t = w->tcp;
 	if (id >= w->nconns || w->conns[id].fd < 0)
 		return 0;
-	if (t->nclosing == t->cap_closing) {
-		uint32_t n = t->cap_closing ? t->cap_closing * 2 : 64;
-		uint32_t *c = realloc(t->closing, n * sizeof(*c));
-		if (!c)
-			return paste_set_error(PASTE_ERR_IO, "tcp: out of memory");
-		t->closing = c;
-		t->cap_closing = n;
-	}
-	t->closing[t->nclosing++] = id;
-	return 0;
+	return u32_push(&t->closing, &t->nclosing, &t->cap_closing, id);
 }
 
 /* paste_tcp_after_commit -- the batch's replies are out: close what the handler asked to */

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Pool } from "../host/pool.js";
 import { walkLog } from "../host/logtool.js";
-import { buildFixture, root, scratchDir } from "./helpers.js";
+import { buildFixture, memRequest, root, scratchDir } from "./helpers.js";
 
 const SIZE = 700;
 let logAll: string;
@@ -20,11 +20,6 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
 
-function memRequest(k: number, size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = i < 8 ? Number((BigInt(k) >> BigInt(8 * i)) & 0xffn) : (k * 31 + i) & 0xff;
-  return b;
-}
 
 /** runAndKill -- start the child, let it log for `ms`, SIGKILL it; the acks it printed. */
 function runAndKill(pool: string, ms: number): Promise<{ acks: number[]; recovered: number }> {

@@ -134,3 +134,10 @@ export function haveProgram(name: string, pkg: string, ctx: { skip: (note?: stri
   console.warn(`skipped: ${msg}`);
   ctx.skip(msg);
 }
+
+/** memRequest -- the mem port's request k: k as a little-endian u64, then bytes (k * 31 + i) & 0xff. */
+export function memRequest(k: number, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = i < 8 ? Number((BigInt(k) >> BigInt(8 * i)) & 0xffn) : (k * 31 + i) & 0xff;
+  return b;
+}

@@ -8,7 +8,7 @@ import { Pool } from "../host/pool.js";
 import { Runtime } from "../host/runtime.js";
 import { walkLog } from "../host/logtool.js";
 import { CONST } from "../host/layout.js";
-import { buildFixture, runCli, scratchDir } from "./helpers.js";
+import { buildFixture, memRequest, runCli, scratchDir } from "./helpers.js";
 
 let logAll: string;
 let selfTrim: string;
@@ -17,12 +17,6 @@ beforeAll(async () => {
   selfTrim = await buildFixture("self-trim");
 });
 
-/** The mem port's request k: k as a u64, then (k * 31 + i) & 0xff. */
-function memRequest(k: number, size: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = i < 8 ? Number((BigInt(k) >> BigInt(8 * i)) & 0xffn) : (k * 31 + i) & 0xff;
-  return b;
-}
 
 type Exports = Record<string, () => number>;
 
