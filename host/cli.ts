@@ -11,7 +11,8 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildHandler } from "./build.js";
 import { markdown, runBench } from "./bench.js";
-import { CrashtestFailedError, LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
+import { CrashtestFailedError, HandlerInvalidError, LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
+import { inspectHandler } from "./validate.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
 import { serve } from "./server.js";
@@ -108,6 +109,29 @@ export function buildProgram(): Command {
       const out = await buildHandler(entry, o.out, { optimize: o.optimize, debug: o.debug });
       const { statSync } = await import("node:fs");
       console.log(`built ${out} (${statSync(out).size} bytes) in ${Date.now() - t0} ms`);
+    });
+
+  program
+    .command("validate")
+    .description("check that a .wasm is a handler this host can run: size, format, memory layout, imports, exports, ABI")
+    .argument("<handler.wasm>", "the module to check")
+    .option("--json", "print what was found as JSON", false)
+    .action(async (file: string, o) => {
+      const { readFileSync } = await import("node:fs");
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch (e) {
+        throw new HandlerInvalidError(`cannot read ${file}: ${(e as Error).message}`);
+      }
+      const { info } = inspectHandler(bytes, file);
+      if (o.json) console.log(JSON.stringify(info, null, 2));
+      else {
+        console.log(`${file}: a valid handler, ABI ${info.abi}, ${info.size} bytes, sha256 ${info.sha256}`);
+        console.log(`  exports: ${info.exports.filter((e) => !e.startsWith("__")).join(", ")}`);
+        console.log(`  imports: ${info.imports.join(", ")}`);
+        console.log(`  memory: imports env.memory (at least ${info.memoryMinPages} pages), static data from 0x${(info.dataStart ?? 0).toString(16)}`);
+      }
     });
 
   const log = program.command("log").description("inspect and check a pool's log (read-only; safe on a running pool)");

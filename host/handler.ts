@@ -9,8 +9,9 @@ import * as loader from "@assemblyscript/loader";
 import { readFileSync } from "node:fs";
 import { HandlerInvalidError, HandlerTrapError } from "./errors.js";
 import { native } from "./native.js";
+import { inspectHandler, type HandlerInfo } from "./validate.js";
 
-export const ABI_VERSION = 1;
+export { ABI_VERSION, ALLOWED_IMPORTS } from "./validate.js";
 
 /** The exports a handler has; the optional ones may be missing. */
 export interface HandlerExports {
@@ -21,12 +22,6 @@ export interface HandlerExports {
   on_close?(conn: number): void;
   [name: string]: unknown;
 }
-
-/** Imports a handler may have: everything else is refused before instantiation. */
-export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
-  env: ["memory", "abort", "seed"],
-  paste: ["log", "log_copy", "log_copy_extents", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed", "error"],
-};
 
 /** readAsString -- an AssemblyScript string (UTF-16, byte length at ptr - 4), copied out. */
 export function readAsString(memory: WebAssembly.Memory, ptr: number): string {
@@ -50,26 +45,13 @@ export function describeTrap(name: string, e: unknown): Error {
   return e as Error;
 }
 
-/** validateModule -- refuse what cannot be a handler, before it runs. */
-export function validateModule(name: string, module: WebAssembly.Module): void {
-  for (const imp of WebAssembly.Module.imports(module)) {
-    if (!ALLOWED_IMPORTS[imp.module]?.includes(imp.name)) {
-      throw new HandlerInvalidError(`${name}: import ${imp.module}.${imp.name} is not allowed (a handler may import ${
-        Object.entries(ALLOWED_IMPORTS).map(([m, ns]) => ns.map((n) => `${m}.${n}`).join(", ")).join(", ")})`);
-    }
-  }
-  const exports = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
-  if (!exports.has("paste_abi_version")) {
-    throw new HandlerInvalidError(`${name}: no paste_abi_version export; build handlers with \`paste-host build\``);
-  }
-  if (!exports.has("on_rx")) throw new HandlerInvalidError(`${name}: no on_rx export: a handler must export on_rx(ring: Ring)`);
-}
-
 export class Handler {
   private constructor(
     readonly name: string,
     readonly exports: HandlerExports,
     readonly memory: WebAssembly.Memory,
+    /** What validation found: size, sha256, ABI, imports, exports, memory layout. */
+    readonly info: HandlerInfo,
   ) {}
 
   /** load -- validate and instantiate a handler into memory (whose window is mapped). */
@@ -81,13 +63,7 @@ export class Handler {
     } catch (cause) {
       throw new HandlerInvalidError(`cannot read handler ${label}: ${(cause as Error).message}`, { cause });
     }
-    let module: WebAssembly.Module;
-    try {
-      module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-    } catch (cause) {
-      throw new HandlerInvalidError(`${label} is not a valid WebAssembly module: ${(cause as Error).message}`, { cause });
-    }
-    validateModule(label, module);
+    const { module, info } = inspectHandler(bytes, label);
 
     const n = native();
     const imports = {
@@ -130,11 +106,7 @@ export class Handler {
       }
       throw describeTrap(label, e);
     }
-    const abi = exports.paste_abi_version();
-    if (abi !== ABI_VERSION) {
-      throw new HandlerInvalidError(`${label} was built for handler ABI ${abi}; this host speaks ${ABI_VERSION}`);
-    }
-    return new Handler(label, exports, memory);
+    return new Handler(label, exports, memory, info);
   }
 
   /** call -- run one export, turning traps into HandlerTrapError. */

@@ -105,7 +105,7 @@ describe("loading handlers", () => {
     expect(err(abi2)).toBeInstanceOf(HandlerInvalidError);
     expect(err(abi2).message).toMatch(/built for handler ABI 2; this host speaks 1/);
     expect(err(fdw).message).toMatch(/import env\.fd_write is not allowed/);
-    expect(err(junk).message).toMatch(/is not a valid WebAssembly module/);
+    expect(err(junk).message).toMatch(/not a WebAssembly module \(no \\0asm header\)/);
     expect(err(junk).code).toBe("PASTE_ERR_HANDLER_INVALID");
   });
 });
