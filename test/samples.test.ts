@@ -250,7 +250,7 @@ describe("paste-host run errors", () => {
     writeFileSync(junk, "nope");
     const invalid = runCli(["run", "--pool", join(scratchDir("shm"), "i.pool"), "--handler", junk, "--listen", "tcp://127.0.0.1:0", "--create-size", "16M"]);
     expect(invalid.status).toBe(1);
-    expect(invalid.stderr).toMatch(/PASTE_ERR_HANDLER_INVALID: .*is not a valid WebAssembly module/);
+    expect(invalid.stderr).toMatch(/PASTE_ERR_HANDLER_INVALID: .*junk\.wasm: not a WebAssembly module/);
     const bad = runCli(["run", "--pool", pool, "--handler", handler, "--listen", "http://nope"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/PASTE_ERR_USAGE: invalid --listen 'http:\/\/nope'/);
