@@ -13,6 +13,7 @@ import { buildHandler } from "./build.js";
 import { markdown, runBench } from "./bench.js";
 import { CrashtestFailedError, HandlerInvalidError, LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
 import { inspectHandler } from "./validate.js";
+import { fetchStatus, formatStatus } from "./status.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
 import { serve } from "./server.js";
@@ -109,6 +110,18 @@ export function buildProgram(): Command {
       const out = await buildHandler(entry, o.out, { optimize: o.optimize, debug: o.debug });
       const { statSync } = await import("node:fs");
       console.log(`built ${out} (${statSync(out).size} bytes) in ${Date.now() - t0} ms`);
+    });
+
+  program
+    .command("status")
+    .description("one screen on a running host: handler, pool usage, connections, records/s, commit latency")
+    .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
+    .option("--admin <url>", "admin API URL (default: from POOL.admin)")
+    .option("--token-file <file>", "bearer token file (default: POOL.token)")
+    .option("--json", "print the status as JSON", false)
+    .action(async (o) => {
+      const s = await fetchStatus(o);
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     });
 
   program
@@ -253,9 +266,10 @@ export function buildProgram(): Command {
     .requiredOption("--handler <file.wasm>", "handler module (paste-host build)")
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 256 << 20)
+    .option("--admin <host:port>", "admin API address (bearer token in POOL.token); \"off\" to disable", "127.0.0.1:0")
     .addOption(persistOption())
     .action(async (o) => {
-      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize });
+      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize, admin: o.admin });
       const code = await done;
       if (code) process.exitCode = code;
     });

@@ -104,6 +104,9 @@ export const SimCrashedError = define("SimCrashedError", "PASTE_ERR_SIM_CRASHED"
 export const CrashtestFailedError = define("CrashtestFailedError", "PASTE_ERR_CRASHTEST", null,
   "`paste-host crashtest` found a crash image whose recovery lost or exposed records",
   "rerun the printed --seed/--point to get the same image; the invariant it breaks is named");
+export const UnauthorizedError = define("UnauthorizedError", "PASTE_ERR_UNAUTHORIZED", null,
+  "the admin API refused a request without a valid bearer token",
+  "use the token the host wrote to POOL.token (paste-host status --pool POOL finds it)");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -135,7 +138,7 @@ export const catalogue = [
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
   HandlerError, StateError, AddressInUseError, SimCrashedError, WalClientFailedError, TortureLossError,
-  CrashtestFailedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  CrashtestFailedError, UnauthorizedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

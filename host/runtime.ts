@@ -84,6 +84,7 @@ export class Runtime {
   readonly recovery: RecoveryReport;
   readonly handlerErrors: Error[] = [];
   #ring = 0;
+  #commits = { count: 0, sumNs: 0, maxNs: 0 };
   #replyBuf = Buffer.alloc(1 << 20);
 
   private constructor(
@@ -172,7 +173,13 @@ export class Runtime {
     if (this.window.memory.buffer.byteLength !== before) n.workerMemLen(this.window.memory.buffer.byteLength);
     const released = n.rxRelease(trapped ? 1 : 0);
     if (released < 0) this.#handlerError(new HandlerError(n.lastError()));
-    return num(check(num(n.commit())));
+    const t0 = process.hrtime.bigint();
+    const replies = num(check(num(n.commit())));
+    const ns = Number(process.hrtime.bigint() - t0);
+    this.#commits.count++;
+    this.#commits.sumNs += ns;
+    if (ns > this.#commits.maxNs) this.#commits.maxNs = ns;
+    return replies;
   }
 
   /** memBatch -- one batch from the mem port: up to max requests of size bytes over conns connections. */
@@ -254,6 +261,14 @@ export class Runtime {
     const accepted = [0];
     check(native().tcpStats(open, accepted));
     return { open: Number(open[0]), accepted: Number(accepted[0]) };
+  }
+
+  /** takeCommitLatency -- commits since the last call: count, mean and max (microseconds); resets. */
+  takeCommitLatency(): { count: number; meanUs: number; maxUs: number } {
+    const c = this.#commits;
+    const out = { count: c.count, meanUs: c.count ? c.sumNs / c.count / 1000 : 0, maxUs: c.maxNs / 1000 };
+    this.#commits = { count: 0, sumNs: 0, maxNs: 0 };
+    return out;
   }
 
   /** trim -- release every committed record up to seq; records released. */

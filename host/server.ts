@@ -1,7 +1,9 @@
 // server.ts -- `paste-host run`: start the data-path worker, print one
 // startup line, stop cleanly on SIGINT/SIGTERM.
 
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { AdminApi, tokenFor } from "./admin.js";
 import { Worker } from "node:worker_threads";
 import { HandlerInvalidError, PasteError, UsageError } from "./errors.js";
 import type { PersistMode } from "./layout.js";
@@ -13,6 +15,8 @@ export interface ServeOptions {
   listen: string;
   persist?: PersistMode;
   createSize?: number;
+  /** Admin API address, HOST:PORT (port 0: any free port); "off" disables it. */
+  admin?: string;
   /** Called with each line the server prints (default: stdout/stderr). */
   print?: (line: string, stream: "out" | "err") => void;
 }
@@ -38,6 +42,11 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   const worker = new Worker(new URL("./worker.js", import.meta.url), {
     workerData: { pool: o.pool, handler: o.handler, host, port, persist: o.persist, createSize: o.createSize, stop: stopFlag },
   });
+  const adminAddr = o.admin === "off" ? null : parseListen(o.admin ?? "127.0.0.1:0");
+  mkdirSync(dirname(resolve(o.pool)), { recursive: true });   // the token lives beside the pool
+  const { token, file: tokenFile } = adminAddr ? tokenFor(o.pool) : { token: "", file: "" };
+  const admin = adminAddr ? new AdminApi(token, (line) => print(`paste-host: ${line}`, "err")) : null;
+  const adminFile = `${o.pool}.admin`;
   let readyResolve!: (port: number) => void;
   const ready = new Promise<number>((r) => (readyResolve = r));
   let status = 0;
@@ -58,13 +67,29 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
 
   worker.on("message", (m: WorkerMessage) => {
     switch (m.type) {
+      case "snapshot":
+        admin?.update(m.snapshot);
+        break;
       case "ready": {
         const r = m.recovery;
         print(`paste-host: serving tcp://${host.includes(":") ? `[${host}]` : host}:${m.port} with ${o.handler}; ` +
           `pool ${o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; ` +
           `recovered ${r.records} records${r.corrupt ? `, ${r.corrupt} corrupt` : ""}${r.torn ? `, log cut at a torn record` : ""}` +
           `${r.wasClean ? "" : " after an unclean shutdown"}`, "out");
-        readyResolve(m.port);
+        if (admin && adminAddr) {
+          admin.listen(adminAddr.host, adminAddr.port).then((url) => {
+            writeFileSync(adminFile, JSON.stringify({ url, pid: process.pid, tokenFile }) + "\n", { mode: 0o600 });
+            print(`paste-host: admin API on ${url} (bearer token in ${tokenFile})`, "out");
+            readyResolve(m.port);
+          }, (e) => {
+            print(`paste-host: PASTE_ERR_ADDR_IN_USE: admin API cannot listen on ${o.admin}: ${(e as Error).message}`, "err");
+            status = 1;
+            stop();
+            readyResolve(m.port);
+          });
+        } else {
+          readyResolve(m.port);
+        }
         break;
       }
       case "log":
@@ -84,7 +109,11 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
       print(`paste-host: internal error in the data path: ${e.stack ?? e}`, "err");
       status = 70;
     });
-    worker.on("exit", () => {
+    worker.on("exit", async () => {
+      if (admin) {
+        await admin.close().catch(() => {});
+        rmSync(adminFile, { force: true });
+      }
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
       readyResolve(-1);

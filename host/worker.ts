@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { PasteError } from "./errors.js";
 import type { PersistMode } from "./layout.js";
 import { Runtime } from "./runtime.js";
+import type { HostSnapshot } from "./admin.js";
 
 export interface WorkerConfig {
   pool: string;
@@ -19,6 +20,7 @@ export interface WorkerConfig {
 }
 
 export type WorkerMessage =
+  | { type: "snapshot"; snapshot: HostSnapshot }
   | { type: "ready"; port: number; mode: string; reason: string; flush: string; recovery: Runtime["recovery"] }
   | { type: "log"; level: "info" | "warn" | "error"; code?: string; message: string }
   | { type: "error"; code: string; message: string }
@@ -44,10 +46,27 @@ function main(): void {
   const info = rt.pool.info();
   post({ type: "ready", port, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery });
 
+  const loadedAt = new Date().toISOString();
+  const snapshot = (): HostSnapshot => {
+    const s = rt.stats();
+    const i = rt.handler.info;
+    return {
+      pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
+      flush: info.flush, handler: { name: cfg.handler, sha256: i.sha256, abi: i.abi, size: i.size, loadedAt },
+      recovery: { ...rt.recovery }, stats: s, buffers: rt.pool.buffers, connections: rt.connections(),
+      commit: rt.takeCommitLatency(), at: Date.now(),
+    };
+  };
+  post({ type: "snapshot", snapshot: snapshot() });
+  let lastSnapshot = Date.now();
   let blockedSince = 0;
   let warned = false;
   while (Atomics.load(cfg.stop, 0) === 0) {
     const got = rt.pollTcp(50);
+    if (Date.now() - lastSnapshot >= 1000) {
+      post({ type: "snapshot", snapshot: snapshot() });   // for the admin API, once a second
+      lastSnapshot = Date.now();
+    }
     if (got === 0 && rt.backpressured) {
       // Every buffer is referenced by the log, or the index is full: nothing
       // is read until the handler trims. Say so once, and do not spin.

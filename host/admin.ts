@@ -1,0 +1,140 @@
+// admin.ts -- the admin API of a running host: HTTP on 127.0.0.1 by default,
+// every call authenticated with a bearer token.
+//
+// On start the host writes a random token to POOL.token (mode 0600, created
+// once, reused after) and the API's address to POOL.admin (0600), so
+// `paste-host status --pool POOL` finds both. A request without the right
+// token gets 401 and a log line naming the method, path and peer, never the
+// token.
+//
+//   GET /healthz     200 "ok" once the data path serves
+//   GET /v1/status   handler (name, sha256, ABI, loaded at), pool usage,
+//                    connections, records/s, commit latency
+//   GET /metrics     Prometheus text format (prom-client)
+
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import client from "prom-client";
+
+export interface HostSnapshot {
+  pool: string;
+  listen: string;
+  persist: { mode: string; reason: string };
+  flush: string;
+  handler: { name: string; sha256: string; abi: number; size: number; loadedAt: string };
+  recovery: Record<string, unknown>;
+  stats: {
+    records: number; payloadBytes: number; batches: number; replies: number; handlerErrors: number; trimmed: number;
+    committedSeq: number; logUsed: number; logCapacity: number; freeBuffers: number; liveBuffers: number;
+  };
+  buffers: number;
+  connections: { open: number; accepted: number };
+  /** Commit latency over the last report interval, microseconds. */
+  commit: { count: number; meanUs: number; maxUs: number };
+  at: number;
+}
+
+/** tokenFor -- the pool's admin token, made once (0600) and reused. */
+export function tokenFor(pool: string): { token: string; file: string } {
+  const file = `${pool}.token`;
+  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), file };
+  const token = randomBytes(24).toString("base64url");
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+  return { token, file };
+}
+
+export class AdminApi {
+  readonly registry = new client.Registry();
+  #server: Server;
+  #latest: HostSnapshot | null = null;
+  #ratePerSec = 0;
+  #g = {
+    records: new client.Counter({ name: "paste_records_total", help: "Records logged since the host started", registers: [this.registry] }),
+    bytes: new client.Counter({ name: "paste_payload_bytes_total", help: "Payload bytes logged (by reference)", registers: [this.registry] }),
+    batches: new client.Counter({ name: "paste_commits_total", help: "Batch commits that made records durable", registers: [this.registry] }),
+    replies: new client.Counter({ name: "paste_replies_total", help: "Replies released after their commit", registers: [this.registry] }),
+    errors: new client.Counter({ name: "paste_handler_errors_total", help: "Handler errors contained", registers: [this.registry] }),
+    committed: new client.Gauge({ name: "paste_committed_seq", help: "Highest durable sequence number", registers: [this.registry] }),
+    logUsed: new client.Gauge({ name: "paste_log_used_bytes", help: "Log index bytes between head and tail", registers: [this.registry] }),
+    logCap: new client.Gauge({ name: "paste_log_capacity_bytes", help: "Log index capacity", registers: [this.registry] }),
+    free: new client.Gauge({ name: "paste_buffers_free", help: "Pool buffers on the free list", registers: [this.registry] }),
+    live: new client.Gauge({ name: "paste_buffers_live", help: "Pool buffers referenced by the log or held", registers: [this.registry] }),
+    conns: new client.Gauge({ name: "paste_connections_open", help: "Open client connections", registers: [this.registry] }),
+    commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
+    commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
+  };
+
+  constructor(private readonly token: string, private readonly log: (line: string) => void) {
+    this.#server = createServer((req, res) => this.#handle(req, res));
+  }
+
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(port, host, () => {
+        const a = this.#server.address() as { address: string; port: number };
+        resolve(`http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}`);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** update -- a snapshot from the data path (once a second). */
+  update(s: HostSnapshot): void {
+    const p = this.#latest;
+    if (p) {
+      const dt = (s.at - p.at) / 1000;
+      this.#ratePerSec = dt > 0 ? Math.max(0, (s.stats.records - p.stats.records) / dt) : 0;
+    }
+    const inc = (c: client.Counter, now: number, before: number) => now > before && c.inc(now - before);
+    const b = p?.stats;
+    inc(this.#g.records, s.stats.records, b?.records ?? 0);
+    inc(this.#g.bytes, s.stats.payloadBytes, b?.payloadBytes ?? 0);
+    inc(this.#g.batches, s.stats.batches, b?.batches ?? 0);
+    inc(this.#g.replies, s.stats.replies, b?.replies ?? 0);
+    inc(this.#g.errors, s.stats.handlerErrors, b?.handlerErrors ?? 0);
+    this.#g.committed.set(s.stats.committedSeq);
+    this.#g.logUsed.set(s.stats.logUsed);
+    this.#g.logCap.set(s.stats.logCapacity);
+    this.#g.free.set(s.stats.freeBuffers);
+    this.#g.live.set(s.stats.liveBuffers);
+    this.#g.conns.set(s.connections.open);
+    this.#g.commitMean.set(s.commit.meanUs / 1e6);
+    this.#g.commitMax.set(s.commit.maxUs / 1e6);
+    this.#latest = s;
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "");
+    if (!m) return false;
+    const a = Buffer.from(m[1]);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const send = (code: number, body: string, type = "application/json") => {
+      res.writeHead(code, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (!this.#authorized(req)) {
+      this.log(`admin: 401 ${req.method} ${req.url} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
+      res.setHeader("WWW-Authenticate", 'Bearer realm="paste-host"');
+      return send(401, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: "a valid bearer token is required (see POOL.token)" }));
+    }
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/healthz") return send(this.#latest ? 200 : 503, this.#latest ? "ok\n" : "starting\n", "text/plain");
+    if (req.method === "GET" && path === "/v1/status") {
+      if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
+      const s = this.#latest;
+      return send(200, JSON.stringify({ ...s, recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
+    }
+    if (req.method === "GET" && path === "/metrics") return send(200, await this.registry.metrics(), this.registry.contentType);
+    send(404, JSON.stringify({ error: "not found", paths: ["/healthz", "/v1/status", "/metrics"] }));
+  }
+}

@@ -1,0 +1,77 @@
+// The admin API of a running host: bearer token in a 0600 file next to the
+// pool, 401 without it (logged, the token never is), status and Prometheus
+// metrics with it, and `paste-host status` finding it all from the pool path.
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import Redis from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { root, runCli, scratchDir, startServer, type Server } from "./helpers.js";
+
+const running: Server[] = [];
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop("SIGKILL");
+});
+
+async function until(what: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("admin API", () => {
+  it("401 without a token and with a wrong one, 200 with the token file; status and metrics", async () => {
+    const pool = join(scratchDir("shm"), "a.pool");
+    const s = await startServer({ pool, handler: join(root, "samples", "kv-wal", "kv-wal.wasm") });
+    running.push(s);
+    await until(() => /admin API on (http:\/\/127\.0\.0\.1:\d+)/.test(s.output()));
+    const url = /admin API on (http:\/\/127\.0\.0\.1:\d+)/.exec(s.output())![1];
+    const token = readFileSync(`${pool}.token`, "utf8").trim();
+    expect(statSync(`${pool}.token`).mode & 0o777).toBe(0o600);
+    expect(token.length).toBeGreaterThanOrEqual(32);
+
+    expect((await fetch(`${url}/v1/status`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { Authorization: "Bearer wrong" } })).status).toBe(401);
+    const auth = { headers: { Authorization: `Bearer ${token}` } };
+    expect(await (await fetch(`${url}/healthz`, auth)).text()).toBe("ok\n");
+
+    const r = new Redis({ port: s.port, host: "127.0.0.1" });
+    for (let i = 0; i < 50; i++) await r.set(`k${i}`, "v");
+    r.disconnect();
+    await new Promise((res) => setTimeout(res, 1300));   // the data path reports once a second
+
+    const status = await (await fetch(`${url}/v1/status`, auth)).json();
+    expect(status).toMatchObject({ pool, persist: { mode: "pmem" }, handler: { abi: 1 }, stats: { committedSeq: 50 } });
+    expect(status.handler.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const metrics = await (await fetch(`${url}/metrics`, auth)).text();
+    expect(metrics).toMatch(/^paste_records_total 50$/m);
+    expect(metrics).toMatch(/^# TYPE paste_buffers_free gauge$/m);
+
+    const cli = runCli(["status", "--pool", pool]);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
+    expect(cli.stdout).toMatch(/committed seq 50/);
+    expect(cli.stdout).toMatch(/handler\s+.*kv-wal\.wasm \(ABI 1/);
+
+    // the refusals were logged, the token never
+    expect(s.output()).toMatch(/admin: 401 GET \/v1\/status from 127\.0\.0\.1 \(no token\)/);
+    expect(s.output()).toMatch(/admin: 401 GET \/metrics from 127\.0\.0\.1 \(wrong token\)/);
+    expect(s.output()).not.toContain(token);
+  });
+
+  it("paste-host status with a wrong token file or no host says so", async () => {
+    const pool = join(scratchDir("shm"), "b.pool");
+    const s = await startServer({ pool, handler: join(root, "samples", "kv-wal", "kv-wal.wasm") });
+    running.push(s);
+    await until(() => /admin API on/.test(s.output()));
+    const bad = join(scratchDir("shm"), "bad.token");
+    (await import("node:fs")).writeFileSync(bad, "not-the-token\n");
+    const r = runCli(["status", "--pool", pool, "--token-file", bad]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/PASTE_ERR_UNAUTHORIZED: the admin API at http:\/\/127\.0\.0\.1:\d+ refused the token/);
+    const none = runCli(["status", "--pool", join(scratchDir("shm"), "nothing.pool")]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no running host found/);
+  });
+});
