@@ -25,6 +25,7 @@ import * as hdr from "hdr-histogram-js";
 import { buildHandler } from "./build.js";
 import { native, packageRoot } from "./native.js";
 import { Runtime } from "./runtime.js";
+import { spawnHost } from "./spawn.js";
 
 export interface BenchOptions {
   /** CI smoke size: fewer requests and rounds (under two minutes). */
@@ -214,12 +215,8 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 async function startPaste(handler: string, pool: string, persist: string): Promise<Running> {
-  const cli = join(packageRoot(), "dist", "host", "cli.js");
-  const child = spawn(process.execPath, [cli, "run", "--pool", pool, "--handler", handler, "--listen", "tcp://127.0.0.1:0",
-    "--create-size", "256M", "--persist", persist], { stdio: ["ignore", "pipe", "pipe"] });
-  const m = await waitFor(child, /serving tcp:\/\/127\.0\.0\.1:(\d+)/, "paste-host run");
-  const stop = stopper(child);
-  return { port: Number(m[1]), stop: async () => { await stop(); rmSync(pool, { force: true }); } };
+  const h = await spawnHost({ pool, handler, persist, createSize: "256M", extra: ["--admin", "off"] });
+  return { port: h.port, stop: async () => { await h.stop(); rmSync(pool, { force: true }); } };
 }
 
 async function startRedis(dir: string, aof: boolean): Promise<Running> {

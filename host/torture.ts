@@ -9,11 +9,12 @@
 // was lost to the kill (durable, but the reply never left). An older value,
 // a missing key, or bytes no client sent are losses.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { packageRoot } from "./native.js";
+import { spawnHost } from "./spawn.js";
 
 export interface TortureOptions {
   kills: number;
@@ -94,28 +95,8 @@ class RespReader {
   }
 }
 
-function startHost(o: Required<Pick<TortureOptions, "handler" | "pool">> & { persist?: string }): Promise<{ port: number; child: ChildProcess }> {
-  const cli = join(packageRoot(), "dist", "host", "cli.js");
-  const child = spawn(process.execPath, [cli, "run", "--pool", o.pool, "--handler", o.handler, "--listen", "tcp://127.0.0.1:0",
-    "--create-size", "64M", ...(o.persist ? ["--persist", o.persist] : [])], { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`host did not start:\n${out}`)), 20_000);
-    const on = (d: Buffer) => {
-      out += d;
-      const m = /serving tcp:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), child });
-      }
-    };
-    child.stdout!.on("data", on);
-    child.stderr!.on("data", on);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`host exited (${code}) before serving:\n${out}`));
-    });
-  });
+function startHost(o: { handler: string; pool: string; persist?: string }): Promise<{ port: number; child: ChildProcess }> {
+  return spawnHost({ pool: o.pool, handler: o.handler, persist: o.persist, extra: ["--admin", "off"] });
 }
 
 function killed(child: ChildProcess): Promise<void> {

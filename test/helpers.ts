@@ -72,53 +72,22 @@ export async function buildFixture(name: string): Promise<string> {
 
 // ------------------------------------------------------------------ servers
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll } from "vitest";
+import { spawnHost, type SpawnedHost } from "../host/spawn.js";
 
 const servers: ChildProcess[] = [];
 afterAll(() => {
   for (const c of servers.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
 
-export interface Server {
-  port: number;
-  child: ChildProcess;
-  /** Everything the server printed so far. */
-  output(): string;
-  /** Send a signal and wait for the exit; the exit code (or the signal's name). */
-  stop(signal?: NodeJS.Signals): Promise<number | string>;
-}
+export type Server = SpawnedHost;
 
-/** startServer -- `paste-host run` on a free loopback port; resolves once it serves. */
-export function startServer(args: { pool: string; handler: string; extra?: string[] }): Promise<Server> {
-  const child = spawn(process.execPath, [cliPath, "run", "--pool", args.pool, "--handler", args.handler,
-    "--listen", "tcp://127.0.0.1:0", "--create-size", "64M", ...(args.extra ?? [])], { stdio: ["ignore", "pipe", "pipe"] });
-  servers.push(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number | string>((resolve) => child.on("exit", (code, sig) => resolve(code ?? sig ?? -1)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}`)), 20_000);
-    const check = () => {
-      const m = /serving tcp:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({
-          port: Number(m[1]), child, output: () => out,
-          stop: (signal: NodeJS.Signals = "SIGTERM") => {
-            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-            return exited;
-          },
-        });
-      }
-    };
-    child.stdout!.on("data", check);
-    child.on("exit", () => {
-      clearTimeout(timer);
-      reject(new Error(`server exited before serving:\n${out}`));
-    });
-  });
+/** startServer -- `paste-host run` on a free loopback port; killed after the file's tests if still running. */
+export async function startServer(args: { pool: string; handler: string; extra?: string[] }): Promise<Server> {
+  const s = await spawnHost(args);
+  servers.push(s.child);
+  return s;
 }
 
 /**
