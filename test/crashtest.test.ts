@@ -48,7 +48,7 @@ describe("crashtest", () => {
     const build = spawnSync("make", ["-s", "-C", join(root, "native"), `OUT=${join(dir, "lib")}`, "BROKEN_ORDER=1"], { encoding: "utf8" });
     expect(build.status, build.stderr).toBe(0);
     const env = { PASTE_NATIVE_LIB: join(dir, "lib", "libpaste.so") };
-    const r = runCli(["crashtest", logAll, "--images", "120", "--seed", "5", "--keep-dir", dir], env);
+    const r = runCli(["crashtest", logAll, "--images", "120", "--seed", "5", "--keep-dir", dir], env, 170_000);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/PASTE_ERR_CRASHTEST: \d+ of \d+ crash images broke an invariant/);
     const fail = /FAIL step (\d+) draw (\d+): (.*)\n\s+image (\S+); replay: paste-host crashtest \S+ --seed 5 --point (\d+:\d+)/.exec(r.stdout);

@@ -23,11 +23,11 @@ export function scratchDir(where: "shm" | "disk"): string {
 }
 
 /** runCli -- run `paste-host ARGS` as a separate process; returns status and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> & { out: string } {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): SpawnSyncReturns<string> & { out: string } {
   const r = spawnSync(process.execPath, [cliPath, ...args], {
     encoding: "utf8",
     env: { ...process.env, ...env },
-    timeout: 30_000,
+    timeout: timeoutMs,
   });
   return Object.assign(r, { out: `${r.stdout}${r.stderr}` });
 }

@@ -7,7 +7,7 @@ import { buildFixture, runCli } from "./helpers.js";
 
 describe("paste-host torture", () => {
   it("kv-wal: every acknowledged write survives 4 SIGKILLs, byte-exact", () => {
-    const r = runCli(["torture", "--kills", "4", "--duration", "400", "--conns", "6"]);
+    const r = runCli(["torture", "--kills", "4", "--duration", "400", "--conns", "6"], {}, 110_000);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const m = /kills: 4, writes sent: (\d+), acknowledged: (\d+), reads verified: (\d+), losses: 0/.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();
@@ -22,7 +22,7 @@ describe("paste-host torture", () => {
     expect(r.acked).toBeGreaterThan(0);
     expect(r.losses.length).toBeGreaterThan(0);
     expect(r.losses[0]).toMatch(/round 1: t\d+:\d+ is missing \(acknowledged w\d+\)/);
-    const cli = runCli(["torture", "--kills", "1", "--duration", "150", "--handler", forgetful]);
+    const cli = runCli(["torture", "--kills", "1", "--duration", "150", "--handler", forgetful], {}, 110_000);
     expect(cli.status).toBe(1);
     expect(cli.stdout).toMatch(/LOSS round 1: .* is missing/);
     expect(cli.stderr).toMatch(/PASTE_ERR_TORTURE_LOSS: \d+ acknowledged write\(s\) lost or damaged/);
