@@ -32,14 +32,20 @@ export function readAsString(memory: WebAssembly.Memory, ptr: number): string {
   return Buffer.from(memory.buffer, ptr, len).toString("utf16le");
 }
 
+/** wasmFrame -- the innermost Wasm frame of a stack: function index and offset. */
+function wasmFrame(stack: string | undefined): { fn: string; at: string } | null {
+  const m = /wasm-function\[(\d+)\]:(0x[0-9a-f]+)/.exec(stack ?? "");
+  return m ? { fn: m[1], at: m[2] } : null;
+}
+
 /** describeTrap -- a handler error from whatever the Wasm call threw. */
 export function describeTrap(name: string, e: unknown): Error {
   if (e instanceof HandlerTrapError) return e;
   if (e instanceof WebAssembly.RuntimeError) {
-    const frame = /wasm-function\[(\d+)\]:(0x[0-9a-f]+)/.exec(e.stack ?? "");
-    const where = frame ? ` in wasm function ${frame[1]} at ${frame[2]}` : "";
+    const frame = wasmFrame(e.stack);
+    const where = frame ? ` in wasm function ${frame.fn} at ${frame.at}` : "";
     const err = new HandlerTrapError(`handler ${name} trapped: ${e.message}${where}`, { cause: e });
-    err.detail = { trap: e.message, function: frame?.[1], offset: frame?.[2] };
+    err.detail = { trap: e.message, function: frame?.fn, offset: frame?.at };
     return err;
   }
   return e as Error;
@@ -74,8 +80,8 @@ export class Handler {
           const where = readAsString(memory, file);
           // AssemblyScript passes file and line for assert() and its own checks;
           // a bare abort("...") has none, so name the Wasm function instead.
-          const frame = /wasm-function\[(\d+)\]:(0x[0-9a-f]+)/.exec(new Error().stack ?? "");
-          const loc = where ? ` at ${where}:${line}:${column}` : frame ? ` in wasm function ${frame[1]} at ${frame[2]}` : "";
+          const frame = wasmFrame(new Error().stack);
+          const loc = where ? ` at ${where}:${line}:${column}` : frame ? ` in wasm function ${frame.fn} at ${frame.at}` : "";
           const err = new HandlerTrapError(`handler ${label} aborted: ${text}${loc}`);
           err.detail = { message: text, file: where || undefined, line: where ? line : undefined, column: where ? column : undefined };
           throw err;

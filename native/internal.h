@@ -131,6 +131,12 @@ static inline uint8_t *paste_buf(const struct paste_pool *p, uint32_t idx)
 	return p->base + p->sb.buf_ofs + (uint64_t)idx * p->sb.buf_size;
 }
 
+/* paste_buf_loggable -- a buffer the handler may name: received in this batch, or out of the rings and referenced */
+static inline bool paste_buf_loggable(const struct paste_pool *p, uint32_t b)
+{
+	return b > 0 && b < p->sb.nbufs && (p->bstate[b] == BS_RX_USER || p->bstate[b] == BS_LOGGED);
+}
+
 /* runtime internals shared by log.c and ring.c */
 int  paste_runtime_init(struct paste_pool *p);
 void paste_runtime_free(struct paste_pool *p);

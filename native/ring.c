@@ -385,9 +385,7 @@ int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t le
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "reply: no worker bound to this thread");
 	struct paste_pool *p = w->pool;
-	uint8_t st = buf_idx < p->sb.nbufs ? p->bstate[buf_idx] : BS_FREE;
-	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || (uint64_t)off + len > p->sb.buf_size ||
-	    (st != BS_RX_USER && st != BS_LOGGED)) {
+	if (!paste_buf_loggable(p, buf_idx) || (uint64_t)off + len > p->sb.buf_size) {
 		p->stats.handler_errors++;
 		return paste_set_error(PASTE_ERR_HANDLER,
 			"reply_ref: buffer %u [%u, +%u) is not a logged, held or received buffer", buf_idx, off, len);
@@ -605,36 +603,68 @@ double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
 }
 
 /*
- * paste_h_log_copy -- the copying baseline PASTE is measured against: copy
- * the payload into a fresh pool buffer, flush that copy, log it. Same record
- * format and recovery; the difference is the memcpy and the lines it dirties.
+ * copy_and_log -- the copying baseline PASTE is measured against: copy the
+ * pieces, packed, into fresh pool buffers and log the copies as one record.
+ * Same record format and recovery as logging by reference; the difference is
+ * the memcpy and the lines it dirties. Called with the pool lock held.
  */
+static double copy_and_log(struct paste_pool *p, const struct paste_extent *src, uint32_t n, const char *what)
+{
+	struct paste_extent dst[64] = { { 0 } };
+	uint32_t nd = 0, room = 0;
+	uint64_t copied = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct paste_extent *e = &src[i];
+		if (!paste_buf_loggable(p, e->buf_idx) || e->len == 0 || (uint32_t)e->off + e->len > p->sb.buf_size) {
+			for (uint32_t k = 0; k < nd; k++)
+				paste_free_push(p, dst[k].buf_idx);
+			return import_error(paste_set_error(PASTE_ERR_HANDLER,
+				"%s: extent %u (buffer %u [%u, +%u)) is not the handler's to log", what, i, e->buf_idx, e->off, e->len));
+		}
+		for (uint32_t done = 0; done < e->len;) {
+			if (!room) {
+				uint32_t b = nd < 64 ? paste_free_pop(p) : 0;
+				if (!b) {
+					for (uint32_t k = 0; k < nd; k++)
+						paste_free_push(p, dst[k].buf_idx);
+					return import_error(paste_set_error(PASTE_ERR_POOL_FULL, "%s: no free buffer to copy into; trim", what));
+				}
+				paste_buf_state(p, b, BS_LOGGED);
+				dst[nd++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
+				room = p->sb.buf_size;
+			}
+			struct paste_extent *d = &dst[nd - 1];
+			uint32_t k = e->len - done < room ? e->len - done : room;
+			memcpy(paste_buf(p, d->buf_idx) + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
+			d->len = (uint16_t)(d->len + k);
+			room -= k;
+			done += k;
+			copied += k;
+		}
+	}
+	int64_t seq = paste_log_append(p, dst, nd);
+	if (seq < 0) {
+		for (uint32_t k = 0; k < nd; k++)
+			paste_free_push(p, dst[k].buf_idx);
+		return import_error((int)seq);
+	}
+	p->stats.payload_copies += copied;
+	return (double)seq;
+}
+
+/* paste_h_log_copy -- the copying baseline for one range of one buffer */
 double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
 {
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
-	struct paste_pool *p = w->pool;
-	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || len == 0 || (uint64_t)off + len > p->sb.buf_size ||
-	    (p->bstate[buf_idx] != BS_RX_USER && p->bstate[buf_idx] != BS_LOGGED))
-		return import_error(paste_set_error(PASTE_ERR_HANDLER,
-			"log_copy: buffer %u [%u, +%u) is not the handler's to log", buf_idx, off, len));
-	pthread_mutex_lock(&p->lock);
-	uint32_t dst = paste_free_pop(p);
-	if (!dst) {
-		pthread_mutex_unlock(&p->lock);
-		return import_error(paste_set_error(PASTE_ERR_POOL_FULL, "log_copy: no free buffer to copy into; trim"));
-	}
-	memcpy(paste_buf(p, dst), paste_buf(p, buf_idx) + off, len);
-	paste_buf_state(p, dst, BS_LOGGED);
-	struct paste_extent e = { .buf_idx = dst, .off = 0, .len = (uint16_t)len };
-	int64_t seq = paste_log_append(p, &e, 1);
-	if (seq < 0)
-		paste_free_push(p, dst);
-	else
-		p->stats.payload_copies += len;
-	pthread_mutex_unlock(&p->lock);
-	return seq < 0 ? import_error((int)seq) : (double)seq;
+	if (off > UINT16_MAX || len > UINT16_MAX)
+		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy: offset %u length %u do not fit a buffer", off, len));
+	struct paste_extent e = { .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	pthread_mutex_lock(&w->pool->lock);
+	double r = copy_and_log(w->pool, &e, 1, "log_copy");
+	pthread_mutex_unlock(&w->pool->lock);
+	return r;
 }
 
 double paste_h_log_extents(uint32_t ptr, uint32_t n)
@@ -691,7 +721,7 @@ int paste_h_hold(uint32_t buf_idx, uint32_t conn)
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "hold: no worker bound to this thread");
 	struct paste_pool *p = w->pool;
-	if (buf_idx == 0 || buf_idx >= p->sb.nbufs || (p->bstate[buf_idx] != BS_RX_USER && p->bstate[buf_idx] != BS_LOGGED)) {
+	if (!paste_buf_loggable(p, buf_idx)) {
 		p->stats.handler_errors++;
 		return paste_set_error(PASTE_ERR_HANDLER, "hold: buffer %u is not a received or logged buffer", buf_idx);
 	}
@@ -739,58 +769,19 @@ int paste_h_close(uint32_t conn)
 	return w->tcp ? paste_tcp_close_after(w, conn) : 0;
 }
 
-/*
- * paste_h_log_copy_extents -- the copying baseline for multi-piece records:
- * copy the pieces, packed, into fresh pool buffers, flush the copies, log
- * them as one record. What a server that copies into its log would do.
- */
+/* paste_h_log_copy_extents -- the copying baseline for a record of several pieces */
 double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)
 {
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
-	struct paste_pool *p = w->pool;
 	const struct paste_extent *src = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*src));
 	if (!src || (ptr & 3) || n > PASTE_REC_MAX_EXTENTS)
 		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy_extents: %u extents at %u are not in the handler's memory", n, ptr));
-	struct paste_extent dst[64];
-	uint32_t nd = 0, room = 0;
-	pthread_mutex_lock(&p->lock);
-	for (uint32_t i = 0; i < n; i++) {
-		const struct paste_extent *e = &src[i];
-		if (e->buf_idx == 0 || e->buf_idx >= p->sb.nbufs || (uint32_t)e->off + e->len > p->sb.buf_size ||
-		    (p->bstate[e->buf_idx] != BS_RX_USER && p->bstate[e->buf_idx] != BS_LOGGED)) {
-			pthread_mutex_unlock(&p->lock);
-			return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy_extents: extent %u names buffer %u, not the handler's", i, e->buf_idx));
-		}
-		for (uint32_t done = 0; done < e->len;) {
-			if (!room) {
-				uint32_t b = nd < 64 ? paste_free_pop(p) : 0;
-				if (!b) {
-					for (uint32_t k = 0; k < nd; k++)
-						paste_free_push(p, dst[k].buf_idx);
-					pthread_mutex_unlock(&p->lock);
-					return import_error(paste_set_error(PASTE_ERR_POOL_FULL, "log_copy_extents: no free buffer to copy into; trim"));
-				}
-				paste_buf_state(p, b, BS_LOGGED);
-				dst[nd++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
-				room = p->sb.buf_size;
-			}
-			struct paste_extent *d = &dst[nd - 1];
-			uint32_t k = e->len - done < room ? e->len - done : room;
-			memcpy(paste_buf(p, d->buf_idx) + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
-			d->len = (uint16_t)(d->len + k);
-			room -= k;
-			done += k;
-			p->stats.payload_copies += k;
-		}
-	}
-	int64_t seq = paste_log_append(p, dst, nd);
-	if (seq < 0)
-		for (uint32_t k = 0; k < nd; k++)
-			paste_free_push(p, dst[k].buf_idx);
-	pthread_mutex_unlock(&p->lock);
-	return seq < 0 ? import_error((int)seq) : (double)seq;
+	pthread_mutex_lock(&w->pool->lock);
+	double r = copy_and_log(w->pool, src, n, "log_copy_extents");
+	pthread_mutex_unlock(&w->pool->lock);
+	return r;
 }
 
 /*

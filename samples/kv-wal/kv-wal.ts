@@ -14,7 +14,7 @@
 // SELECT QUIT, as arrays of bulk strings or inline.
 
 import {
-  Ring, Record, Stream, Streams, RecordBuilder, replies, replyBuffer, committed, trim,
+  Ring, Record, Stream, Streams, RecordBuilder, ReplyBuilder, replies, replyBuffer, committed, trim,
 } from "paste-host/assembly";
 
 const MAX_ARGS = 64;
@@ -186,15 +186,10 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     if (argc != 2) return arity(conn, "echo");
     bulkPieces(conn, piecesOf(s, argOff[1], argLen[1]), argLen[1]);
   } else if (is(s, 0, "INFO")) {
-    replies.begin().ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
-      .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
-      .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n");
-    const body = replies.length;
-    // a bulk string needs its length first: build the header, then the body again
+    // a bulk string needs its length first: measure the body, then send header and body
+    const body = info(replies.begin()).length;
     replies.begin().ascii("$").u64(body).ascii("\r\n").flush(conn);
-    replies.begin().ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
-      .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
-      .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n\r\n").send(conn);
+    info(replies.begin()).ascii("\r\n").send(conn);
   } else if (is(s, 0, "COMMAND") || is(s, 0, "CONFIG")) {
     replies.begin().ascii("*0\r\n").send(conn);       // enough for redis-cli and redis-benchmark
   } else if (is(s, 0, "SELECT")) {
@@ -211,6 +206,13 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     }
     replies.ascii("'\r\n").send(conn);
   }
+}
+
+/** info -- the INFO body (the same bytes each time it is built within a batch). */
+function info(b: ReplyBuilder): ReplyBuilder {
+  return b.ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
+    .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
+    .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n");
 }
 
 function err(conn: u32, msg: string): void {
