@@ -2,6 +2,7 @@
 //
 // Each is a native function of the host (native/ring.c, paste_h_*), handed to
 // Wasm directly: a call costs one JS->C transition (~30 ns), no JS work.
+// (trace, off the request path, is the one JS function.)
 // Results are f64 so sequence numbers cross the boundary without BigInt; they
 // stay below 2^53. A negative result is an error code (see Err); the message
 // is available through `error`.
@@ -113,3 +114,18 @@ export declare function committed(): f64;
 // @ts-ignore: decorator
 @external("paste", "error")
 export declare function error(ptr: usize, cap: u32): i32;
+
+/**
+ * trace -- log a message through the host's logger, with a level. Unlike the
+ * imports above this is a JS function, not a native one: tracing is for
+ * diagnostics, not the per-request path. Rate-limited per handler (burst 100,
+ * then 20/s) so a chatty handler cannot flood the host; the host reports how
+ * many it dropped with the next message it lets through. Longer than 1024
+ * bytes is cut, with an ellipsis.
+ * in:  level    0 debug, 1 info, 2 warn, 3 error (anything else: info)
+ * in:  ptr, len the message, UTF-8
+ * out: 0 logged, 1 dropped by the rate limit, Err.HANDLER (range outside memory)
+ */
+// @ts-ignore: decorator
+@external("paste", "trace")
+export declare function trace(level: u32, ptr: usize, len: u32): i32;

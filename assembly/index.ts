@@ -214,3 +214,23 @@ export class ReplyBuilder {
 
 /** replies -- the shared 64 KiB builder. */
 export const replies = new ReplyBuilder(65536);
+
+// ------------------------------------------------------------- tracing
+
+/** The level a trace message is logged at (the host's debug/info/warn/error). */
+export enum TraceLevel {
+  Debug = 0,
+  Info = 1,
+  Warn = 2,
+  Error = 3,
+}
+
+/**
+ * trace -- log a message on the host, at a level; true if logged, false if the
+ * host's rate limit (burst 100, then 20/s) dropped it. Encoding allocates:
+ * trace what is unusual, not every request.
+ */
+export function trace(message: string, level: TraceLevel = TraceLevel.Info): bool {
+  const bytes = String.UTF8.encode(message);
+  return host.trace(<u32>level, changetype<usize>(bytes), <u32>bytes.byteLength) == 0;
+}

@@ -11,18 +11,62 @@
 //   GET /v1/status   handler (name, sha256, ABI, loaded at), pool usage,
 //                    connections, records/s, commit latency
 //   GET /metrics     Prometheus text format (prom-client)
+//   POST /v1/handler a .wasm body: validated, then swapped in between two
+//                    batches (X-Handler-Name names it). 200 with what changed;
+//                    400 invalid module, 409 busy, 413 too large, 422 it
+//                    failed while taking over; the old handler keeps serving.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import client from "prom-client";
+import { PasteError } from "./errors.js";
+import { MAX_HANDLER_BYTES } from "./validate.js";
+
+export interface HandlerSummaryWithTime {
+  name: string;
+  sha256: string;
+  abi: number;
+  size: number;
+  loadedAt: string;
+}
+
+/** Something that happened to the handler slot: shown by status, newest last. */
+export interface HandlerEvent {
+  at: string;
+  kind: "started" | "deployed" | "stopped" | "restored";
+  handler: string;
+  message: string;
+}
+
+export interface DeployResult {
+  handler: HandlerSummaryWithTime;
+  previous: { name: string; sha256: string; abi: number; size: number };
+  replayed: number;
+  waitMs: number;
+  pauseMs: number;
+}
+
+export interface AdminHooks {
+  /** Lines to log (401s, refusals). */
+  log: (line: string) => void;
+  /** Validate and swap in a handler; rejects with a PasteError. */
+  deploy?: (bytes: Uint8Array, name: string) => Promise<DeployResult>;
+  /** The handler serving now, the one before it, and recent events. */
+  handler?: () => HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
+}
+
+/** HTTP status for each deploy refusal. */
+const DEPLOY_STATUS: Record<string, number> = {
+  PASTE_ERR_HANDLER_INVALID: 400, PASTE_ERR_DEPLOY_BUSY: 409, PASTE_ERR_DEPLOY_FAILED: 422,
+};
 
 export interface HostSnapshot {
   pool: string;
   listen: string;
   persist: { mode: string; reason: string };
   flush: string;
-  handler: { name: string; sha256: string; abi: number; size: number; loadedAt: string };
+  handler: HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
   recovery: Record<string, unknown>;
   stats: {
     records: number; payloadBytes: number; batches: number; replies: number; handlerErrors: number; trimmed: number;
@@ -48,7 +92,7 @@ export function tokenFor(pool: string): { token: string; file: string } {
 export class AdminApi {
   readonly registry = new client.Registry();
   #server: Server;
-  #latest: HostSnapshot | null = null;
+  #latest: Omit<HostSnapshot, "handler"> | null = null;
   #ratePerSec = 0;
   #g = {
     records: new client.Counter({ name: "paste_records_total", help: "Records logged since the host started", registers: [this.registry] }),
@@ -64,9 +108,10 @@ export class AdminApi {
     conns: new client.Gauge({ name: "paste_connections_open", help: "Open client connections", registers: [this.registry] }),
     commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
     commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
+    deploys: new client.Counter({ name: "paste_deploys_total", help: "Deploys by result (ok, or the refusal's code)", labelNames: ["result"], registers: [this.registry] }),
   };
 
-  constructor(private readonly token: string, private readonly log: (line: string) => void) {
+  constructor(private readonly token: string, private readonly hooks: AdminHooks) {
     this.#server = createServer((req, res) => this.#handle(req, res));
   }
 
@@ -85,7 +130,7 @@ export class AdminApi {
   }
 
   /** update -- a snapshot from the data path (once a second). */
-  update(s: HostSnapshot): void {
+  update(s: Omit<HostSnapshot, "handler">): void {
     const p = this.#latest;
     if (p) {
       const dt = (s.at - p.at) / 1000;
@@ -123,7 +168,7 @@ export class AdminApi {
       res.end(body);
     };
     if (!this.#authorized(req)) {
-      this.log(`admin: 401 ${req.method} ${req.url} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
+      this.hooks.log(`admin: 401 ${req.method} ${req.url} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
       res.setHeader("WWW-Authenticate", 'Bearer realm="paste-host"');
       return send(401, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: "a valid bearer token is required (see POOL.token)" }));
     }
@@ -132,9 +177,39 @@ export class AdminApi {
     if (req.method === "GET" && path === "/v1/status") {
       if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
       const s = this.#latest;
-      return send(200, JSON.stringify({ ...s, recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
+      return send(200, JSON.stringify({ ...s, handler: this.hooks.handler?.(), recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
     }
     if (req.method === "GET" && path === "/metrics") return send(200, await this.registry.metrics(), this.registry.contentType);
-    send(404, JSON.stringify({ error: "not found", paths: ["/healthz", "/v1/status", "/metrics"] }));
+    if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, send);
+    send(404, JSON.stringify({ error: "not found", paths: ["GET /healthz", "GET /v1/status", "GET /metrics", "POST /v1/handler"] }));
+  }
+
+  async #deploy(req: IncomingMessage, send: (code: number, body: string) => void): Promise<void> {
+    const refuse = (code: number, error: string, message: string) => {
+      this.#g.deploys.inc({ result: error });
+      send(code, JSON.stringify({ error, message }));
+    };
+    // Read at most one byte past the limit: enough to refuse, never a flood in memory.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_HANDLER_BYTES) {
+        req.destroy();
+        return refuse(413, "PASTE_ERR_HANDLER_INVALID",
+          `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving`);
+      }
+      chunks.push(c);
+    }
+    const name = String(req.headers["x-handler-name"] ?? "deployed.wasm").slice(0, 200);
+    try {
+      const r = await this.hooks.deploy!(new Uint8Array(Buffer.concat(chunks)), name);
+      this.#g.deploys.inc({ result: "ok" });
+      send(200, JSON.stringify(r, null, 2));
+    } catch (e) {
+      const err = e as PasteError;
+      if (!(e instanceof PasteError)) throw e;
+      refuse(DEPLOY_STATUS[err.code] ?? 500, err.code, err.message);
+    }
   }
 }

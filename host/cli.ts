@@ -13,10 +13,10 @@ import { buildHandler } from "./build.js";
 import { markdown, runBench } from "./bench.js";
 import { CrashtestFailedError, HandlerInvalidError, LogCorruptError, PasteError, TortureLossError, UsageError } from "./errors.js";
 import { inspectHandler } from "./validate.js";
-import { fetchStatus, formatStatus } from "./status.js";
+import { deployHandler, fetchStatus, formatDeploy, formatStatus } from "./status.js";
 import { preview, walkLog } from "./logtool.js";
 import { Runtime } from "./runtime.js";
-import { serve } from "./server.js";
+import { DEFAULT_BATCH_BUDGET_MS, DEFAULT_DEPLOY_WAIT_MS, DEFAULT_MEMORY_LIMIT, serve } from "./server.js";
 import { runWalClient, WalClientError } from "./walclient.js";
 import { runTorture } from "./torture.js";
 import { runCrashtest, type Workload } from "./crashtest.js";
@@ -122,6 +122,19 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const s = await fetchStatus(o);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  program
+    .command("deploy")
+    .description("swap the handler of a running host: validated first, replayed the live log, then takes over between two batches")
+    .argument("<handler.wasm>", "the module to deploy (paste-host build)")
+    .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
+    .option("--admin <url>", "admin API URL (default: from POOL.admin)")
+    .option("--token-file <file>", "bearer token file (default: POOL.token)")
+    .option("--json", "print the result as JSON", false)
+    .action(async (file: string, o) => {
+      const r = await deployHandler(file, o);
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
     });
 
   program
@@ -267,9 +280,20 @@ export function buildProgram(): Command {
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 256 << 20)
     .option("--admin <host:port>", "admin API address (bearer token in POOL.token); \"off\" to disable", "127.0.0.1:0")
+    .option("--batch-budget-ms <ms>", "stop a handler call that runs longer (the previous good handler takes over)",
+      optionParser((t) => parseCount(t, "--batch-budget-ms")), DEFAULT_BATCH_BUDGET_MS)
+    .option("--memory-limit <size>", "heap a handler may use; one that runs out is stopped like one over budget",
+      optionParser((t) => parseSize(t, "--memory-limit")), DEFAULT_MEMORY_LIMIT)
+    .option("--deploy-wait-ms <ms>", "how long a deploy waits for no request to be half received",
+      optionParser((t) => parseCount(t, "--deploy-wait-ms")), DEFAULT_DEPLOY_WAIT_MS)
+    .addOption(new Option("--log-format <format>", "log lines: pretty (paste-host: ...) or json (pino); auto: pretty on a TTY")
+      .choices(["auto", "pretty", "json"]).default("auto"))
     .addOption(persistOption())
     .action(async (o) => {
-      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize, admin: o.admin });
+      if (o.memoryLimit > 2 ** 31 || o.memoryLimit < 1 << 20) throw new UsageError(`--memory-limit must be from 1M to 2G, not ${o.memoryLimit} bytes`);
+      if (o.batchBudgetMs < 1) throw new UsageError("--batch-budget-ms must be at least 1");
+      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
+        admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat });
       const code = await done;
       if (code) process.exitCode = code;
     });

@@ -110,6 +110,18 @@ export const UnauthorizedError = define("UnauthorizedError", "PASTE_ERR_UNAUTHOR
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
+export const HandlerTimeoutError = define("HandlerTimeoutError", "PASTE_ERR_HANDLER_TIMEOUT", null,
+  "a handler call ran past --batch-budget-ms; its worker was stopped and the previous good handler restored",
+  "find the loop at the reported phase; raise --batch-budget-ms only if the work is legitimately long");
+export const HandlerMemoryError = define("HandlerMemoryError", "PASTE_ERR_HANDLER_MEMORY", null,
+  "a handler ran out of its --memory-limit heap; it was stopped and the previous good handler restored",
+  "free what the handler keeps, or raise --memory-limit");
+export const DeployBusyError = define("DeployBusyError", "PASTE_ERR_DEPLOY_BUSY", null,
+  "a deploy could not start: another deploy is running, or connections kept a request half sent past the wait",
+  "retry the deploy; the old handler kept serving");
+export const DeployFailedError = define("DeployFailedError", "PASTE_ERR_DEPLOY_FAILED", null,
+  "the new handler failed while taking over (trap, budget or memory in on_init or on_replay); nothing changed",
+  "fix the handler (the message names the phase and the cause); the old handler kept serving");
 export const HandlerInvalidError = define("HandlerInvalidError", "PASTE_ERR_HANDLER_INVALID", null,
   "a file is not a loadable handler: not Wasm, missing exports, wrong ABI version, unknown imports",
   "build it with `paste-host build handler.ts -o handler.wasm`");
@@ -138,7 +150,8 @@ export const catalogue = [
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
   HandlerError, StateError, AddressInUseError, SimCrashedError, WalClientFailedError, TortureLossError,
-  CrashtestFailedError, UnauthorizedError, HandlerTrapError, HandlerInvalidError, BuildError, LogCorruptError,
+  CrashtestFailedError, UnauthorizedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
+  DeployBusyError, DeployFailedError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

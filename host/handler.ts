@@ -3,11 +3,15 @@
 // The module's imports are the native functions themselves (koffi functions
 // are plain JS functions): a handler's log() is one Wasm -> C transition with
 // no JS in between. `abort` becomes a HandlerTrapError carrying the handler's
-// message, file and line.
+// message, file and line. `trace` is the one import written in JS: it is for
+// diagnostics, off the request path, and it needs the host's logger and a
+// rate limit per handler (a token bucket), so a chatty handler cannot flood
+// the host's logs.
 
 import * as loader from "@assemblyscript/loader";
 import { readFileSync } from "node:fs";
-import { HandlerInvalidError, HandlerTrapError } from "./errors.js";
+import { HandlerError, HandlerInvalidError, HandlerTrapError } from "./errors.js";
+import type { LogLevel } from "./logger.js";
 import { native } from "./native.js";
 import { inspectHandler, type HandlerInfo } from "./validate.js";
 
@@ -51,6 +55,98 @@ export function describeTrap(name: string, e: unknown): Error {
   return e as Error;
 }
 
+// ------------------------------------------------------------------ trace
+
+/** A handler may trace a burst of TRACE_BURST messages, then TRACE_RATE per second. */
+export const TRACE_BURST = 100;
+export const TRACE_RATE = 20;
+/** The longest message passed on, in UTF-8 bytes, the ellipsis included. */
+export const TRACE_MAX_BYTES = 1024;
+/** trace's level numbers (assembly/index.ts TraceLevel); any other number is "info". */
+export const TRACE_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/**
+ * TraceLimiter -- a token bucket: `burst` tokens to start, `rate` more per
+ * second up to `burst`, one per message. A refused message is only counted,
+ * so a handler tracing in a loop costs the host a clock read and a compare.
+ */
+export class TraceLimiter {
+  #tokens: number;
+  #last: number;
+  #dropped = 0;
+
+  constructor(
+    /** The clock, in milliseconds (tests pass their own). */
+    readonly now: () => number = () => performance.now(),
+    readonly burst = TRACE_BURST,
+    readonly rate = TRACE_RATE,
+  ) {
+    this.#tokens = burst;
+    this.#last = now();
+  }
+
+  /** take -- may one more message go out now? A refusal is counted. */
+  take(): boolean {
+    const t = this.now();
+    // max(0, ...): a clock that steps back must not drain the bucket
+    this.#tokens = Math.min(this.burst, this.#tokens + (Math.max(0, t - this.#last) * this.rate) / 1000);
+    this.#last = t;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    this.#dropped++;
+    return false;
+  }
+
+  /** dropped -- messages refused since the last takeDropped(). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** takeDropped -- the count of refused messages, and start counting again. */
+  takeDropped(): number {
+    const n = this.#dropped;
+    this.#dropped = 0;
+    return n;
+  }
+}
+
+/** decodeTrace -- a trace message's UTF-8 bytes as text, cut to TRACE_MAX_BYTES with an ellipsis. */
+export function decodeTrace(bytes: Uint8Array): string {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);   // a view, not a copy
+  if (b.length <= TRACE_MAX_BYTES) return b.toString("utf8");
+  let cut = TRACE_MAX_BYTES - 3;                  // room for the ellipsis, 3 bytes in UTF-8
+  while (cut > 0 && (b[cut] & 0xc0) === 0x80) cut--;   // never cut inside a character
+  return `${b.toString("utf8", 0, cut)}\u2026`;
+}
+
+export interface TraceOptions {
+  /** Receives each message a handler traces that the rate limit lets through; default: stderr. */
+  onTrace?: (level: LogLevel, message: string) => void;
+  /** The rate limit's clock, in milliseconds (default performance.now; tests pass their own). */
+  now?: () => number;
+}
+
+/**
+ * traceImport -- paste.trace for one handler: (level, ptr, len) -> 0 logged,
+ * 1 dropped by the rate limit, Err.HANDLER (-16) for a range outside memory.
+ */
+function traceImport(memory: WebAssembly.Memory, limiter: TraceLimiter, onTrace: (level: LogLevel, message: string) => void) {
+  const outOfRange = HandlerError.native!;
+  return (level: number, ptr: number, len: number): number => {
+    ptr >>>= 0;   // usize and u32 arrive as signed i32
+    len >>>= 0;
+    const buf = memory.buffer;   // read each call: a grow replaces the buffer
+    if (ptr + len > buf.byteLength) return outOfRange;
+    if (!limiter.take()) return 1;
+    const dropped = limiter.takeDropped();
+    if (dropped) onTrace("warn", `${dropped} trace messages dropped (rate limit ${limiter.rate}/s, burst ${limiter.burst})`);
+    onTrace(TRACE_LEVELS[level >>> 0] ?? "info", decodeTrace(new Uint8Array(buf, ptr, len)));
+    return 0;
+  };
+}
+
 export class Handler {
   private constructor(
     readonly name: string,
@@ -60,8 +156,12 @@ export class Handler {
     readonly info: HandlerInfo,
   ) {}
 
-  /** load -- validate and instantiate a handler into memory (whose window is mapped). */
-  static load(source: string | Uint8Array, memory: WebAssembly.Memory, name?: string): Handler {
+  /**
+   * load -- validate and instantiate a handler into memory (whose window is
+   * mapped). opts.onTrace receives what the handler traces (default: a
+   * `paste-host: handler NAME: message` line on stderr).
+   */
+  static load(source: string | Uint8Array, memory: WebAssembly.Memory, name?: string, opts: TraceOptions = {}): Handler {
     const label = name ?? (typeof source === "string" ? source : "handler");
     let bytes: Uint8Array;
     try {
@@ -72,6 +172,8 @@ export class Handler {
     const { module, info } = inspectHandler(bytes, label);
 
     const n = native();
+    const onTrace = opts.onTrace ??
+      ((_level: LogLevel, message: string) => { process.stderr.write(`paste-host: handler ${label}: ${message}\n`); });
     const imports = {
       env: {
         memory,
@@ -101,6 +203,7 @@ export class Handler {
         trim: n.hTrim,
         committed: n.hCommitted,
         error: n.hError,
+        trace: traceImport(memory, new TraceLimiter(opts.now), onTrace),
       },
     };
     let exports: HandlerExports;

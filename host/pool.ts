@@ -80,7 +80,8 @@ function isoFromNs(ns: number | bigint): string {
 
 export class Pool {
   #handle: unknown;
-  #window: Window | null = null;
+  /** Windows mapped, newest last: one, or two while a deploy makes the next handler's memory ready. */
+  #windows: Window[] = [];
   /** File offset of buffer 0 and the buffer size: constant for the pool's life. */
   readonly bufOffset: number;
   readonly bufSize: number;
@@ -116,6 +117,17 @@ export class Pool {
         reserved: 0,
       }),
     );
+  }
+
+  /**
+   * attach -- the pool this process already holds open at path (native
+   * paste_pool_attach): for a worker thread that takes over from a terminated
+   * one. No validation, lock or recovery: all of that is done and still held.
+   */
+  static attach(path: string): Pool {
+    const out: unknown[] = [null];
+    check(native().poolAttach(path, out));
+    return new Pool(out[0], path, false);
   }
 
   /** open -- validate, lock and map a pool. */
@@ -206,22 +218,26 @@ export class Pool {
     return this.#live();
   }
 
+  /** The window mapped last (the one the bound handler uses), or null. */
   get window(): Window | null {
-    return this.#window;
+    return this.#windows.at(-1) ?? null;
   }
 
   /** mapWindow -- map rings and buffers into memory at WINDOW_BASE; the pool keeps the memory alive. */
   mapWindow(memory: WebAssembly.Memory): Window {
     check(native().windowMap(this.#live(), memory.buffer, memory.buffer.byteLength));
-    this.#window = new Window(memory, this.windowSize);
-    return this.#window;
+    const w = new Window(memory, this.windowSize);
+    this.#windows.push(w);
+    return w;
   }
 
-  /** unmapWindow -- give the memory zero pages back where the window was. */
-  unmapWindow(): void {
-    if (!this.#window) return;
-    check(native().windowUnmap(this.#live(), this.#window.memory.buffer));
-    this.#window = null;
+  /** unmapWindow -- give the memory zero pages back where a window was (default: every window). */
+  unmapWindow(which?: Window): void {
+    for (const w of which ? [which] : [...this.#windows]) {
+      if (!this.#windows.includes(w)) continue;
+      this.#windows = this.#windows.filter((x) => x !== w);
+      check(native().windowUnmap(this.#live(), w.memory.buffer));
+    }
   }
 
   /** persistWindow -- make window bytes [off, off+len) durable in the pool's persistence mode. */
@@ -237,7 +253,7 @@ export class Pool {
     } finally {
       const h = this.#handle;
       this.#handle = null;
-      this.#window = null;
+      this.#windows = [];
       check(native().poolClose(h, clean ? 1 : 0));
     }
   }

@@ -11,12 +11,16 @@
 
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { HandlerError, PasteError } from "./errors.js";
+import { HandlerError, HandlerMemoryError, PasteError } from "./errors.js";
 import { Handler } from "./handler.js";
 import type { PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
-import { createHandlerMemory, type Window } from "./window.js";
+import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
+import type { LogLevel } from "./logger.js";
+
+/** Which handler export is running: what the watchdog reports when one runs too long. */
+export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close";
 
 export interface RuntimeOptions {
   /** Handler .wasm path or bytes. */
@@ -29,6 +33,22 @@ export interface RuntimeOptions {
   simulate?: { crashAt: number; seed: number; image: string };
   /** Called for each handler error (trap, bogus index); the runtime keeps going. Default: logged to stderr. */
   onHandlerError?: (e: Error) => void;
+  /** Name for messages (default: the path, or "handler"). */
+  handlerName?: string;
+  /** Heap bytes above HANDLER_BASE (default: the rest of wasm32, 2 GiB). A handler that fills it is stopped. */
+  memoryLimit?: number;
+  /** Told when a handler call starts (its phase) and ends (null): the watchdog's view of the data path. */
+  watch?: (phase: HandlerPhase | null) => void;
+  /** Where the handler's trace() messages go (rate-limited by the host). */
+  onTrace?: (level: LogLevel, message: string) => void;
+}
+
+/** What a takeover found when a new worker attached to a terminated one's pool. */
+export interface TakeoverReport {
+  /** Records the cut-off batch had appended and never committed (never acknowledged). */
+  dropped: number;
+  /** Connections closed: a request of theirs was cut off. */
+  closed: number;
 }
 
 export interface RecoveryReport {
@@ -83,19 +103,25 @@ const num = (v: number | bigint) => Number(v);
 export class Runtime {
   readonly recovery: RecoveryReport;
   readonly handlerErrors: Error[] = [];
+  /** The handler serving now and the memory its window is in; both change on a deploy. */
+  window!: Window;
+  handler!: Handler;
+  /** Set by attach(): what the takeover of a terminated worker dropped. */
+  takeover?: TakeoverReport;
   #ring = 0;
   #commits = { count: 0, sumNs: 0, maxNs: 0 };
   #replyBuf = Buffer.alloc(1 << 20);
+  readonly #watch: (phase: HandlerPhase | null) => void;
+  readonly #onHandlerError: (e: Error) => void;
 
   private constructor(
     readonly pool: Pool,
-    readonly window: Window,
-    readonly handler: Handler,
     recovery: RecoveryReport,
-    private readonly onHandlerError: (e: Error) => void,
+    private readonly o: RuntimeOptions,
   ) {
     this.recovery = recovery;
-    this.#ring = num(check(num(native().workerRxRing())));
+    this.#watch = o.watch ?? (() => {});
+    this.#onHandlerError = o.onHandlerError ?? ((e: Error) => console.error(`paste-host: ${(e as PasteError).code ?? "error"}: ${e.message}`));
   }
 
   static open(path: string, o: RuntimeOptions): Runtime {
@@ -109,26 +135,110 @@ export class Runtime {
       if (o.simulate) check(n.simEnable(pool.handle, o.simulate.crashAt, o.simulate.seed, o.simulate.image));
       const rec: Record<string, number | bigint> = {};
       check(n.poolRecover(pool.handle, rec));
-      const memory = createHandlerMemory();
-      const window = pool.mapWindow(memory);
-      check(n.workerBind(pool.handle, 0, memory.buffer, memory.buffer.byteLength));
-      const handler = Handler.load(o.handler, memory);
       const report: RecoveryReport = {
         records: num(rec.records), bytes: num(rec.bytes), firstSeq: num(rec.first_seq), lastSeq: num(rec.last_seq),
         nextSeq: num(rec.next_seq), corrupt: num(rec.corrupt), firstCorruptSeq: num(rec.first_corrupt_seq),
         skipped: num(rec.skipped), torn: rec.torn === 1, tornPos: num(rec.torn_pos), discarded: num(rec.discarded),
         wasClean: rec.was_clean === 1, liveBuffers: num(rec.live_bufs), freeBuffers: num(rec.free_bufs), replayed: 0,
       };
-      const onErr = o.onHandlerError ?? ((e: Error) => console.error(`paste-host: ${(e as PasteError).code ?? "error"}: ${e.message}`));
-      const rt = new Runtime(pool, window, handler, report, onErr);
-      handler.call("on_init");
-      window.verify();
-      report.replayed = rt.#replay();
+      const rt = new Runtime(pool, report, o);
+      report.replayed = rt.#install(o.handler, o.handlerName);
       return rt;
     } catch (e) {
       pool.close({ clean: false });
       throw e;
     }
+  }
+
+  /**
+   * attach -- take over the pool, port and connections of a worker thread
+   * that was terminated (a handler over its time budget or out of memory):
+   * the cut-off batch is dropped (native paste_worker_takeover: uncommitted,
+   * so never acknowledged), then the given handler is installed and replays
+   * the log as at open. Every committed record and every other connection
+   * stays. recovery is the report of the original open, kept for status.
+   */
+  static attach(path: string, o: RuntimeOptions, recovery: RecoveryReport): Runtime {
+    const pool = Pool.attach(path);
+    const dropped = [0];
+    const closed = [0];
+    check(native().workerTakeover(pool.handle, 0, dropped, closed));
+    const rt = new Runtime(pool, { ...recovery }, o);
+    rt.takeover = { dropped: Number(dropped[0]), closed: Number(closed[0]) };
+    rt.recovery.replayed = rt.#install(o.handler, o.handlerName);
+    return rt;
+  }
+
+  /**
+   * #install -- a handler in a fresh memory: map the window into it, bind the
+   * native imports to it, instantiate, on_init, replay every live record. On
+   * failure the new window is unmapped and the caller still has whatever was
+   * bound before. Returns the records replayed.
+   */
+  #install(source: string | Uint8Array, name?: string): number {
+    const n = native();
+    const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
+    const memory = createHandlerMemory(heapPages);
+    const window = this.pool.mapWindow(memory);
+    try {
+      check(n.workerBind(this.pool.handle, 0, memory.buffer, memory.buffer.byteLength));
+      const handler = Handler.load(source, memory, name, { onTrace: this.o.onTrace });
+      this.#ring = num(check(num(n.workerRxRing())));
+      this.window = window;
+      this.handler = handler;
+      this.#call("on_init");
+      return this.#replay();
+    } catch (e) {
+      this.pool.unmapWindow(window);
+      throw e;
+    }
+  }
+
+  /**
+   * replaceHandler -- a deploy: the new handler gets its own memory with the
+   * window mapped beside the old one's, rebuilds its state from the live log
+   * (on_init, on_replay), and only then takes over. Called between batches,
+   * so every request is handled by exactly one of the two. On any failure the
+   * old handler is bound again with its state untouched, and whatever the new
+   * one appended is discarded: nothing changed. Returns the records replayed.
+   */
+  replaceHandler(source: Uint8Array, name: string): number {
+    const n = native();
+    const old = { window: this.window, handler: this.handler };
+    try {
+      const replayed = this.#install(source, name);
+      this.pool.unmapWindow(old.window);
+      return replayed;
+    } catch (e) {
+      n.logDiscard(this.pool.handle);
+      this.window = old.window;
+      this.handler = old.handler;
+      check(n.workerBind(this.pool.handle, 0, old.window.memory.buffer, old.window.memory.buffer.byteLength));
+      throw e;
+    }
+  }
+
+  /** #call -- one handler export, under the watchdog's eye. */
+  #call(fn: HandlerPhase, arg?: number): void {
+    this.#watch(fn);
+    try {
+      this.handler.call(fn, arg);
+    } finally {
+      this.#watch(null);
+    }
+  }
+
+  /**
+   * #outOfMemory -- after a trap: has the handler touched (nearly) all of its
+   * heap? Allocators trap (unreachable) when memory.grow fails, which looks
+   * like any other trap; resident pages tell them apart. A handler out of
+   * memory cannot be trusted with the next request, so it is stopped.
+   */
+  #outOfMemory(): boolean {
+    const buf = this.window.memory.buffer;
+    const heap = buf.byteLength - HANDLER_BASE;
+    const resident = num(native().memResident(buf, HANDLER_BASE, heap));
+    return resident >= 0.9 * heap;
   }
 
   /** #replay -- every live record, in order, to on_replay; bytes in place. */
@@ -144,7 +254,7 @@ export class Runtime {
       check(r);
       if (info.status !== 0) continue;   // reported by recovery, never exposed
       const addr = num(check(num(n.workerReplay(info.pos))));
-      this.handler.call("on_replay", addr);
+      this.#call("on_replay", addr);
       this.window.verify();
       count++;
     }
@@ -154,7 +264,17 @@ export class Runtime {
   #handlerError(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.handlerErrors.push(err);
-    this.onHandlerError(err);
+    this.#onHandlerError(err);
+  }
+
+  /** #trapped -- report a trap; one from running out of memory stops the handler (HandlerMemoryError). */
+  #trapped(e: PasteError): void {
+    if (this.#outOfMemory()) {
+      const limit = this.window.memory.buffer.byteLength - HANDLER_BASE;
+      throw new HandlerMemoryError(`handler ${this.handler.name} ran out of its ${limit / (1 << 20)} MiB heap ` +
+        `(--memory-limit): ${e.message}`, { cause: e });
+    }
+    this.#handlerError(e);
   }
 
   /** runBatch -- hand the filled RX slots to on_rx, take them back, commit, release replies. */
@@ -162,10 +282,10 @@ export class Runtime {
     const n = native();
     let trapped = false;
     try {
-      this.handler.call("on_rx", this.#ring);
+      this.#call("on_rx", this.#ring);
     } catch (e) {
       if (!(e instanceof PasteError)) throw e;
-      this.#handlerError(e);
+      this.#trapped(e);
       trapped = true;   // its unreleased requests are dropped, not offered again: a poison request must not loop
     }
     const before = this.window.memory.buffer.byteLength;
@@ -234,10 +354,10 @@ export class Runtime {
       for (let i = 0; i < k; i++) {
         const conn = this.#closed[i];
         try {
-          this.handler.call("on_close", conn);
+          this.#call("on_close", conn);
         } catch (e) {
           if (!(e instanceof PasteError)) throw e;
-          this.#handlerError(e);
+          this.#trapped(e);
         }
         check(n.tcpCloseConn(conn));   // drops whatever the handler still holds for it
       }

@@ -1,15 +1,40 @@
-// status.ts -- `paste-host status`: ask a running host's admin API and show
-// what matters on one screen.
+// status.ts -- the admin API's clients: `paste-host status` (one screen on a
+// running host) and `paste-host deploy` (swap its handler, say what changed).
 
 import { readFileSync } from "node:fs";
-import type { HostSnapshot } from "./admin.js";
-import { UnauthorizedError, UsageError } from "./errors.js";
+import { basename } from "node:path";
+import type { DeployResult, HostSnapshot } from "./admin.js";
+import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "./errors.js";
 import { formatSize } from "./size.js";
 
 export type Status = HostSnapshot & { recordsPerSec: number };
 
-/** fetchStatus -- GET /v1/status with the bearer token; the address and token default to the files beside the pool. */
-export async function fetchStatus(o: { pool?: string; admin?: string; tokenFile?: string }): Promise<Status> {
+export interface AdminTarget {
+  pool?: string;
+  admin?: string;
+  tokenFile?: string;
+}
+
+/** adminRequest -- an authenticated request; the address and token default to the files beside the pool. */
+async function adminRequest(o: AdminTarget, path: string, init: RequestInit = {}): Promise<{ res: Response; url: string }> {
+  const { url, tokenFile } = locate(o);
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch (e) {
+    throw new UsageError(`cannot read the token file ${tokenFile}: ${(e as Error).message}`);
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${url}${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } });
+  } catch (e) {
+    throw new UsageError(`cannot reach the admin API at ${url}: ${(e as Error).message}`);
+  }
+  if (res.status === 401) throw new UnauthorizedError(`the admin API at ${url} refused the token in ${tokenFile}`);
+  return { res, url };
+}
+
+function locate(o: AdminTarget): { url: string; tokenFile: string } {
   let url = o.admin;
   let tokenFile = o.tokenFile;
   if (!url || !tokenFile) {
@@ -22,16 +47,51 @@ export async function fetchStatus(o: { pool?: string; admin?: string; tokenFile?
       throw new UsageError(`no running host found for ${o.pool} (no ${o.pool}.admin): is paste-host run serving it?`);
     }
   }
-  const token = readFileSync(tokenFile!, "utf8").trim();
-  let res: Response;
-  try {
-    res = await fetch(`${url}/v1/status`, { headers: { Authorization: `Bearer ${token}` } });
-  } catch (e) {
-    throw new UsageError(`cannot reach the admin API at ${url}: ${(e as Error).message}`);
-  }
-  if (res.status === 401) throw new UnauthorizedError(`the admin API at ${url} refused the token in ${tokenFile}`);
+  return { url: url!, tokenFile: tokenFile! };
+}
+
+/** fetchStatus -- GET /v1/status. */
+export async function fetchStatus(o: AdminTarget): Promise<Status> {
+  const { res, url } = await adminRequest(o, "/v1/status");
   if (!res.ok) throw new UsageError(`the admin API at ${url} answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as Status;
+}
+
+/**
+ * deployHandler -- POST a module to /v1/handler; the result, or the host's
+ * refusal as the PasteError of its code (the CLI exits non-zero with it).
+ */
+export async function deployHandler(file: string, o: AdminTarget): Promise<DeployResult> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new HandlerInvalidError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const { res, url } = await adminRequest(o, "/v1/handler", {
+    method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": basename(file) },
+  });
+  const body = await res.text();
+  let json: { error?: string; message?: string } & Partial<DeployResult>;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new UsageError(`the admin API at ${url} answered ${res.status}: ${body.slice(0, 200)}`);
+  }
+  if (!res.ok) {
+    const C = catalogue.find((c) => c.code === json.error);
+    throw C ? new C(json.message ?? C.summary) : new PasteError(json.error ?? "PASTE_ERR_DEPLOY_FAILED", json.message ?? body);
+  }
+  return json as DeployResult;
+}
+
+export function formatDeploy(r: DeployResult): string {
+  const h = (x: { name: string; sha256: string; abi: number; size: number }) => `${x.name} (ABI ${x.abi}, ${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}...)`;
+  return [
+    `deployed  ${h(r.handler)}`,
+    `replacing ${h(r.previous)}`,
+    `replayed  ${r.replayed} records into the new handler; waited ${r.waitMs} ms for a quiet batch boundary, data path paused ${r.pauseMs} ms`,
+  ].join("\n");
 }
 
 export function formatStatus(s: Status): string {
@@ -40,12 +100,15 @@ export function formatStatus(s: Status): string {
   const rows: [string, string][] = [
     ["serving", `${s.listen}, pool ${s.pool}`],
     ["persist", `${s.persist.mode}: ${s.persist.reason}; flush ${s.flush}`],
-    ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), loaded ${s.handler.loadedAt}`],
+    ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.loadedAt}` +
+      `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
     ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
     ["pool", `${st.freeBuffers} of ${s.buffers} buffers free, ${st.liveBuffers} held by the log; log ${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} (${pct(st.logUsed, st.logCapacity)})`],
     ["clients", `${s.connections.open} connected, ${s.connections.accepted} since start; ${st.replies} replies; ${st.handlerErrors} handler errors`],
   ];
+  const last = s.handler.events?.at(-1);
+  if (last && last.kind !== "started") rows.push(["last event", `${last.at} ${last.kind}: ${last.message}`]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }

@@ -1,67 +1,165 @@
 // worker.ts -- the data path, in a worker thread so the main thread stays
-// free for control (signals, later the admin API). It owns the pool, the
-// handler and the TCP port; the main thread asks it to stop through a shared
-// flag it checks between polls, so a batch in flight always finishes.
+// free for control: signals, the admin API, and the watchdog that stops this
+// thread when a handler call runs past its budget.
+//
+// The worker owns the handler; the pool, its lock, the TCP port and every
+// connection belong to the process (native state), so when the main thread
+// terminates a worker, the next one attaches to them (Runtime.attach) and no
+// connection that was not mid-request is lost.
+//
+// Main -> worker: a shared Int32Array (see Ctl) it checks between polls, and a
+// MessagePort read synchronously (receiveMessageOnPort) when Ctl.MAIL is set.
+// Worker -> main: postMessage (WorkerMessage).
 
-import { parentPort, workerData } from "node:worker_threads";
-import { PasteError } from "./errors.js";
-import type { PersistMode } from "./layout.js";
-import { Runtime } from "./runtime.js";
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { HostSnapshot } from "./admin.js";
+import { DeployBusyError, DeployFailedError, HandlerMemoryError, PasteError } from "./errors.js";
+import type { PersistMode } from "./layout.js";
+import type { LogLevel } from "./logger.js";
+import { native } from "./native.js";
+import { Runtime, type HandlerPhase, type RecoveryReport, type TakeoverReport } from "./runtime.js";
+import type { HandlerInfo } from "./validate.js";
+import { Ctl, PHASES } from "./control.js";
 
 export interface WorkerConfig {
   pool: string;
-  handler: string;
+  /** The handler's bytes and the name it is known by (its path, or the deployed name). */
+  handler: Uint8Array;
+  handlerName: string;
   host: string;
   port: number;
   persist?: PersistMode;
   createSize?: number;
-  stop: Int32Array;
+  memoryLimit?: number;
+  ctl: Int32Array;
+  epoch: number;
+  control: MessagePort;
+  /** Set when this worker replaces a terminated one: attach, do not open. */
+  attach?: { recovery: RecoveryReport };
+  /** How long a deploy waits for no request to be half received. */
+  deployWaitMs: number;
 }
 
+export interface HandlerSummary {
+  name: string;
+  sha256: string;
+  abi: number;
+  size: number;
+}
+
+export type ControlMessage = { type: "deploy"; id: number; bytes: Uint8Array; name: string };
+
 export type WorkerMessage =
-  | { type: "snapshot"; snapshot: HostSnapshot }
-  | { type: "ready"; port: number; mode: string; reason: string; flush: string; recovery: Runtime["recovery"] }
-  | { type: "log"; level: "info" | "warn" | "error"; code?: string; message: string }
+  | { type: "snapshot"; snapshot: Omit<HostSnapshot, "handler"> }
+  | { type: "ready"; port: number; mode: string; reason: string; flush: string; recovery: RecoveryReport;
+      handler: HandlerSummary; takeover?: TakeoverReport }
+  | { type: "log"; level: LogLevel; code?: string; message: string; fields?: Record<string, unknown> }
+  | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; waitMs: number; pauseMs: number }
+  | { type: "deploy-failed"; id: number; code: string; message: string }
+  | { type: "fatal-handler"; code: string; message: string }
   | { type: "error"; code: string; message: string }
   | { type: "stopped"; records: number; committedSeq: number };
 
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 const cfg = workerData as WorkerConfig;
+const ctl = cfg.ctl;
 
-function main(): void {
-  const rt = Runtime.open(cfg.pool, {
+const summary = (name: string, i: HandlerInfo): HandlerSummary => ({ name, sha256: i.sha256, abi: i.abi, size: i.size });
+
+/** watch -- publish which handler call runs since when, for the main thread's watchdog. */
+function watch(phase: HandlerPhase | null): void {
+  if (phase === null) {
+    Atomics.store(ctl, Ctl.BUSY_SINCE, 0);
+  } else {
+    Atomics.store(ctl, Ctl.BUSY_PHASE, PHASES.indexOf(phase));
+    Atomics.store(ctl, Ctl.BUSY_SINCE, Date.now() - cfg.epoch + 1);
+  }
+}
+
+function open(): Runtime {
+  const o = {
     handler: cfg.handler,
+    handlerName: cfg.handlerName,
     persist: cfg.persist,
     create: cfg.createSize ? { size: cfg.createSize } : undefined,
-    onHandlerError: (e) => post({ type: "log", level: "error", code: (e as PasteError).code, message: e.message }),
-  });
+    memoryLimit: cfg.memoryLimit,
+    watch,
+    onHandlerError: (e: Error) => post({ type: "log", level: "error", code: (e as PasteError).code, message: e.message }),
+    onTrace: (level: LogLevel, message: string) =>
+      post({ type: "log", level, message: `handler ${rtName()}: ${message}`, fields: { source: "trace", handler: rtName() } }),
+  };
+  return cfg.attach ? Runtime.attach(cfg.pool, o, cfg.attach.recovery) : Runtime.open(cfg.pool, o);
+}
+
+let current: Runtime | null = null;
+const rtName = () => current?.handler.name ?? cfg.handlerName;
+
+/**
+ * deploy -- swap handlers between batches. First wait (serving on) until no
+ * connection has a request half received, reading meanwhile only from the
+ * connections that do, so the new handler never meets the tail of a request
+ * whose head the old one kept; then install the new handler (replay included)
+ * while no batch runs.
+ */
+function deploy(rt: Runtime, m: ControlMessage): void {
+  const n = native();
+  const t0 = Date.now();
+  let holding = n.tcpQuiesce(1);
+  try {
+    while (holding > 0) {
+      if (Date.now() - t0 > cfg.deployWaitMs) {
+        throw new DeployBusyError(`${holding} connection(s) kept a request half sent for ${cfg.deployWaitMs} ms; ` +
+          `the old handler keeps serving; retry the deploy`);
+      }
+      rt.pollTcp(10);
+      holding = n.tcpQuiesce(1);
+    }
+    const t1 = Date.now();
+    let replayed: number;
+    try {
+      replayed = rt.replaceHandler(m.bytes, m.name);
+    } catch (e) {
+      if (e instanceof HandlerMemoryError || !(e instanceof PasteError)) throw e;
+      throw new DeployFailedError(`${m.name} failed while taking over; the old handler keeps serving: ${e.message}`, { cause: e });
+    }
+    post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed, waitMs: t1 - t0, pauseMs: Date.now() - t1 });
+  } catch (e) {
+    const err = e as PasteError;
+    if (!(e instanceof PasteError) || e instanceof HandlerMemoryError) throw e;
+    post({ type: "deploy-failed", id: m.id, code: err.code, message: err.message });
+  } finally {
+    n.tcpQuiesce(0);
+  }
+}
+
+function main(): void {
+  const rt = open();
+  current = rt;
   let port: number;
   try {
-    port = rt.listen(cfg.host, cfg.port);
+    port = cfg.attach ? native().tcpPort() : rt.listen(cfg.host, cfg.port);
   } catch (e) {
     rt.close();
     throw e;
   }
   const info = rt.pool.info();
-  post({ type: "ready", port, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery });
+  post({ type: "ready", port, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
+    handler: summary(rt.handler.name, rt.handler.info), takeover: rt.takeover });
 
-  const loadedAt = new Date().toISOString();
-  const snapshot = (): HostSnapshot => {
-    const s = rt.stats();
-    const i = rt.handler.info;
-    return {
-      pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
-      flush: info.flush, handler: { name: cfg.handler, sha256: i.sha256, abi: i.abi, size: i.size, loadedAt },
-      recovery: { ...rt.recovery }, stats: s, buffers: rt.pool.buffers, connections: rt.connections(),
-      commit: rt.takeCommitLatency(), at: Date.now(),
-    };
-  };
+  const snapshot = (): Omit<HostSnapshot, "handler"> => ({
+    pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
+    flush: info.flush, recovery: { ...rt.recovery }, stats: rt.stats(), buffers: rt.pool.buffers,
+    connections: rt.connections(), commit: rt.takeCommitLatency(), at: Date.now(),
+  });
   post({ type: "snapshot", snapshot: snapshot() });
   let lastSnapshot = Date.now();
   let blockedSince = 0;
   let warned = false;
-  while (Atomics.load(cfg.stop, 0) === 0) {
+  while (Atomics.load(ctl, Ctl.STOP) === 0) {
+    if (Atomics.load(ctl, Ctl.MAIL) !== 0) {
+      Atomics.store(ctl, Ctl.MAIL, 0);
+      for (let m; (m = receiveMessageOnPort(cfg.control));) deploy(rt, m.message as ControlMessage);
+    }
     const got = rt.pollTcp(50);
     if (Date.now() - lastSnapshot >= 1000) {
       post({ type: "snapshot", snapshot: snapshot() });   // for the admin API, once a second
@@ -77,7 +175,7 @@ function main(): void {
           message: `pool full: receiving paused until the handler trims (${s.freeBuffers} free buffers, log ${s.logUsed}/${s.logCapacity} bytes)` });
         warned = true;
       }
-      Atomics.wait(cfg.stop, 0, 0, 5);
+      Atomics.wait(ctl, Ctl.STOP, 0, 5);
     } else {
       blockedSince = 0;
       warned = false;
@@ -96,5 +194,13 @@ try {
   main();
 } catch (e) {
   const err = e as PasteError;
-  post({ type: "error", code: err.code ?? "PASTE_ERR_INTERNAL", message: err.message ?? String(e) });
+  if (e instanceof HandlerMemoryError) {
+    // Stopped the same way as a handler over its time budget: the main thread
+    // terminates this thread and a new one takes over with the previous
+    // handler. Until then, nothing here touches the pool.
+    post({ type: "fatal-handler", code: err.code, message: err.message });
+    Atomics.wait(ctl, Ctl.STOP, 0);
+  } else {
+    post({ type: "error", code: err.code ?? "PASTE_ERR_INTERNAL", message: err.message ?? String(e) });
+  }
 }

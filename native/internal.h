@@ -63,6 +63,8 @@ struct paste_conn {
 
 struct paste_tcp;
 
+#define PASTE_MAX_WINDOWS 2
+
 struct paste_worker {
 	struct paste_pool *pool;
 	uint32_t id;
@@ -97,7 +99,9 @@ struct paste_pool {
 	bool      prev_clean;         /* state at open, before we marked it dirty */
 	const struct paste_persist_ops *ops;
 	uint8_t  *dirty_lo, *dirty_hi;/* msync mode: pages queued since the last drain */
-	uint8_t  *window;             /* where the window is mapped, or NULL */
+	/* Where the window is mapped: one memory normally, two while a deploy
+	 * swaps handlers (the new handler's memory is made ready beside the old). */
+	uint8_t  *windows[PASTE_MAX_WINDOWS];
 	/* runtime, after paste_pool_recover() */
 	pthread_mutex_t lock;         /* log append, commit, trim: workers share one log */
 	bool      recovered;
@@ -167,6 +171,10 @@ uint32_t paste_log_room(struct paste_pool *p);
 int paste_tcp_close_after(struct paste_worker *w, uint32_t id);
 /* paste_tcp_after_commit -- after a batch's replies went out: carry out requested closes */
 void paste_tcp_after_commit(struct paste_worker *w);
+/* paste_tcp_end_conn -- stop reading conn now; close it once its queued replies are out */
+void paste_tcp_end_conn(struct paste_worker *w, uint32_t id);
+/* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
+uint32_t paste_log_abort(struct paste_pool *p);
 /* paste_tcp_free -- close the port and every connection */
 void paste_tcp_free(struct paste_worker *w);
 

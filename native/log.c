@@ -204,6 +204,35 @@ int paste_log_commit(struct paste_pool *p)
 	return 0;
 }
 
+/*
+ * paste_log_abort -- forget the records appended since the last commit: the
+ * batch that appended them was cut off (its worker terminated) and will never
+ * commit. Nothing of them is durable (the tail never covered them) and no
+ * reply for them left (replies wait for the commit), so dropping them loses
+ * nothing that was acknowledged. Their buffers lose the references.
+ */
+uint32_t paste_log_abort(struct paste_pool *p)
+{
+	uint32_t dropped = 0;
+	for (uint64_t pos = p->ptail; pos < p->vtail;) {
+		struct paste_log_rec *r = rec_at(p, pos);
+		if (!(r->flags & PASTE_REC_PAD)) {
+			for (uint32_t i = 0; i < r->nextents; i++) {
+				uint32_t b = rec_ext(r, i)->buf_idx;
+				p->refs[b]--;
+				paste_buf_maybe_free(p, b);
+			}
+			p->stats.records--;
+			p->stats.payload_bytes -= r->len;
+			dropped++;
+		}
+		pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+	}
+	p->vtail = p->ptail;
+	p->next_seq = p->committed_seq + 1;
+	return dropped;
+}
+
 /* -------------------------------------------------------------------- trim */
 
 int64_t paste_trim(paste_pool *p, uint64_t upto)

@@ -453,6 +453,13 @@ int paste_pool_create(const char *path, const struct paste_create_opts *opts);
 int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, paste_pool **out);
 /* paste_pool_close -- unmap and unlock; clean=1 marks the shutdown clean first */
 int paste_pool_close(paste_pool *p, int clean);
+/*
+ * paste_pool_attach -- the pool at path this process already holds open
+ * read-write, for a worker thread that takes over from one that was
+ * terminated (a handler over its time budget): the lock, the recovered
+ * runtime, the TCP port and its connections all live on in the process.
+ */
+int paste_pool_attach(const char *path, paste_pool **out);
 /* paste_pool_info -- fill *out */
 int paste_pool_info(const paste_pool *p, struct paste_info *out);
 /* paste_pool_persist_reason -- why this persistence mode, one line */
@@ -474,6 +481,10 @@ int paste_persist_window(paste_pool *p, uint64_t off, uint64_t len);
 int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len);
 /* paste_window_unmap -- put fresh zero pages back where the window was */
 int paste_window_unmap(paste_pool *p, void *mem);
+/* paste_window_mapped -- 1 if the window is mapped into mem */
+int paste_window_mapped(paste_pool *p, void *mem);
+/* paste_window_forget -- forget every window without unmapping (their memories died with a terminated worker) */
+void paste_window_forget(paste_pool *p);
 /* paste_addr -- the address of a buffer, to check that a memory never moved */
 uint64_t paste_addr(const void *mem);
 
@@ -559,6 +570,18 @@ int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, struct paste_exten
 
 /* paste_worker_bind -- bind the calling thread to worker w; mem is the Wasm memory the window is in */
 int paste_worker_bind(paste_pool *p, uint32_t w, void *mem, uint64_t mem_len);
+/*
+ * paste_worker_takeover -- for a new thread taking over worker w after its
+ * thread was terminated: drop the cut-off batch (uncommitted records, queued
+ * replies, its requests), release the dead handler's holds, close the
+ * connections that lose a request that way, forget the old memories.
+ * *dropped: records dropped; *closed: connections closed.
+ */
+int paste_worker_takeover(paste_pool *p, uint32_t w, uint32_t *dropped, uint32_t *closed);
+/* paste_log_discard -- drop the records appended since the last commit (a deploy's new handler failed during replay); records dropped */
+int paste_log_discard(paste_pool *p);
+/* paste_mem_resident -- bytes of [mem+off, +len) resident in RAM (how much of its heap a handler touched) */
+int64_t paste_mem_resident(void *mem, uint64_t off, uint64_t len);
 /* paste_worker_mem_len -- tell the bound worker the memory's new length after a grow */
 int paste_worker_mem_len(uint64_t mem_len);
 /* paste_worker_rx_ring -- Wasm address of the bound worker's RX ring */
@@ -595,6 +618,8 @@ int paste_tcp_take_closed(uint32_t *out, uint32_t cap);
 int paste_tcp_close_conn(uint32_t id);
 /* paste_tcp_stats -- connections open now and accepted in all */
 int paste_tcp_stats(uint64_t *open, uint64_t *accepted);
+/* paste_tcp_quiesce -- 1: read only connections with a request half received (a deploy waits for none); returns those left */
+int paste_tcp_quiesce(int on);
 /* paste_tcp_stop_accepting -- close the listener for a clean shutdown; connections stay */
 int paste_tcp_stop_accepting(void);
 

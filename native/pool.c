@@ -476,6 +476,54 @@ static uint32_t lock_owner(int fd)
 	return st.owner_pid;
 }
 
+/*
+ * The pools this process holds read-write. A worker thread that replaces a
+ * terminated one finds its pool here (paste_pool_attach): the pool, its lock
+ * and its runtime belong to the process, not to the thread that opened them.
+ */
+#define REGISTRY_MAX 16
+static struct paste_pool *registry[REGISTRY_MAX];
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_add(struct paste_pool *p)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (int i = 0; i < REGISTRY_MAX; i++)
+		if (!registry[i]) {
+			registry[i] = p;
+			break;
+		}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(struct paste_pool *p)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (int i = 0; i < REGISTRY_MAX; i++)
+		if (registry[i] == p)
+			registry[i] = NULL;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+int paste_pool_attach(const char *path, paste_pool **out)
+{
+	struct stat want, have;
+	if (stat(path, &want))
+		return paste_set_errno(errno, "attach: %s", path);
+	int rc = paste_set_error(PASTE_ERR_STATE, "attach: this process does not hold %s open", path);
+	pthread_mutex_lock(&registry_lock);
+	for (int i = 0; i < REGISTRY_MAX; i++) {
+		struct paste_pool *p = registry[i];
+		if (p && !fstat(p->fd, &have) && have.st_dev == want.st_dev && have.st_ino == want.st_ino) {
+			*out = p;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return rc;
+}
+
 int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, paste_pool **out)
 {
 	if (!path || !out)
@@ -590,6 +638,7 @@ int paste_pool_open(const char *path, uint32_t flags, uint32_t persist, paste_po
 		rc = paste_persist_word(p, &p->state->shutdown);
 		if (rc)
 			goto fail;
+		registry_add(p);
 	}
 	*out = p;
 	return 0;
@@ -602,14 +651,14 @@ fail:
 	return rc;
 }
 
-/* window_release -- give the window's range back to the Wasm memory as zero pages */
-static int window_release(struct paste_pool *p)
+/* window_release -- give window i's range back to its Wasm memory as zero pages */
+static int window_release(struct paste_pool *p, int i)
 {
-	void *w = mmap(p->window, p->sb.window_size, PROT_READ | PROT_WRITE,
+	void *w = mmap(p->windows[i], p->sb.window_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (w == MAP_FAILED)
 		return paste_set_errno(errno, "unmap the window of %s", p->path);
-	p->window = NULL;
+	p->windows[i] = NULL;
 	return 0;
 }
 
@@ -618,8 +667,9 @@ int paste_pool_close(paste_pool *p, int clean)
 	int rc = 0;
 	if (!p)
 		return 0;
-	if (p->window)
-		rc = window_release(p);
+	for (int i = 0; i < PASTE_MAX_WINDOWS; i++)
+		if (p->windows[i] && !rc)
+			rc = window_release(p, i);
 	if (!(p->flags & PASTE_OPEN_RDONLY)) {
 		/* A batch in flight is finished: its records become durable. */
 		if (p->recovered) {
@@ -638,6 +688,7 @@ int paste_pool_close(paste_pool *p, int clean)
 			rc = paste_persist_word(p, &p->state->shutdown);
 		}
 	}
+	registry_remove(p);
 	paste_runtime_free(p);
 	paste_sim_free(p);
 	munmap(p->base, p->map_len);
@@ -712,6 +763,15 @@ int paste_persist_window(paste_pool *p, uint64_t off, uint64_t len)
 
 /* ------------------------------------------------------------- the window */
 
+/* window_slot -- the index of the window mapped into mem, or -1 */
+static int window_slot(const struct paste_pool *p, const void *mem)
+{
+	for (int i = 0; i < PASTE_MAX_WINDOWS; i++)
+		if (p->windows[i] && p->windows[i] == (const uint8_t *)mem + PASTE_WINDOW_BASE)
+			return i;
+	return -1;
+}
+
 int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len)
 {
 	if (!p || !mem)
@@ -719,8 +779,13 @@ int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len)
 	if (p->flags & PASTE_OPEN_RDONLY)
 		return paste_set_error(PASTE_ERR_READ_ONLY,
 			"window: %s is open read-only; a handler's stores would fault", p->path);
-	if (p->window)
-		return paste_set_error(PASTE_ERR_WINDOW, "window: %s is already mapped into a memory", p->path);
+	if (window_slot(p, mem) >= 0)
+		return paste_set_error(PASTE_ERR_WINDOW, "window: %s is already mapped into this memory", p->path);
+	int i;
+	for (i = 0; i < PASTE_MAX_WINDOWS && p->windows[i]; i++)
+		;
+	if (i == PASTE_MAX_WINDOWS)
+		return paste_set_error(PASTE_ERR_WINDOW, "window: %s is already mapped into %d memories", p->path, PASTE_MAX_WINDOWS);
 	if ((uintptr_t)mem % PASTE_PAGE)
 		return paste_set_error(PASTE_ERR_WINDOW, "window: memory at %p is not page aligned", mem);
 	if (mem_len < PASTE_WINDOW_BASE + p->sb.window_size)
@@ -734,19 +799,33 @@ int paste_window_map(paste_pool *p, void *mem, uint64_t mem_len)
 	void *w = mmap(at, p->sb.window_size, PROT_READ | PROT_WRITE, mflags, p->fd, (off_t)p->sb.ring_ofs);
 	if (w == MAP_FAILED)
 		return paste_set_errno(errno, "window: map %s at %p", p->path, (void *)at);
-	p->window = at;
+	p->windows[i] = at;
 	return 0;
 }
 
 int paste_window_unmap(paste_pool *p, void *mem)
 {
-	if (!p || !p->window)
-		return paste_set_error(PASTE_ERR_WINDOW, "window: not mapped");
-	if ((uint8_t *)mem + PASTE_WINDOW_BASE != p->window)
-		return paste_set_error(PASTE_ERR_WINDOW,
-			"window: memory at %p is not the one the window was mapped into (%p)",
-			mem, (void *)(p->window - PASTE_WINDOW_BASE));
-	return window_release(p);
+	int i = p ? window_slot(p, mem) : -1;
+	if (i < 0)
+		return paste_set_error(PASTE_ERR_WINDOW, "window: not mapped into the memory at %p", mem);
+	return window_release(p, i);
+}
+
+int paste_window_mapped(paste_pool *p, void *mem)
+{
+	return p && window_slot(p, mem) >= 0;
+}
+
+/*
+ * paste_window_forget -- drop every window from the books without touching
+ * the memory: the memories belonged to a worker thread that was terminated,
+ * and the engine freed them (and the mappings inside) with its isolate. An
+ * munmap now could hit whatever lives at those addresses today.
+ */
+void paste_window_forget(paste_pool *p)
+{
+	for (int i = 0; i < PASTE_MAX_WINDOWS; i++)
+		p->windows[i] = NULL;
 }
 
 uint64_t paste_addr(const void *mem)

@@ -14,10 +14,14 @@
  * the ring, and the next fill puts a free buffer in the slot with
  * NS_BUF_CHANGED. Nothing is copied.
  */
+#define _DEFAULT_SOURCE   /* mincore */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 __thread struct paste_worker *paste_cur;
 
@@ -190,19 +194,127 @@ void paste_rings_reset(struct paste_pool *p)
 
 /* ------------------------------------------------------------ workers */
 
+static inline uint32_t ring_next(uint32_t i, uint32_t n)
+{
+	return i + 1 == n ? 0 : i + 1;
+}
+
+
 int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len)
 {
 	if (!p || !p->recovered)
 		return paste_set_error(PASTE_ERR_STATE, "bind: the pool is not recovered");
 	if (id >= p->sb.nrings)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "bind: worker %u, the pool has %u ring pairs", id, p->sb.nrings);
-	if (!p->window || (uint8_t *)mem + PASTE_WINDOW_BASE != p->window)
+	if (!paste_window_mapped(p, mem))
 		return paste_set_error(PASTE_ERR_WINDOW, "bind: the window is not mapped into this memory");
 	struct paste_worker *w = &p->workers[id];
 	w->wasm = mem;
 	w->wasm_len = mem_len;
 	paste_cur = w;
 	return 0;
+}
+
+/*
+ * paste_worker_takeover -- make worker id usable by a new thread after the
+ * thread that ran it was terminated, maybe in the middle of a batch (a
+ * handler past its time budget, or one that ran out of memory):
+ *  - the cut-off batch's appended records are dropped: never committed, never
+ *    acknowledged (paste_log_abort); its queued replies are dropped with them;
+ *  - its requests are taken back from the RX ring and their connections are
+ *    closed once what was already acknowledged to them is sent: their request
+ *    got no answer, and a client must not wait for one;
+ *  - every buffer the old handler held for a request still arriving is given
+ *    back and that connection closed the same way: the next handler never saw
+ *    the first part of the request;
+ *  - the old memories are forgotten (they died with the thread's isolate).
+ * Every other connection, the listener and every committed record stay.
+ */
+int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_t *closed)
+{
+	if (!p || !p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "takeover: the pool is not recovered");
+	if (id >= p->sb.nrings)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "takeover: worker %u, the pool has %u ring pairs", id, p->sb.nrings);
+	struct paste_worker *w = &p->workers[id];
+	uint32_t n = p->sb.ring_slots, nend = 0, *end = calloc((size_t)n + 1, sizeof(*end));
+	*closed = 0;
+	paste_window_forget(p);
+	w->wasm = NULL;
+	w->wasm_len = 0;
+
+	pthread_mutex_lock(&p->lock);
+	*dropped = paste_log_abort(p);
+	w->pending.len = 0;
+	w->pending_replies = 0;
+	for (uint32_t c = 0; c < w->nconns; c++) {
+		if (w->conns[c].held) {
+			paste_conn_drop_holds(w, c);
+			if (w->conns[c].fd >= 0 && !w->conns[c].eof)
+				(*closed)++;
+			paste_tcp_end_conn(w, c);
+		}
+	}
+	for (uint32_t s = w->rx_head; s != w->rx_tail; s = ring_next(s, n)) {
+		struct netmap_slot *slot = &w->rx->slot[s];
+		uint32_t b = w->rx_shadow[s];
+		if (end)
+			end[nend++] = (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT);
+		slot->buf_idx = b;
+		if (p->refs[b]) {
+			paste_buf_state(p, b, BS_LOGGED);
+			w->rx_shadow[s] = 0;
+		} else {
+			p->bstate[b] = BS_RX_KERNEL;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	w->rx_head = w->rx_tail;
+	__atomic_store_n(&w->rx->head, w->rx_tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->rx->cur, w->rx_tail, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < nend; i++) {
+		uint32_t c = end[i];
+		if (c < w->nconns && w->conns[c].fd >= 0 && !w->conns[c].eof)
+			(*closed)++;
+		paste_tcp_end_conn(w, c);
+	}
+	free(end);
+	return 0;
+}
+
+int paste_log_discard(paste_pool *p)
+{
+	if (!p || !p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "discard: the pool is not recovered");
+	pthread_mutex_lock(&p->lock);
+	int n = (int)paste_log_abort(p);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/*
+ * paste_mem_resident -- bytes of [mem+off, +len) backed by RAM (mincore):
+ * how much of its heap a handler has really touched, to tell a trap that came
+ * from running out of memory from any other.
+ */
+int64_t paste_mem_resident(void *mem, uint64_t off, uint64_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *at = (uint8_t *)mem + off;
+	size_t pages = (len + (uint64_t)page - 1) / (uint64_t)page;
+	unsigned char *vec = malloc(pages);
+	if (!vec)
+		return paste_set_error(PASTE_ERR_IO, "resident: out of memory");
+	if (mincore(at, len, vec)) {
+		int err = errno;
+		free(vec);
+		return paste_set_errno(err, "mincore");
+	}
+	uint64_t n = 0;
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return (int64_t)(n * (uint64_t)page);
 }
 
 int paste_worker_mem_len(uint64_t mem_len)
@@ -253,10 +365,6 @@ int64_t paste_worker_replay(uint64_t pos)
 
 /* --------------------------------------------------------- RX release */
 
-static inline uint32_t ring_next(uint32_t i, uint32_t n)
-{
-	return i + 1 == n ? 0 : i + 1;
-}
 
 /* in_span -- is h in the cyclic range [from, to] of a ring of n slots? */
 static bool in_span(uint32_t h, uint32_t from, uint32_t to, uint32_t n)
@@ -280,6 +388,17 @@ int paste_rx_release(int all)
 			"handler set RX ring %u head to %u, outside its slots [%u, %u) of %u; all slots taken back",
 			w->id, h, w->rx_head, w->rx_tail, n);
 		h = w->rx_tail;
+	}
+	if (all && w->tcp) {
+		/* The handler trapped: the requests it did not get to release will
+		 * never be answered. Their connections are closed once the replies
+		 * already owed (this batch's included) are sent, so no client waits
+		 * for an answer that is not coming. */
+		uint32_t hh = __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
+		if (!in_span(hh, w->rx_head, w->rx_tail, n))
+			hh = w->rx_head;
+		for (uint32_t s = hh; s != w->rx_tail; s = ring_next(s, n))
+			paste_tcp_close_after(w, (uint32_t)((w->rx->slot[s].ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT));
 	}
 	pthread_mutex_lock(&p->lock);
 	uint32_t released = 0;

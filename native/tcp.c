@@ -44,6 +44,7 @@ struct paste_tcp {
 	uint32_t *closed;         /* connections to report to the handler */
 	uint32_t  nclosed, cap_closed;
 	bool      blocked;        /* the last poll stopped for want of slots or buffers */
+	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
 };
 
 /* u32_push -- append to a growable array of connection ids */
@@ -94,17 +95,20 @@ int paste_tcp_close_after(struct paste_worker *w, uint32_t id)
 	return u32_push(&t->closing, &t->nclosing, &t->cap_closing, id);
 }
 
+void paste_tcp_end_conn(struct paste_worker *w, uint32_t id)
+{
+	if (w->tcp && id < w->nconns && w->conns[id].fd >= 0 && !w->conns[id].eof) {
+		shutdown(w->conns[id].fd, SHUT_RD);
+		conn_finish(w, id, false);
+	}
+}
+
 /* paste_tcp_after_commit -- the batch's replies are out: close what the handler asked to */
 void paste_tcp_after_commit(struct paste_worker *w)
 {
 	struct paste_tcp *t = w->tcp;
-	for (uint32_t i = 0; i < t->nclosing; i++) {
-		uint32_t id = t->closing[i];
-		if (id < w->nconns && w->conns[id].fd >= 0 && !w->conns[id].eof) {
-			shutdown(w->conns[id].fd, SHUT_RD);
-			conn_finish(w, id, false);
-		}
-	}
+	for (uint32_t i = 0; i < t->nclosing; i++)
+		paste_tcp_end_conn(w, t->closing[i]);
 	t->nclosing = 0;
 }
 
@@ -340,7 +344,7 @@ int paste_tcp_poll(int timeout_ms)
 		if (ev[i].events & EPOLLOUT)
 			flush_out(w, id);
 		if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			if (t->blocked)
+			if (t->blocked || (t->quiesce && !w->conns[id].held))
 				continue;
 			pthread_mutex_lock(&p->lock);
 			bool room = read_conn(w, id, &filled, max);
@@ -358,7 +362,12 @@ int paste_tcp_blocked(void)
 	return paste_cur && paste_cur->tcp && paste_cur->tcp->blocked;
 }
 
-/* paste_tcp_take_closed -- connections closed since the last call, for the handler's on_close */
+/*
+ * paste_tcp_take_closed -- connections closed and not yet reported, for the
+ * handler's on_close. A connection stays listed until paste_tcp_close_conn,
+ * so one whose on_close never returned (its worker was terminated) is
+ * reported again to the handler that takes over.
+ */
 int paste_tcp_take_closed(uint32_t *out, uint32_t cap)
 {
 	struct paste_worker *w = paste_cur;
@@ -367,8 +376,6 @@ int paste_tcp_take_closed(uint32_t *out, uint32_t cap)
 	struct paste_tcp *t = w->tcp;
 	uint32_t n = t->nclosed < cap ? t->nclosed : cap;
 	memcpy(out, t->closed, n * sizeof(*out));
-	memmove(t->closed, t->closed + n, (t->nclosed - n) * sizeof(*out));
-	t->nclosed -= n;
 	return (int)n;
 }
 
@@ -379,6 +386,13 @@ int paste_tcp_close_conn(uint32_t id)
 	if (!w || !w->tcp || id >= w->nconns || w->conns[id].fd < 0)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "close: no connection %u", id);
 	struct paste_conn *c = &w->conns[id];
+	struct paste_tcp *t = w->tcp;
+	for (uint32_t i = 0; i < t->nclosed; i++)
+		if (t->closed[i] == id) {
+			memmove(t->closed + i, t->closed + i + 1, (t->nclosed - i - 1) * sizeof(*t->closed));
+			t->nclosed--;
+			break;
+		}
 	pthread_mutex_lock(&w->pool->lock);
 	paste_conn_drop_holds(w, id);
 	pthread_mutex_unlock(&w->pool->lock);
@@ -398,6 +412,25 @@ int paste_tcp_stats(uint64_t *open, uint64_t *accepted)
 	*open = w->tcp->open;
 	*accepted = w->tcp->accepted;
 	return 0;
+}
+
+/*
+ * paste_tcp_quiesce -- on: read only from connections whose handler holds a
+ * request still arriving, so that the handler can be swapped at a batch
+ * boundary where no request is half received (the new handler never sees the
+ * old one's partial state). Returns the connections that still hold buffers.
+ */
+int paste_tcp_quiesce(int on)
+{
+	struct paste_worker *w = paste_cur;
+	if (!w || !w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "quiesce: not listening");
+	w->tcp->quiesce = on != 0;
+	int holding = 0;
+	for (uint32_t i = 0; i < w->nconns; i++)
+		if (w->conns[i].fd >= 0 && w->conns[i].held)
+			holding++;
+	return holding;
 }
 
 /* paste_tcp_stop_accepting -- close the listener; connections stay */

@@ -237,12 +237,15 @@ describe("paste-host run errors", () => {
     const pool = join(scratchDir("shm"), "e.pool");
     const s = await server("wal-append", pool);
     const handler = join(root, "samples", "wal-append", "wal-append.wasm");
-    const port = runCli(["run", "--pool", join(scratchDir("shm"), "other.pool"), "--handler", handler, "--listen", `tcp://127.0.0.1:${s.port}`, "--create-size", "16M"]);
+    const port = runCli(["run", "--pool", join(scratchDir("shm"), "other.pool"), "--handler", handler, "--listen", `tcp://127.0.0.1:${s.port}`, "--create-size", "16M", "--log-format", "pretty"]);
     expect(port.status).toBe(1);
     expect(port.stderr.trim()).toBe(`paste-host: PASTE_ERR_ADDR_IN_USE: 127.0.0.1:${s.port} is already in use by another process`);
+    // the same failure in the default format off a terminal: one pino JSON line
     const locked = runCli(["run", "--pool", pool, "--handler", handler, "--listen", "tcp://127.0.0.1:0"]);
     expect(locked.status).toBe(1);
-    expect(locked.stderr.trim()).toMatch(new RegExp(`^paste-host: PASTE_ERR_POOL_LOCKED: .*e\\.pool is locked by another process \\(pid ${s.child.pid}\\); stop it first$`));
+    const line = JSON.parse(locked.stderr.trim());
+    expect(line).toMatchObject({ level: "error", code: "PASTE_ERR_POOL_LOCKED", name: "paste-host" });
+    expect(line.msg).toMatch(new RegExp(`e\\.pool is locked by another process \\(pid ${s.child.pid}\\); stop it first$`));
     const missing = runCli(["run", "--pool", join(scratchDir("shm"), "m.pool"), "--handler", "/nonexistent/h.wasm"]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/^paste-host: PASTE_ERR_HANDLER_INVALID: handler \/nonexistent\/h\.wasm not found/);
