@@ -180,11 +180,11 @@ export class AdminApi {
       return send(200, JSON.stringify({ ...s, handler: this.hooks.handler?.(), recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
     }
     if (req.method === "GET" && path === "/metrics") return send(200, await this.registry.metrics(), this.registry.contentType);
-    if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, send);
+    if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
     send(404, JSON.stringify({ error: "not found", paths: ["GET /healthz", "GET /v1/status", "GET /metrics", "POST /v1/handler"] }));
   }
 
-  async #deploy(req: IncomingMessage, send: (code: number, body: string) => void): Promise<void> {
+  async #deploy(req: IncomingMessage, res: ServerResponse, send: (code: number, body: string) => void): Promise<void> {
     const refuse = (code: number, error: string, message: string) => {
       this.#g.deploys.inc({ result: error });
       send(code, JSON.stringify({ error, message }));
@@ -195,7 +195,8 @@ export class AdminApi {
     for await (const c of req as AsyncIterable<Buffer>) {
       size += c.length;
       if (size > MAX_HANDLER_BYTES) {
-        req.destroy();
+        res.setHeader("Connection", "close");
+        req.resume();   // the rest is discarded; the client still gets its answer
         return refuse(413, "PASTE_ERR_HANDLER_INVALID",
           `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving`);
       }

@@ -178,7 +178,7 @@ export class Runtime {
   #install(source: string | Uint8Array, name?: string): number {
     const n = native();
     const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
-    const memory = createHandlerMemory(heapPages);
+    const memory = createHandlerMemory(heapPages, { fixed: true });
     const window = this.pool.mapWindow(memory);
     try {
       check(n.workerBind(this.pool.handle, 0, memory.buffer, memory.buffer.byteLength));

@@ -21,6 +21,7 @@ import {
 import type { PersistMode } from "./layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
 import type { RecoveryReport } from "./runtime.js";
+import { native } from "./native.js";
 import { inspectHandler } from "./validate.js";
 import { Ctl, PHASES } from "./control.js";
 import type { HandlerSummary, WorkerConfig, WorkerMessage } from "./worker.js";
@@ -349,6 +350,11 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
     doneResolve(status);
   }
 
+  // Load the native library in this thread too, and keep it: koffi unloads a
+  // library when the last thread that loaded it goes away, and with it would
+  // go the pool, its lock and every connection a terminated worker leaves
+  // for the next one (paste_pool_attach).
+  native();
   startWorker(handlers[0]);
   return { done, stop, ready };
 }

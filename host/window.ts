@@ -30,11 +30,13 @@ export const DEFAULT_HEAP_PAGES = MAX_PAGES - HANDLER_BASE / WASM_PAGE;
  * native side's bounds on handler pointers never go stale, and the window can
  * never move. A handler that fills its 2 GiB heap gets an out-of-memory trap.
  * A smaller heapPages leaves room to grow (the tests use it to show that a
- * grow keeps the window).
+ * grow keeps the window), unless fixed: then heapPages is the handler's
+ * memory limit (--memory-limit), and an allocator that wants more gets a
+ * failed memory.grow, which AssemblyScript turns into a trap.
  */
-export function createHandlerMemory(heapPages = DEFAULT_HEAP_PAGES): WebAssembly.Memory {
+export function createHandlerMemory(heapPages = DEFAULT_HEAP_PAGES, o: { fixed?: boolean } = {}): WebAssembly.Memory {
   const initial = HANDLER_BASE / WASM_PAGE + heapPages;
-  return new WebAssembly.Memory({ initial, maximum: MAX_PAGES });
+  return new WebAssembly.Memory({ initial, maximum: o.fixed ? initial : MAX_PAGES });
 }
 
 /** A pool's window inside one WebAssembly.Memory. Created by Pool.mapWindow(). */

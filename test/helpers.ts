@@ -70,6 +70,37 @@ export async function buildFixture(name: string): Promise<string> {
   return out;
 }
 
+/**
+ * buildVariant -- a sample's source with textual patches, built like
+ * buildFixture (cached by the patched text): "a new build of the same
+ * handler", or one that misbehaves on cue. Each patch must apply.
+ */
+export async function buildVariant(name: string, base: string, patches: [string, string][]): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } = await import("node:fs");
+  const { buildHandler } = await import("../host/build.js");
+  let src = readFileSync(join(root, base), "utf8");
+  for (const [from, to] of patches) {
+    if (!src.includes(from)) throw new Error(`buildVariant ${name}: ${base} no longer contains ${JSON.stringify(from)}`);
+    src = src.replace(from, to);
+  }
+  const h = createHash("sha256").update(src);
+  for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
+  h.update(readFileSync(join(root, "host", "build.ts")));
+  const dir = join(root, ".test-results", "handlers");
+  const tag = `${name}-${h.digest("hex").slice(0, 16)}`;
+  const out = join(dir, `${tag}.wasm`);
+  if (!existsSync(out)) {
+    mkdirSync(join(dir, "src"), { recursive: true });
+    const file = join(dir, "src", `${tag}.ts`);
+    writeFileSync(file, src);
+    const tmp = `${out}.${process.pid}.tmp`;
+    await buildHandler(file, tmp);
+    renameSync(tmp, out);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ servers
 
 import type { ChildProcess } from "node:child_process";

@@ -1,0 +1,314 @@
+// Deploying handlers to a running host, as a user does it: `paste-host deploy`
+// against `paste-host run`, with clients on real sockets the whole time.
+//  - under load: writes never stop, two deploys happen, no acknowledged write
+//    is lost and no connection is dropped; a request half sent when the
+//    deploy starts is answered by exactly one handler;
+//  - bad modules: each refused with its own message, the old handler serves on;
+//  - a handler that loops, traps or eats its memory: the host answers on
+//    other connections and restores the previous handler; every acknowledged
+//    record survives, through a restart too.
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildVariant, cliPath, root, runCli, scratchDir, startServer, type Server } from "./helpers.js";
+
+const KV = join(root, "samples", "kv-wal", "kv-wal.wasm");
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+const running: Server[] = [];
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const c of sockets.splice(0)) c.destroy();
+  for (const s of running.splice(0)) await s.stop("SIGKILL");
+});
+
+/** deploy -- `paste-host deploy` as a separate process, without blocking this one's clients. */
+async function deploy(file: string, pool: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [cliPath, "deploy", file, "--pool", pool], { timeout: 60_000 });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { status: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** A RESP connection: one command at a time, raw replies; remembers whether the server closed it. */
+class Resp {
+  closed = false;
+  #buf = Buffer.alloc(0);
+  #wait: ((r: string | null) => void) | null = null;
+  readonly sock: Socket;
+  constructor(port: number) {
+    this.sock = connect(port, "127.0.0.1");
+    sockets.push(this.sock);
+    this.sock.on("data", (d) => {
+      this.#buf = Buffer.concat([this.#buf, d]);
+      this.#pump();
+    });
+    const end = () => {
+      this.closed = true;
+      this.#wait?.(null);
+      this.#wait = null;
+    };
+    this.sock.on("close", end);
+    this.sock.on("error", end);
+  }
+  ready(): Promise<void> {
+    return new Promise((r) => (this.sock.readyState === "open" ? r() : this.sock.once("connect", () => r())));
+  }
+  #pump(): void {
+    if (!this.#wait) return;
+    const text = this.#buf.toString("latin1");
+    const eol = text.indexOf("\r\n");
+    if (eol < 0) return;
+    let len = eol + 2;
+    if (text[0] === "$" && !text.startsWith("$-1")) {
+      len += Number(text.slice(1, eol)) + 2;
+      if (this.#buf.length < len) return;
+    }
+    const reply = text.slice(0, len);
+    this.#buf = this.#buf.subarray(len);
+    const w = this.#wait;
+    this.#wait = null;
+    w(reply);
+  }
+  /** send -- raw bytes; the next reply (null if the connection closed first). */
+  send(raw: string | Buffer): Promise<string | null> {
+    if (this.closed) return Promise.resolve(null);
+    const p = new Promise<string | null>((r) => (this.#wait = r));
+    this.sock.write(raw);
+    this.#pump();
+    return p;
+  }
+  cmd(...args: string[]): Promise<string | null> {
+    return this.send(encode(args));
+  }
+  /** closedWithin -- resolves true once the server closed the connection. */
+  async closedWithin(ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (!this.closed && Date.now() < end) await sleep(20);
+    return this.closed;
+  }
+}
+const encode = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const bulk = (v: string) => `$${v.length}\r\n${v}\r\n`;
+
+let kvV2: string;
+let kvEvil: string;
+beforeAll(async () => {
+  const base = "samples/kv-wal/kv-wal.ts";
+  // the same handler, rebuilt with one visible change (its INFO names it)
+  kvV2 = await buildVariant("kv-wal-v2", base, [["paste_wal:kv-wal", "paste_wal:kv-wal-v2"]]);
+  // a handler that misbehaves on command
+  kvEvil = await buildVariant("kv-evil", base, [
+    ["paste_wal:kv-wal", "paste_wal:kv-evil"],
+    ["function execute(conn: u32, s: Stream, cmdLen: u32): void {",
+      "let spins: u64 = 0;\nconst hoard = new Array<ArrayBuffer>();\n\nfunction execute(conn: u32, s: Stream, cmdLen: u32): void {"],
+    [`  } else if (is(s, 0, "INFO")) {`, `  } else if (is(s, 0, "LOOP")) {
+    for (;;) spins++;                                    // until the host's watchdog stops it
+  } else if (is(s, 0, "TRAP")) {
+    assert(false, "TRAP asked for a trap");
+  } else if (is(s, 0, "BOMB")) {
+    for (;;) hoard.push(new ArrayBuffer(1 << 20));       // until the heap limit
+  } else if (is(s, 0, "INFO")) {`],
+  ]);
+}, 120_000);
+
+async function status(pool: string) {
+  const r = runCli(["status", "--pool", pool, "--json"]);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe("paste-host deploy", () => {
+  it("swaps handlers under continuous writes: no acknowledged write lost, no connection dropped", async () => {
+    const pool = join(scratchDir("shm"), "load.pool");
+    const s = await startServer({ pool, handler: KV });
+    running.push(s);
+    await waitFor(() => /admin API on/.test(s.output()));
+
+    // writers: four connections, one SET in flight each, for as long as the test runs
+    const acked = new Map<string, string>();
+    let writing = true;
+    const writers = [0, 1, 2, 3].map(async (w) => {
+      const c = new Resp(s.port);
+      await c.ready();
+      for (let i = 0; writing; i++) {
+        const k = `w${w}:${i}`;
+        const v = `value-${w}-${i}-${"x".repeat(i % 200)}`;
+        const r = await c.cmd("SET", k, v);
+        if (r === null) break;
+        expect(r).toBe("+OK\r\n");
+        acked.set(k, v);
+      }
+      return c;
+    });
+
+    // a request half sent when the deploy starts: the deploy waits for it
+    const slow = new Resp(s.port);
+    await slow.ready();
+    const half = encode(["SET", "slow", "answered-by-one-handler"]);
+    slow.sock.write(half.slice(0, 20));
+
+    await sleep(300);
+    const first = deploy(kvV2, pool);
+    await waitFor(() => /deploying kv-wal-v2/.test(s.output()), 20_000);
+    await sleep(400);
+    const slowReply = slow.send(half.slice(20));
+    const d1 = await first;
+    expect(d1.status, d1.stderr).toBe(0);
+    expect(d1.stdout).toMatch(/^deployed  kv-wal-v2-[0-9a-f]+\.wasm \(ABI 1/m);
+    expect(d1.stdout).toMatch(/^replacing .*kv-wal\.wasm/m);
+    const waited = Number(/waited (\d+) ms/.exec(d1.stdout)![1]);
+    expect(waited).toBeGreaterThanOrEqual(300);   // it waited for the half-sent request, not cut it
+    expect(await slowReply).toBe("+OK\r\n");
+
+    await sleep(300);
+    const d2 = await deploy(kvEvil, pool);   // a different handler
+    expect(d2.status, d2.stderr).toBe(0);
+    await sleep(300);
+    writing = false;
+    const conns = await Promise.all(writers);
+
+    expect(conns.map((c) => c.closed)).toEqual([false, false, false, false]);
+    expect(slow.closed).toBe(false);
+    expect(acked.size).toBeGreaterThan(100);
+    const st = await status(pool);
+    expect(st.handler.sha256).toBe(sha256(kvEvil));
+    expect(st.handler.previous).toMatch(/kv-wal-v2/);
+    const check = new Resp(s.port);
+    await check.ready();
+    expect(await check.cmd("INFO")).toMatch(/paste_wal:kv-evil/);
+    for (const [k, v] of acked) expect(await check.cmd("GET", k), k).toBe(bulk(v));
+    expect(await check.cmd("GET", "slow")).toBe(bulk("answered-by-one-handler"));
+  }, 120_000);
+
+  it("refuses bad modules with their own message; the old handler keeps serving", async () => {
+    const pool = join(scratchDir("shm"), "bad.pool");
+    const s = await startServer({ pool, handler: KV });
+    running.push(s);
+    await waitFor(() => /admin API on/.test(s.output()));
+    const c = new Resp(s.port);
+    await c.ready();
+    expect(await c.cmd("SET", "k", "v")).toBe("+OK\r\n");
+
+    const wabt = await (await import("wabt")).default();
+    const wat = (text: string) => {
+      const m = wabt.parseWat("t.wat", text);
+      try {
+        return Buffer.from(m.toBinary({}).buffer);
+      } finally {
+        m.destroy();
+      }
+    };
+    const mem = `(import "env" "memory" (memory 32769))`;
+    const abi = (v: number) => `(func (export "paste_abi_version") (result i32) i32.const ${v})`;
+    const onRx = `(func (export "on_rx") (param i32))`;
+    const cases: [string, Buffer, RegExp][] = [
+      ["garbage", Buffer.from("definitely not wasm"), /not a WebAssembly module/],
+      ["truncated", readFileSync(KV).subarray(0, 3000), /truncated or malformed/],
+      ["forbidden import", wat(`(module (import "env" "fd_write" (func)) ${mem} ${abi(1)} ${onRx})`), /import env\.fd_write is not allowed/],
+      ["no on_rx", wat(`(module ${mem} ${abi(1)})`), /no on_rx export/],
+      ["wrong ABI", wat(`(module ${mem} ${abi(7)} ${onRx})`), /built for handler ABI 7; this host speaks 1/],
+      ["own memory", wat(`(module (memory 1) ${abi(1)} ${onRx})`), /defines its own memory/],
+      ["too large", Buffer.concat([Buffer.from("\0asm\x01\0\0\0"), Buffer.alloc(17 << 20)]), /larger than the 16 MiB limit/],
+      ["on_init traps", wat(`(module ${mem} ${abi(1)} ${onRx} (func (export "on_init") unreachable))`),
+        /PASTE_ERR_DEPLOY_FAILED: .* failed while taking over; the old handler keeps serving: .*unreachable/],
+    ];
+    const before = sha256(KV);
+    for (const [what, bytes, message] of cases) {
+      const file = join(scratchDir("shm"), `${what.replace(/ /g, "-")}.wasm`);
+      writeFileSync(file, bytes);
+      const r = await deploy(file, pool);
+      expect(r.status, what).toBe(1);
+      expect(r.stderr, what).toMatch(/^paste-host: PASTE_ERR_(HANDLER_INVALID|DEPLOY_FAILED): /);
+      expect(r.stderr, what).toMatch(message);
+      expect(await c.cmd("GET", "k"), what).toBe(bulk("v"));   // same connection, old handler
+    }
+    expect((await status(pool)).handler.sha256).toBe(before);
+    expect(c.closed).toBe(false);
+  }, 120_000);
+
+  it("a loop, a trap and a memory bomb: other connections served, previous handler restored, nothing acknowledged lost", async () => {
+    const pool = join(scratchDir("shm"), "evil.pool");
+    const s = await startServer({ pool, handler: KV, extra: ["--batch-budget-ms", "300", "--memory-limit", "64M"] });
+    running.push(s);
+    await waitFor(() => /admin API on/.test(s.output()));
+    const acked = new Map<string, string>();
+    const bystander = new Resp(s.port);
+    await bystander.ready();
+    const set = async (k: string, v: string) => {
+      expect(await bystander.cmd("SET", k, v)).toBe("+OK\r\n");
+      acked.set(k, v);
+    };
+    const allThere = async () => {
+      for (const [k, v] of acked) expect(await bystander.cmd("GET", k), k).toBe(bulk(v));
+    };
+    await set("before", "kv-wal");
+    expect((await deploy(kvEvil, pool)).status).toBe(0);
+    await set("under-evil", "1");
+
+    // 1. an infinite loop: stopped after the budget, kv-wal restored
+    const looper = new Resp(s.port);
+    await looper.ready();
+    looper.sock.write(encode(["LOOP"]));
+    expect(await looper.closedWithin(15_000)).toBe(true);
+    await waitFor(() => /serves again/.test(s.output()), 15_000);
+    expect(s.output()).toMatch(/PASTE_ERR_HANDLER_TIMEOUT.*ran past the batch budget \(300 ms\) in on_rx: stopped; restoring .*kv-wal\.wasm/);
+    expect(bystander.closed).toBe(false);
+    expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
+    await allThere();
+    let st = await status(pool);
+    expect(st.handler.sha256).toBe(sha256(KV));
+    expect(st.handler.events.at(-1)).toMatchObject({ kind: "restored" });
+
+    // 2. a trap: that connection is closed, the handler stays, others are served
+    expect((await deploy(kvEvil, pool)).status).toBe(0);
+    await set("after-loop", "2");
+    const trapper = new Resp(s.port);
+    await trapper.ready();
+    expect(await trapper.cmd("TRAP")).toBeNull();
+    expect(trapper.closed).toBe(true);
+    await waitFor(() => /PASTE_ERR_HANDLER_TRAP/.test(s.output()));
+    expect(s.output()).toMatch(/aborted: TRAP asked for a trap at .*kv-evil.*\.ts:\d+:\d+/);
+    await set("after-trap", "3");
+    expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-evil/);
+
+    // 3. a memory bomb: stopped at its 64 MiB heap, kv-wal restored
+    const bomber = new Resp(s.port);
+    await bomber.ready();
+    bomber.sock.write(encode(["BOMB"]));
+    expect(await bomber.closedWithin(15_000)).toBe(true);
+    await waitFor(() => /PASTE_ERR_HANDLER_MEMORY/.test(s.output()), 15_000);
+    expect(s.output()).toMatch(/ran out of its 64 MiB heap/);
+    await waitFor(() => (s.output().match(/serves again/g) ?? []).length === 2, 15_000);
+    expect(bystander.closed).toBe(false);
+    expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
+    await allThere();
+    st = await status(pool);
+    expect(st.handler.sha256).toBe(sha256(KV));
+
+    // and every acknowledged write survives a restart of the host
+    expect(await s.stop("SIGTERM")).toBe(0);
+    running.pop();
+    const again = await startServer({ pool, handler: KV });
+    running.push(again);
+    const c = new Resp(again.port);
+    await c.ready();
+    for (const [k, v] of acked) expect(await c.cmd("GET", k), k).toBe(bulk(v));
+  }, 120_000);
+});
+
+async function waitFor(what: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await sleep(25);
+  }
+}
