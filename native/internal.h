@@ -175,6 +175,8 @@ void paste_tcp_after_commit(struct paste_worker *w);
 void paste_tcp_end_conn(struct paste_worker *w, uint32_t id);
 /* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
 uint32_t paste_log_abort(struct paste_pool *p);
+/* paste_tcp_takeover -- reset what a terminated thread left of the port (a deploy's quiesce) */
+void paste_tcp_takeover(struct paste_worker *w);
 /* paste_tcp_free -- close the port and every connection */
 void paste_tcp_free(struct paste_worker *w);
 

@@ -240,6 +240,7 @@ int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_
 	uint32_t n = p->sb.ring_slots, nend = 0, *end = calloc((size_t)n + 1, sizeof(*end));
 	*closed = 0;
 	paste_window_forget(p);
+	paste_tcp_takeover(w);
 	w->wasm = NULL;
 	w->wasm_len = 0;
 

@@ -433,6 +433,13 @@ int paste_tcp_quiesce(int on)
 	return holding;
 }
 
+/* paste_tcp_takeover -- a new thread runs the port: no deploy of the old one is waiting any more */
+void paste_tcp_takeover(struct paste_worker *w)
+{
+	if (w->tcp)
+		w->tcp->quiesce = false;
+}
+
 /* paste_tcp_stop_accepting -- close the listener; connections stay */
 int paste_tcp_stop_accepting(void)
 {

@@ -220,6 +220,9 @@ describe("paste-host deploy", () => {
       ["too large", Buffer.concat([Buffer.from("\0asm\x01\0\0\0"), Buffer.alloc(17 << 20)]), /larger than the 16 MiB limit/],
       ["on_init traps", wat(`(module ${mem} ${abi(1)} ${onRx} (func (export "on_init") unreachable))`),
         /PASTE_ERR_DEPLOY_FAILED: .* failed while taking over; the old handler keeps serving: .*unreachable/],
+      // stopped by the watchdog; the old handler comes back in a new worker, same connections
+      ["on_replay loops", wat(`(module ${mem} ${abi(1)} ${onRx} (func (export "on_replay") (param i32) (loop (br 0))))`),
+        /PASTE_ERR_DEPLOY_FAILED: .* failed while taking over; .*kv-wal\.wasm.* keeps serving: handler .* ran past the batch budget \(500 ms\) in on_replay/],
     ];
     const before = sha256(KV);
     for (const [what, bytes, message] of cases) {
