@@ -5,7 +5,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { decodeTrace, Handler, TRACE_BURST, TRACE_MAX_BYTES, TRACE_RATE, TraceLimiter } from "../host/handler.js";
 import type { LogLevel } from "../host/logger.js";
 import { createHandlerMemory } from "../host/window.js";
-import { buildFixture } from "./helpers.js";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { buildFixture, scratchDir, startServer } from "./helpers.js";
 
 let chatty: string;
 beforeAll(async () => {
@@ -128,3 +130,38 @@ describe("a handler's trace()", () => {
     expect(written).toEqual(["paste-host: handler chatty: message 0\n"]);
   });
 });
+
+describe("trace() under paste-host run", () => {
+  it("reaches the host's JSON log as the handler's lines, rate-limited", async () => {
+    const s = await startServer({ pool: join(scratchDir("shm"), "t.pool"), handler: chatty });
+    try {
+      const sock = connect(s.port, "127.0.0.1");
+      await new Promise((r) => sock.once("connect", r));
+      const traced = () => s.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .filter((j) => j.source === "trace");
+      sock.write("x".repeat(150));   // one slot, 150 messages in one on_rx
+      await until(() => traced().length >= TRACE_BURST);
+      await new Promise((r) => setTimeout(r, 1200));
+      const first = traced().length;
+      expect(first).toBeGreaterThanOrEqual(TRACE_BURST);
+      expect(first).toBeLessThan(150);   // the rest was dropped, not queued
+      sock.write("y");
+      await until(() => traced().length > first + 1);
+      const lines = traced();
+      expect(lines[0]).toMatchObject({ level: "warn", handler: chatty, msg: `handler ${chatty}: byte 0`, name: "paste-host" });
+      expect(lines[first].msg).toMatch(new RegExp(`^handler .*: ${150 - first} trace messages dropped \\(rate limit 20/s, burst 100\\)$`));
+      expect(lines[first + 1].msg).toMatch(/: byte 0$/);
+      sock.destroy();
+    } finally {
+      await s.stop("SIGKILL");
+    }
+  }, 60_000);
+});
+
+async function until(what: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
