@@ -10,3 +10,6 @@ export { walkLog, type DumpedRecord } from "./logtool.js";
 export { createHandlerMemory, Window, WINDOW_BASE, HANDLER_BASE, WINDOW_MAX } from "./window.js";
 export { crc32c } from "./crc32c.js";
 export { parseSize, formatSize } from "./size.js";
+export { serve, type ServeOptions } from "./server.js";
+export { createLogger, type Logger, type LogFormat, type LogLevel } from "./logger.js";
+export { deployHandler, fetchStatus, type AdminTarget } from "./status.js";

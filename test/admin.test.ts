@@ -5,20 +5,12 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { root, runCli, scratchDir, startServer, type Server } from "./helpers.js";
+import { root, runCli, scratchDir, startServer, until, type Server } from "./helpers.js";
 
 const running: Server[] = [];
 afterEach(async () => {
   for (const s of running.splice(0)) await s.stop("SIGKILL");
 });
-
-async function until(what: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("admin API", () => {
   it("401 without a token and with a wrong one, 200 with the token file; status and metrics", async () => {

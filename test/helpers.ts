@@ -135,6 +135,15 @@ export function haveProgram(name: string, pkg: string, ctx: { skip: (note?: stri
   ctx.skip(msg);
 }
 
+/** until -- poll a condition every 25 ms; throws "timed out" after ms. */
+export async function until(what: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** memRequest -- the mem port's request k: k as a little-endian u64, then bytes (k * 31 + i) & 0xff. */
 export function memRequest(k: number, size: number): Buffer {
   const b = Buffer.alloc(size);

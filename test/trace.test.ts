@@ -7,7 +7,7 @@ import type { LogLevel } from "../host/logger.js";
 import { createHandlerMemory } from "../host/window.js";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { buildFixture, scratchDir, startServer } from "./helpers.js";
+import { buildFixture, scratchDir, startServer, until } from "./helpers.js";
 
 let chatty: string;
 beforeAll(async () => {
@@ -157,11 +157,3 @@ describe("trace() under paste-host run", () => {
     }
   }, 60_000);
 });
-
-async function until(what: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
