@@ -21,7 +21,8 @@ import {
 import type { PersistMode } from "./layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
 import type { RecoveryReport } from "./runtime.js";
-import { native } from "./native.js";
+import { check, native } from "./native.js";
+import { Pool } from "./pool.js";
 import { inspectHandler } from "./validate.js";
 import { Ctl, PHASES } from "./control.js";
 import type { HandlerSummary, WorkerConfig, WorkerMessage } from "./worker.js";
@@ -337,6 +338,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
       startWorker(restore);
       return;
     }
+    releasePool();
     clearInterval(watchdog);
     pending?.reject(new DeployBusyError("the host stopped"));
     pending = null;
@@ -348,6 +350,29 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
     process.off("SIGTERM", onTerm);
     readyResolve(recovery ? boundPort : -1);
     doneResolve(status);
+  }
+
+  /**
+   * releasePool -- when the last worker died without closing the pool (it was
+   * terminated, or a restored handler failed to start), close it from here:
+   * drop the cut-off batch as a takeover would, then close as a clean
+   * shutdown does, so the next start does not count it as a crash. A worker
+   * that stopped normally closed the pool itself, and attach finds nothing.
+   */
+  function releasePool(): void {
+    let pool: Pool;
+    try {
+      pool = Pool.attach(o.pool);
+    } catch {
+      return;
+    }
+    try {
+      check(native().workerTakeover(pool.handle, 0, [0], [0]));
+      pool.close({ clean: true });
+      log.warn(`closed ${o.pool} cleanly in place of the stopped data path`);
+    } catch (e) {
+      log.error(`closing ${o.pool}: ${(e as Error).message}`, { code: (e as PasteError).code });
+    }
   }
 
   // Load the native library in this thread too, and keep it: koffi unloads a

@@ -229,6 +229,12 @@ describe("paste-host deploy", () => {
         /PASTE_ERR_DEPLOY_FAILED: .* failed while taking over; .*kv-wal\.wasm.* keeps serving: handler .* ran past the batch budget \(500 ms\) in on_replay/],
     ];
     const before = sha256(KV);
+    // a deploy is an admin call like any other: no token, or a wrong one, is 401 and changes nothing
+    const url = JSON.parse(readFileSync(`${pool}.admin`, "utf8")).url;
+    for (const auth of [{}, { Authorization: "Bearer not-the-token" }]) {
+      const r = await fetch(`${url}/v1/handler`, { method: "POST", body: new Uint8Array(readFileSync(kvEvil)), headers: auth });
+      expect(r.status).toBe(401);
+    }
     for (const [what, bytes, message] of cases) {
       const file = join(scratchDir("shm"), `${what.replace(/ /g, "-")}.wasm`);
       writeFileSync(file, bytes);
