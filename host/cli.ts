@@ -282,8 +282,8 @@ export function buildProgram(): Command {
     .option("--admin <host:port>", "admin API address (bearer token in POOL.token); \"off\" to disable", "127.0.0.1:0")
     .option("--batch-budget-ms <ms>", "stop a handler call that runs longer (the previous good handler takes over)",
       optionParser((t) => parseCount(t, "--batch-budget-ms")), DEFAULT_BATCH_BUDGET_MS)
-    .option("--memory-limit <size>", "heap a handler may use; one that runs out is stopped like one over budget",
-      optionParser((t) => parseSize(t, "--memory-limit")), DEFAULT_MEMORY_LIMIT)
+    .addOption(new Option("--memory-limit <size>", "heap a handler may use (1M to 2G); one that runs out is stopped like one over budget")
+      .argParser(optionParser((t) => parseSize(t, "--memory-limit"))).default(DEFAULT_MEMORY_LIMIT, "1G"))
     .option("--deploy-wait-ms <ms>", "how long a deploy waits for no request to be half received",
       optionParser((t) => parseCount(t, "--deploy-wait-ms")), DEFAULT_DEPLOY_WAIT_MS)
     .addOption(new Option("--log-format <format>", "log lines: pretty (paste-host: ...) or json (pino); auto: pretty on a TTY")
