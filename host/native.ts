@@ -100,6 +100,7 @@ function bind(koffi: Koffi) {
     workerMemLen: lib.func("int paste_worker_mem_len(uint64_t mem_len)"),
     workerRxRing: lib.func("int64_t paste_worker_rx_ring(void)"),
     workerReplay: lib.func("int64_t paste_worker_replay(uint64_t pos)"),
+    workerReplayNext: lib.func("int64_t paste_worker_replay_next(void)"),
     rxRelease: lib.func("int paste_rx_release(int all)"),
     commit: lib.func("int64_t paste_commit(void)"),
     memFill: lib.func("int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns)"),

@@ -246,19 +246,14 @@ export class Runtime {
     const n = native();
     if (!this.handler.exports.on_replay) return 0;
     check(n.walkBegin(this.pool.handle));
-    const info: Record<string, number | bigint> = {};
     let count = 0;
     for (;;) {
-      const r = n.walkNext(this.pool.handle, info);
-      if (r === 0) break;
-      check(r);
-      if (info.status !== 0) continue;   // reported by recovery, never exposed
-      const addr = num(check(num(n.workerReplay(info.pos))));
+      const addr = num(check(num(n.workerReplayNext())));   // skips records recovery reported corrupt
+      if (addr === 0) return count;
       this.#call("on_replay", addr);
       this.window.verify();
       count++;
     }
-    return count;
   }
 
   #handlerError(e: unknown): void {

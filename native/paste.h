@@ -588,6 +588,8 @@ int paste_worker_mem_len(uint64_t mem_len);
 int64_t paste_worker_rx_ring(void);
 /* paste_worker_replay -- build the descriptor of the record at pos in the worker's mailbox; its Wasm address */
 int64_t paste_worker_replay(uint64_t pos);
+/* paste_worker_replay_next -- after paste_log_walk_begin: the next intact record in the mailbox, its Wasm address; 0 at the end */
+int64_t paste_worker_replay_next(void);
 /* paste_rx_release -- take back the RX slots the handler released ([old head, head)),
  * or every slot it holds if all (after a trap: those requests are dropped, unacknowledged) */
 int paste_rx_release(int all);

@@ -364,6 +364,25 @@ int64_t paste_worker_replay(uint64_t pos)
 	return (int64_t)box;
 }
 
+/*
+ * paste_worker_replay_next -- the walk's next intact record, described in the
+ * mailbox: its Wasm address, or 0 after the last. One native call a record
+ * (walk, checksum, descriptor): replay is what a start or a deploy waits for.
+ */
+int64_t paste_worker_replay_next(void)
+{
+	if (!paste_cur)
+		return paste_set_error(PASTE_ERR_STATE, "no worker bound to this thread");
+	struct paste_rec_info info;
+	for (;;) {
+		int rc = paste_log_walk_next(paste_cur->pool, &info);
+		if (rc <= 0)
+			return rc;
+		if (info.status == PASTE_REC_OK)   /* a bad checksum was reported by recovery; never exposed */
+			return paste_worker_replay(info.pos);
+	}
+}
+
 /* --------------------------------------------------------- RX release */
 
 
