@@ -109,6 +109,8 @@ export class AdminApi {
     commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
     commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
     deploys: new client.Counter({ name: "paste_deploys_total", help: "Deploys by result (ok, or the refusal's code)", labelNames: ["result"], registers: [this.registry] }),
+    stopped: new client.Counter({ name: "paste_handler_stops_total", help: "Handlers stopped by the host, by reason (error code)", labelNames: ["reason"], registers: [this.registry] }),
+    info: new client.Gauge({ name: "paste_handler_info", help: "The handler serving now (value 1)", labelNames: ["name", "sha256", "abi"], registers: [this.registry] }),
   };
 
   constructor(private readonly token: string, private readonly hooks: AdminHooks) {
@@ -154,6 +156,11 @@ export class AdminApi {
     this.#latest = s;
   }
 
+  /** handlerStopped -- the host stopped a handler (budget, memory); counted by reason. */
+  handlerStopped(reason: string): void {
+    this.#g.stopped.inc({ reason });
+  }
+
   #authorized(req: IncomingMessage): boolean {
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "");
     if (!m) return false;
@@ -179,7 +186,12 @@ export class AdminApi {
       const s = this.#latest;
       return send(200, JSON.stringify({ ...s, handler: this.hooks.handler?.(), recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
     }
-    if (req.method === "GET" && path === "/metrics") return send(200, await this.registry.metrics(), this.registry.contentType);
+    if (req.method === "GET" && path === "/metrics") {
+      const h = this.hooks.handler?.();
+      this.#g.info.reset();
+      if (h) this.#g.info.set({ name: h.name, sha256: h.sha256, abi: String(h.abi) }, 1);
+      return send(200, await this.registry.metrics(), this.registry.contentType);
+    }
     if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
     send(404, JSON.stringify({ error: "not found", paths: ["GET /healthz", "GET /v1/status", "GET /metrics", "POST /v1/handler"] }));
   }

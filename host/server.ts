@@ -177,6 +177,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   /** kill -- terminate the worker; a new one takes over with restore. */
   function kill(err: PasteError, culpritIsNew: boolean): void {
     if (killing || stopping) return;
+    admin?.handlerStopped(err.code);
     const now = Date.now();
     while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
     restarts.push(now);

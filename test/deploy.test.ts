@@ -306,6 +306,13 @@ describe("paste-host deploy", () => {
     await allThere();
     st = await status(pool);
     expect(st.handler.sha256).toBe(sha256(KV));
+    const { url } = JSON.parse(readFileSync(`${pool}.admin`, "utf8"));
+    const token = readFileSync(`${pool}.token`, "utf8").trim();
+    const metrics = await (await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/^paste_handler_stops_total\{reason="PASTE_ERR_HANDLER_TIMEOUT"\} 1$/m);
+    expect(metrics).toMatch(/^paste_handler_stops_total\{reason="PASTE_ERR_HANDLER_MEMORY"\} 1$/m);
+    expect(metrics).toMatch(/^paste_deploys_total\{result="ok"\} 2$/m);
+    expect(metrics).toContain(`paste_handler_info{name="${KV}",sha256="${sha256(KV)}",abi="1"} 1`);
 
     // and every acknowledged write survives a restart of the host
     expect(await s.stop("SIGTERM")).toBe(0);
