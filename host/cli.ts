@@ -127,14 +127,35 @@ export function buildProgram(): Command {
   program
     .command("deploy")
     .description("swap the handler of a running host: validated first, replayed the live log, then takes over between two batches")
-    .argument("<handler.wasm>", "the module to deploy (paste-host build)")
+    .argument("<handler>", "the module to deploy (.wasm), or an AssemblyScript handler (.ts) to build first")
     .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
     .option("--admin <url>", "admin API URL (default: from POOL.admin)")
     .option("--token-file <file>", "bearer token file (default: POOL.token)")
     .option("--json", "print the result as JSON", false)
     .action(async (file: string, o) => {
-      const r = await deployHandler(file, o);
-      console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
+      let wasm = file;
+      let scratch: string | null = null;
+      if (file.endsWith(".ts")) {
+        // build with the same settings as `paste-host build`, into a scratch directory
+        const { mkdtempSync, rmSync } = await import("node:fs");
+        const { tmpdir } = await import("node:os");
+        const { basename, join } = await import("node:path");
+        scratch = mkdtempSync(join(tmpdir(), "paste-deploy-"));
+        wasm = join(scratch, basename(file).replace(/\.ts$/, ".wasm"));
+        try {
+          await buildHandler(file, wasm);
+          if (!o.json) console.error(`built ${file}`);
+        } catch (e) {
+          rmSync(scratch, { recursive: true, force: true });
+          throw e;
+        }
+      }
+      try {
+        const r = await deployHandler(wasm, o);
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
+      } finally {
+        if (scratch) (await import("node:fs")).rmSync(scratch, { recursive: true, force: true });
+      }
     });
 
   program

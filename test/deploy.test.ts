@@ -246,6 +246,13 @@ describe("paste-host deploy", () => {
     }
     expect((await status(pool)).handler.sha256).toBe(before);
     expect(c.closed).toBe(false);
+
+    // an AssemblyScript source is built first, then deployed
+    const src = await deploy(join(root, "samples", "kv-wal", "kv-wal.ts"), pool);
+    expect(src.status, src.stderr).toBe(0);
+    expect(src.stderr).toMatch(/built .*kv-wal\.ts/);
+    expect(src.stdout).toMatch(/^deployed  kv-wal\.wasm \(ABI 1/m);
+    expect(await c.cmd("GET", "k")).toBe(bulk("v"));
   }, 120_000);
 
   it("a loop, a trap and a memory bomb: other connections served, previous handler restored, nothing acknowledged lost", async () => {
