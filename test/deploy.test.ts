@@ -255,6 +255,25 @@ describe("paste-host deploy", () => {
     expect(await c.cmd("GET", "k")).toBe(bulk("v"));
   }, 120_000);
 
+  it("a client that never finishes its request makes the deploy give up, not the client", async () => {
+    const pool = join(scratchDir("shm"), "busy.pool");
+    const s = await startServer({ pool, handler: KV, extra: ["--deploy-wait-ms", "400"] });
+    running.push(s);
+    await until(() => /admin API on/.test(s.output()));
+    const stuck = new Resp(s.port);
+    await stuck.ready();
+    const req = encode(["SET", "half", "sent"]);
+    stuck.sock.write(req.slice(0, 10));
+    await sleep(200);
+    const r = await deploy(kvV2, pool);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^paste-host: PASTE_ERR_DEPLOY_BUSY: 1 connection\(s\) kept a request half sent for 400 ms; the old handler keeps serving; retry the deploy/);
+    expect(await stuck.send(req.slice(10))).toBe("+OK\r\n");   // the old handler still had its first half
+    expect((await status(pool)).handler.sha256).toBe(sha256(KV));
+    expect((await deploy(kvV2, pool)).status).toBe(0);           // and once nothing is half sent, it goes through
+    expect(await stuck.cmd("GET", "half")).toBe(bulk("sent"));
+  }, 60_000);
+
   it("a loop, a trap and a memory bomb: other connections served, previous handler restored, nothing acknowledged lost", async () => {
     const pool = join(scratchDir("shm"), "evil.pool");
     const s = await startServer({ pool, handler: KV, extra: ["--batch-budget-ms", "300", "--memory-limit", "64M"] });
