@@ -14,6 +14,8 @@ export const Ctl = {
   BUSY_SINCE: 2,
   /** Which call: index into PHASES. */
   BUSY_PHASE: 3,
-  SIZE: 4,
+  /** 1: a trap stops the handler (a previous one can be restored); 0: serve on without the trapping requests. */
+  STOP_ON_TRAP: 4,
+  SIZE: 5,
 } as const;
 export const PHASES: readonly HandlerPhase[] = ["on_init", "on_replay", "on_rx", "on_close"];

@@ -39,6 +39,12 @@ export interface RuntimeOptions {
   memoryLimit?: number;
   /** Told when a handler call starts (its phase) and ends (null): the watchdog's view of the data path. */
   watch?: (phase: HandlerPhase | null) => void;
+  /**
+   * Asked after a trap: true stops the handler once its batch is finished
+   * (runBatch/pollTcp throw the trap) so the caller can replace it; false
+   * (default) serves on with the trapping requests dropped.
+   */
+  stopOnTrap?: () => boolean;
   /** Where the handler's trace() messages go (rate-limited by the host). */
   onTrace?: (level: LogLevel, message: string) => void;
 }
@@ -113,6 +119,8 @@ export class Runtime {
   #replyBuf = Buffer.alloc(1 << 20);
   readonly #watch: (phase: HandlerPhase | null) => void;
   readonly #onHandlerError: (e: Error) => void;
+  /** A trap that stops the handler once the batch is over (stopOnTrap). */
+  #stopWith: PasteError | null = null;
 
   private constructor(
     readonly pool: Pool,
@@ -270,6 +278,15 @@ export class Runtime {
         `(--memory-limit): ${e.message}`, { cause: e });
     }
     this.#handlerError(e);
+    if (this.o.stopOnTrap?.()) this.#stopWith ??= e;
+  }
+
+  /** #stopIfAsked -- after a batch (or an on_close) is whole: throw the trap that stops the handler. */
+  #stopIfAsked(): void {
+    const e = this.#stopWith;
+    if (!e) return;
+    this.#stopWith = null;
+    throw e;
   }
 
   /** runBatch -- hand the filled RX slots to on_rx, take them back, commit, release replies. */
@@ -294,6 +311,7 @@ export class Runtime {
     this.#commits.count++;
     this.#commits.sumNs += ns;
     if (ns > this.#commits.maxNs) this.#commits.maxNs = ns;
+    this.#stopIfAsked();   // committed, replies out: nothing of this batch is cut off
     return replies;
   }
 
@@ -355,6 +373,7 @@ export class Runtime {
           this.#trapped(e);
         }
         check(n.tcpCloseConn(conn));   // drops whatever the handler still holds for it
+        this.#stopIfAsked();
       }
       this.window.verify();
     }

@@ -50,8 +50,12 @@ export interface ServeOptions {
 export const DEFAULT_BATCH_BUDGET_MS = 500;
 export const DEFAULT_MEMORY_LIMIT = 1 << 30;
 export const DEFAULT_DEPLOY_WAIT_MS = 5000;
-/** Restarts in a minute after which the host gives up (a handler that fails every time it starts). */
-const MAX_RESTARTS_PER_MINUTE = 5;
+/**
+ * Restarts in a row, each within a second of the last worker starting to
+ * serve, after which the host gives up: a crash loop, not a client sending
+ * poison now and then (each restart closes the offending connection).
+ */
+const MAX_RAPID_RESTARTS = 5;
 /** Handlers kept for restoring, newest last. */
 const KEEP_HANDLERS = 8;
 
@@ -120,7 +124,10 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   let killing: { restore: Installed } | null = null;
   let pending: PendingDeploy | null = null;
   let nextDeployId = 1;
-  const restarts: number[] = [];
+  let servingSince = 0;
+  let rapidRestarts = 0;
+  /** stopOnTrap: a trapping handler is replaced when there is an older one to go back to. */
+  const handlersChanged = () => Atomics.store(ctl, Ctl.STOP_ON_TRAP, handlers.length > 1 ? 1 : 0);
 
   const adminAddr = o.admin === "off" ? null : parseListen(o.admin ?? "127.0.0.1:0");
   mkdirSync(dirname(resolve(o.pool)), { recursive: true });   // the token lives beside the pool
@@ -178,9 +185,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   function kill(err: PasteError, culpritIsNew: boolean): void {
     if (killing || stopping) return;
     admin?.handlerStopped(err.code);
-    const now = Date.now();
-    while (restarts.length && now - restarts[0] > 60_000) restarts.shift();
-    restarts.push(now);
+    rapidRestarts = Date.now() - servingSince < 1000 ? rapidRestarts + 1 : 0;
     let restore: Installed;
     let verb = "restoring";
     if (culpritIsNew) {
@@ -199,8 +204,9 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
       }
     }
     log.error(`${err.message}; ${verb} ${short(restore.summary)}`, { code: err.code });
-    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
-      log.fatal(`${restarts.length} handler restarts in a minute: giving up`, { code: err.code });
+    handlersChanged();
+    if (rapidRestarts >= MAX_RAPID_RESTARTS) {
+      log.fatal(`${rapidRestarts} handler restarts in a row, each within a second of the last: giving up`, { code: err.code });
       status = 1;
       stopping = true;
       void worker.terminate();
@@ -257,6 +263,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
         admin?.update(m.snapshot);
         break;
       case "ready": {
+        servingSince = Date.now();
         if (recovery) {
           // a worker took over from a terminated one
           const t = m.takeover!;
@@ -299,6 +306,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
         if (pending?.id !== m.id) break;   // cannot happen: one deploy at a time
         handlers.push({ bytes: pending.bytes, summary: m.handler, since: new Date().toISOString() });
         if (handlers.length > KEEP_HANDLERS) handlers.splice(0, handlers.length - KEEP_HANDLERS);
+        handlersChanged();
         const msg = `deployed ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
           `waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
         event("deployed", msg);

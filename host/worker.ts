@@ -13,7 +13,7 @@
 
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { HostSnapshot } from "./admin.js";
-import { DeployBusyError, DeployFailedError, HandlerMemoryError, PasteError } from "./errors.js";
+import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "./errors.js";
 import type { PersistMode } from "./layout.js";
 import type { LogLevel } from "./logger.js";
 import { native } from "./native.js";
@@ -84,6 +84,7 @@ function open(): Runtime {
     create: cfg.createSize ? { size: cfg.createSize } : undefined,
     memoryLimit: cfg.memoryLimit,
     watch,
+    stopOnTrap: () => Atomics.load(ctl, Ctl.STOP_ON_TRAP) === 1,
     onHandlerError: (e: Error) => post({ type: "log", level: "error", code: (e as PasteError).code, message: e.message }),
     onTrace: (level: LogLevel, message: string) =>
       post({ type: "log", level, message: `handler ${rtName()}: ${message}`, fields: { source: "trace", handler: rtName() } }),
@@ -104,14 +105,15 @@ const rtName = () => current?.handler.name ?? cfg.handlerName;
 function deploy(rt: Runtime, m: ControlMessage): void {
   const n = native();
   const t0 = Date.now();
+  const refuse = (e: PasteError) => post({ type: "deploy-failed", id: m.id, code: e.code, message: e.message });
   let holding = n.tcpQuiesce(1);
   try {
     while (holding > 0) {
       if (Date.now() - t0 > cfg.deployWaitMs) {
-        throw new DeployBusyError(`${holding} connection(s) kept a request half sent for ${cfg.deployWaitMs} ms; ` +
-          `the old handler keeps serving; retry the deploy`);
+        return refuse(new DeployBusyError(`${holding} connection(s) kept a request half sent for ${cfg.deployWaitMs} ms; ` +
+          `the old handler keeps serving; retry the deploy`));
       }
-      rt.pollTcp(10);
+      rt.pollTcp(10);   // the running handler's errors here are its own: they propagate
       holding = n.tcpQuiesce(1);
     }
     const t1 = Date.now();
@@ -119,14 +121,10 @@ function deploy(rt: Runtime, m: ControlMessage): void {
     try {
       replayed = rt.replaceHandler(m.bytes, m.name);
     } catch (e) {
-      if (e instanceof HandlerMemoryError || !(e instanceof PasteError)) throw e;
-      throw new DeployFailedError(`${m.name} failed while taking over; the old handler keeps serving: ${e.message}`, { cause: e });
+      if (!(e instanceof PasteError)) throw e;
+      return refuse(new DeployFailedError(`${m.name} failed while taking over; the old handler keeps serving: ${e.message}`, { cause: e }));
     }
     post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed, waitMs: t1 - t0, pauseMs: Date.now() - t1 });
-  } catch (e) {
-    const err = e as PasteError;
-    if (!(e instanceof PasteError) || e instanceof HandlerMemoryError) throw e;
-    post({ type: "deploy-failed", id: m.id, code: err.code, message: err.message });
   } finally {
     n.tcpQuiesce(0);
   }
@@ -194,10 +192,11 @@ try {
   main();
 } catch (e) {
   const err = e as PasteError;
-  if (e instanceof HandlerMemoryError) {
-    // Stopped the same way as a handler over its time budget: the main thread
-    // terminates this thread and a new one takes over with the previous
-    // handler. Until then, nothing here touches the pool.
+  if (e instanceof HandlerMemoryError || e instanceof HandlerTrapError) {
+    // Out of memory, or a trap with a previous handler to go back to
+    // (stopOnTrap): stopped the same way as a handler over its time budget.
+    // The main thread terminates this thread and a new one takes over with
+    // the previous handler. Until then, nothing here touches the pool.
     post({ type: "fatal-handler", code: err.code, message: err.message });
     Atomics.wait(ctl, Ctl.STOP, 0);
   } else {

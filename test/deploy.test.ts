@@ -307,26 +307,30 @@ describe("paste-host deploy", () => {
     expect(st.handler.sha256).toBe(sha256(KV));
     expect(st.handler.events.at(-1)).toMatchObject({ kind: "restored" });
 
-    // 2. a trap: that connection is closed, the handler stays, others are served
+    // 2. a trap: reported with its message, file and line; that connection is
+    //    closed once its batch is over; the deployed handler is rolled back
     expect((await deploy(kvEvil, pool)).status).toBe(0);
     await set("after-loop", "2");
     const trapper = new Resp(s.port);
     await trapper.ready();
     expect(await trapper.cmd("TRAP")).toBeNull();
     expect(trapper.closed).toBe(true);
-    await until(() => /PASTE_ERR_HANDLER_TRAP/.test(s.output()));
-    expect(s.output()).toMatch(/aborted: TRAP asked for a trap at .*kv-evil.*\.ts:\d+:\d+/);
+    await until(() => (s.output().match(/serves again/g) ?? []).length === 2, 15_000);
+    expect(s.output()).toMatch(/PASTE_ERR_HANDLER_TRAP.*aborted: TRAP asked for a trap at .*kv-evil.*\.ts:\d+:\d+; restoring .*kv-wal\.wasm/);
+    expect(bystander.closed).toBe(false);
+    expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
     await set("after-trap", "3");
-    expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-evil/);
+    await allThere();
 
     // 3. a memory bomb: stopped at its 64 MiB heap, kv-wal restored
+    expect((await deploy(kvEvil, pool)).status).toBe(0);
     const bomber = new Resp(s.port);
     await bomber.ready();
     bomber.sock.write(encode(["BOMB"]));
     expect(await bomber.closedWithin(15_000)).toBe(true);
     await until(() => /PASTE_ERR_HANDLER_MEMORY/.test(s.output()), 15_000);
     expect(s.output()).toMatch(/ran out of its 64 MiB heap/);
-    await until(() => (s.output().match(/serves again/g) ?? []).length === 2, 15_000);
+    await until(() => (s.output().match(/serves again/g) ?? []).length === 3, 15_000);
     expect(bystander.closed).toBe(false);
     expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
     await allThere();
@@ -337,7 +341,8 @@ describe("paste-host deploy", () => {
     const metrics = await (await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).text();
     expect(metrics).toMatch(/^paste_handler_stops_total\{reason="PASTE_ERR_HANDLER_TIMEOUT"\} 1$/m);
     expect(metrics).toMatch(/^paste_handler_stops_total\{reason="PASTE_ERR_HANDLER_MEMORY"\} 1$/m);
-    expect(metrics).toMatch(/^paste_deploys_total\{result="ok"\} 2$/m);
+    expect(metrics).toMatch(/^paste_handler_stops_total\{reason="PASTE_ERR_HANDLER_TRAP"\} 1$/m);
+    expect(metrics).toMatch(/^paste_deploys_total\{result="ok"\} 3$/m);
     expect(metrics).toContain(`paste_handler_info{name="${KV}",sha256="${sha256(KV)}",abi="1"} 1`);
 
     // and every acknowledged write survives a restart of the host
