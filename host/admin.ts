@@ -28,7 +28,7 @@ export interface HandlerSummaryWithTime {
   sha256: string;
   abi: number;
   size: number;
-  loadedAt: string;
+  deployedAt: string;
 }
 
 /** Something that happened to the handler slot: shown by status, newest last. */

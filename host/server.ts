@@ -136,7 +136,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   const admin = adminAddr ? new AdminApi(token, {
     log: (line) => log.warn(line),
     deploy: (bytes, name) => deploy(bytes, name),
-    handler: () => ({ ...current().summary, loadedAt: current().since, previous: handlers.at(-2)?.summary.name ?? null, events }),
+    handler: () => ({ ...current().summary, deployedAt: current().since, previous: handlers.at(-2)?.summary.name ?? null, events }),
   }) : null;
 
   let readyResolve!: (port: number) => void;
@@ -312,7 +312,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
         event("deployed", msg);
         log.info(msg);
         {
-          pending.resolve({ handler: { ...m.handler, loadedAt: current().since }, previous: before, replayed: m.replayed,
+          pending.resolve({ handler: { ...m.handler, deployedAt: current().since }, previous: before, replayed: m.replayed,
             waitMs: m.waitMs, pauseMs: m.pauseMs });
           pending = null;
         }

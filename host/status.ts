@@ -100,7 +100,7 @@ export function formatStatus(s: Status): string {
   const rows: [string, string][] = [
     ["serving", `${s.listen}, pool ${s.pool}`],
     ["persist", `${s.persist.mode}: ${s.persist.reason}; flush ${s.flush}`],
-    ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.loadedAt}` +
+    ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
     ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
