@@ -379,14 +379,17 @@ export function buildProgram(): Command {
     .option("--conns <n>", "client connections", optionParser((t) => parseCount(t, "--conns")), 8)
     .option("--handler <file.wasm>", "a kv-wal-compatible handler (default: the kv-wal sample)")
     .option("--pool <path>", "pool to use (default: a fresh one on /dev/shm, removed afterwards)")
+    .option("--deploy-every <ms>", "also deploy handlers all through the load, this often (0: never)", optionParser((t) => parseCount(t, "--deploy-every")), 0)
+    .option("--deploy-handler <file.wasm>", "what to deploy, alternating with --handler (default: the same handler)")
     .addOption(persistOption())
     .action(async (o) => {
       const r = await runTorture({
         kills: o.kills, maxMs: Math.max(o.duration, 20), minMs: Math.min(50, o.duration), conns: o.conns,
         handler: o.handler, pool: o.pool, persist: o.persist, onProgress: (l) => console.error(l),
+        deployEveryMs: o.deployEvery, deployHandler: o.deployHandler,
       });
       console.log(`kills: ${r.kills}, writes sent: ${r.written}, acknowledged: ${r.acked}, reads verified: ${r.verified}, ` +
-        `losses: ${r.losses.length} (${r.seconds.toFixed(1)} s)`);
+        `${o.deployEvery ? `deploys: ${r.deploys}, ` : ""}losses: ${r.losses.length} (${r.seconds.toFixed(1)} s)`);
       for (const l of r.losses.slice(0, 20)) console.log(`  LOSS ${l}`);
       if (r.losses.length) throw new TortureLossError(`${r.losses.length} acknowledged write(s) lost or damaged`);
     });

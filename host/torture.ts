@@ -4,6 +4,11 @@
 // restarted; every acknowledged write must read back byte-exact, and nothing
 // that was never written may appear.
 //
+// With deployEveryMs, the host's handler is also swapped (paste-host deploy,
+// alternating between the handler and deployHandler) all through the load,
+// so kills land before, during and after deploys: a deploy must neither lose
+// an acknowledged write nor leave the pool in a state the restart cannot use.
+//
 // What "byte-exact" allows: for each key, the value read after a restart must
 // be the last acknowledged value or one written after it whose acknowledgement
 // was lost to the kill (durable, but the reply never left). An older value,
@@ -15,6 +20,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { packageRoot } from "./native.js";
 import { spawnHost } from "./spawn.js";
+import { deployHandler } from "./status.js";
 
 export interface TortureOptions {
   kills: number;
@@ -32,6 +38,10 @@ export interface TortureOptions {
   /** A kill lands between minMs and maxMs after load starts. */
   minMs?: number;
   maxMs?: number;
+  /** Deploy a handler this often (ms) during load; 0: never. */
+  deployEveryMs?: number;
+  /** What to deploy, alternating with handler (default: handler itself). */
+  deployHandler?: string;
   onProgress?: (line: string) => void;
 }
 
@@ -42,6 +52,8 @@ export interface TortureResult {
   verified: number;
   losses: string[];
   seconds: number;
+  /** Deploys that completed (with deployEveryMs). */
+  deploys: number;
 }
 
 interface KeyState {
@@ -95,8 +107,8 @@ class RespReader {
   }
 }
 
-function startHost(o: { handler: string; pool: string; persist?: string }): Promise<{ port: number; child: ChildProcess }> {
-  return spawnHost({ pool: o.pool, handler: o.handler, persist: o.persist, extra: ["--admin", "off"] });
+function startHost(o: { handler: string; pool: string; persist?: string; admin: boolean }): Promise<{ port: number; child: ChildProcess; output(): string }> {
+  return spawnHost({ pool: o.pool, handler: o.handler, persist: o.persist, extra: o.admin ? [] : ["--admin", "off"] });
 }
 
 function killed(child: ChildProcess): Promise<void> {
@@ -121,7 +133,10 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
   let acked = 0;
   let verified = 0;
   let nextId = 0;
-  let host = await startHost({ handler: o.handler, pool, persist: o.persist });
+  let deploys = 0;
+  const deploying = (o.deployEveryMs ?? 0) > 0;
+  const start = () => startHost({ handler: o.handler, pool, persist: o.persist, admin: deploying });
+  let host = await start();
   try {
     for (let round = 1; round <= o.kills; round++) {
       // ------------------------------------------------ load, then the kill
@@ -161,13 +176,30 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
         sock.on("close", () => resolve());
       }));
       const delay = o.minMs + Math.floor(Math.random() * (o.maxMs - o.minMs));
+      let loading = true;
+      const deployLoop = deploying ? (async () => {
+        // the admin API's address appears in POOL.admin a moment after the data path serves
+        for (let k = 0; loading; k++) {
+          await new Promise((r) => setTimeout(r, o.deployEveryMs));
+          if (!loading) break;
+          try {
+            await deployHandler(k % 2 ? o.handler : o.deployHandler ?? o.handler, { pool });
+            deploys++;
+          } catch {
+            // the kill can land mid-deploy (the request fails) and so can a deploy
+            // before the admin API is up; what matters is what the restart finds
+          }
+        }
+      })() : Promise.resolve();
       await new Promise((r) => setTimeout(r, delay));
+      loading = false;
       await killed(host.child);
+      await deployLoop;
       for (const s of socks) s.destroy();
       await Promise.all(load);
 
       // ------------------------------------------- restart, read back, judge
-      host = await startHost({ handler: o.handler, pool, persist: o.persist });
+      host = await start();
       const keys = [...state.keys()];
       const values = await new Promise<(Buffer | null)[]>((resolve, reject) => {
         const sock = connect(host.port, "127.0.0.1");
@@ -197,12 +229,13 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
         // what is on disk now is the new baseline
         state.set(key, { acked: v ? id : -1, inflight: [] });
       });
-      o.onProgress?.(`kill ${round}/${o.kills} after ${delay} ms: ${acked} writes acknowledged so far, ${verified} reads verified, ${losses.length} losses`);
+      o.onProgress?.(`kill ${round}/${o.kills} after ${delay} ms: ${acked} writes acknowledged so far, ${verified} reads verified, ` +
+        `${deploying ? `${deploys} deploys, ` : ""}${losses.length} losses`);
     }
   } finally {
     await killed(host.child);
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
-  return { kills: o.kills, written, acked, verified, losses, seconds: (Date.now() - t0) / 1000 };
+  return { kills: o.kills, written, acked, verified, losses, seconds: (Date.now() - t0) / 1000, deploys };
 }
 

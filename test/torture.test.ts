@@ -16,6 +16,15 @@ describe("paste-host torture", () => {
     expect(r.stderr).toMatch(/kill 4\/4 after \d+ ms/);
   }, 120_000);
 
+  it("kv-wal with deploys all through the load: kills land around deploys, nothing acknowledged is lost", () => {
+    const r = runCli(["torture", "--kills", "3", "--duration", "1000", "--conns", "4", "--deploy-every", "100"], {}, 110_000);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const m = /kills: 3, .*acknowledged: (\d+), reads verified: (\d+), deploys: (\d+), losses: 0/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(200);
+    expect(Number(m![3])).toBeGreaterThan(0);
+  }, 120_000);
+
   it("catches a handler that acknowledges writes it never logs", async () => {
     const forgetful = await buildFixture("kv-forgetful");
     const r = await runTorture({ kills: 1, handler: forgetful, conns: 2, minMs: 100, maxMs: 200 });
