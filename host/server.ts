@@ -12,7 +12,7 @@
 //    in the pool, and the next handler replays them.
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { AdminApi, tokenFor, type DeployResult, type HandlerEvent } from "./admin.js";
 import {
@@ -392,8 +392,5 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   startWorker(handlers[0]);
   return { done, stop, ready };
 }
-
-/** deployName -- the name a deployed module is known by: the file's name. */
-export const deployName = (file: string) => basename(file);
 
 export { PasteError };
