@@ -383,16 +383,19 @@ int paste_tcp_take_closed(uint32_t *out, uint32_t cap)
 int paste_tcp_close_conn(uint32_t id)
 {
 	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp || id >= w->nconns || w->conns[id].fd < 0)
-		return paste_set_error(PASTE_ERR_INVALID_ARG, "close: no connection %u", id);
-	struct paste_conn *c = &w->conns[id];
+	if (!w || !w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "close: not listening");
 	struct paste_tcp *t = w->tcp;
+	/* off the to-report list first, so that a bad id cannot stay listed for ever */
 	for (uint32_t i = 0; i < t->nclosed; i++)
 		if (t->closed[i] == id) {
 			memmove(t->closed + i, t->closed + i + 1, (t->nclosed - i - 1) * sizeof(*t->closed));
 			t->nclosed--;
 			break;
 		}
+	if (id >= w->nconns || w->conns[id].fd < 0)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "close: no connection %u", id);
+	struct paste_conn *c = &w->conns[id];
 	pthread_mutex_lock(&w->pool->lock);
 	paste_conn_drop_holds(w, id);
 	pthread_mutex_unlock(&w->pool->lock);
