@@ -293,12 +293,21 @@ describe("paste-host deploy", () => {
     expect((await deploy(kvEvil, pool)).status).toBe(0);
     await set("under-evil", "1");
 
-    // 1. an infinite loop: stopped after the budget, kv-wal restored
+    // 1. an infinite loop: stopped after the budget, kv-wal restored. A client
+    //    with half a request sent loses it with the stopped handler (the next
+    //    one never saw the first half) and is closed, not left waiting.
+    const partial = new Resp(s.port);
+    await partial.ready();
+    partial.sock.write(encode(["SET", "half-sent", "never-acknowledged"]).slice(0, 18));
+    await sleep(100);
     const looper = new Resp(s.port);
     await looper.ready();
     looper.sock.write(encode(["LOOP"]));
     expect(await looper.closedWithin(15_000)).toBe(true);
     await until(() => /serves again/.test(s.output()), 15_000);
+    expect(s.output()).toMatch(/closed 2 connection\(s\) with a request cut off/);
+    expect(await partial.closedWithin(5000)).toBe(true);
+    expect(await bystander.cmd("GET", "half-sent")).toBe("$-1\r\n");
     expect(s.output()).toMatch(/PASTE_ERR_HANDLER_TIMEOUT.*ran past the batch budget \(300 ms\) in on_rx: stopped; restoring .*kv-wal\.wasm/);
     expect(bystander.closed).toBe(false);
     expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
