@@ -7,7 +7,8 @@
 // token gets 401 and a log line naming the method, path and peer, never the
 // token.
 //
-//   GET /healthz     200 "ok" once the data path serves
+//   GET /healthz     200 "ok" while the data path serves, 503 while it starts
+//                    or restarts
 //   GET /v1/status   handler (name, sha256, ABI, loaded at), pool usage,
 //                    connections, records/s, commit latency
 //   GET /metrics     Prometheus text format (prom-client)
@@ -52,6 +53,8 @@ export interface AdminHooks {
   log: (line: string) => void;
   /** Validate and swap in a handler; rejects with a PasteError. */
   deploy?: (bytes: Uint8Array, name: string) => Promise<DeployResult>;
+  /** False while the data path is not serving (a stopped handler's replacement is starting). */
+  serving?: () => boolean;
   /** The handler serving now, the one before it, and recent events. */
   handler?: () => HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
 }
@@ -180,7 +183,11 @@ export class AdminApi {
       return send(401, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: "a valid bearer token is required (see POOL.token)" }));
     }
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/healthz") return send(this.#latest ? 200 : 503, this.#latest ? "ok\n" : "starting\n", "text/plain");
+    if (req.method === "GET" && path === "/healthz") {
+      if (!this.#latest) return send(503, "starting\n", "text/plain");
+      if (this.hooks.serving && !this.hooks.serving()) return send(503, "restarting the data path\n", "text/plain");
+      return send(200, "ok\n", "text/plain");
+    }
     if (req.method === "GET" && path === "/v1/status") {
       if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
       const s = this.#latest;

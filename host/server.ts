@@ -136,6 +136,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   const admin = adminAddr ? new AdminApi(token, {
     log: (line) => log.warn(line),
     deploy: (bytes, name) => deploy(bytes, name),
+    serving: () => !killing && !stopping,
     handler: () => ({ ...current().summary, deployedAt: current().since, previous: handlers.at(-2)?.summary.name ?? null, events }),
   }) : null;
 
