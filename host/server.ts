@@ -125,6 +125,8 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   let pending: PendingDeploy | null = null;
   let nextDeployId = 1;
   let servingSince = 0;
+  /** A worker is serving: false from a kill until its replacement is ready. */
+  let dataPathUp = false;
   let rapidRestarts = 0;
   /** stopOnTrap: a trapping handler is replaced when there is an older one to go back to. */
   const handlersChanged = () => Atomics.store(ctl, Ctl.STOP_ON_TRAP, handlers.length > 1 ? 1 : 0);
@@ -136,7 +138,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   const admin = adminAddr ? new AdminApi(token, {
     log: (line) => log.warn(line),
     deploy: (bytes, name) => deploy(bytes, name),
-    serving: () => !killing && !stopping,
+    serving: () => dataPathUp && !stopping,
     handler: () => ({ ...current().summary, deployedAt: current().since, previous: handlers.at(-2)?.summary.name ?? null, events }),
   }) : null;
 
@@ -185,6 +187,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
   /** kill -- terminate the worker; a new one takes over with restore. */
   function kill(err: PasteError, culpritIsNew: boolean): void {
     if (killing || stopping) return;
+    dataPathUp = false;
     admin?.handlerStopped(err.code);
     rapidRestarts = Date.now() - servingSince < 1000 ? rapidRestarts + 1 : 0;
     let restore: Installed;
@@ -265,6 +268,7 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
         break;
       case "ready": {
         servingSince = Date.now();
+        dataPathUp = true;
         if (recovery) {
           // a worker took over from a terminated one
           const t = m.takeover!;
