@@ -44,7 +44,11 @@ export interface DeployResult {
   handler: HandlerSummaryWithTime;
   previous: { name: string; sha256: string; abi: number; size: number };
   replayed: number;
+  /** Compiling the module and making its memory, while the old handler served. */
+  prepareMs: number;
+  /** Waiting for no request to be half received (serving on). */
   waitMs: number;
+  /** The data path stopped: replay and takeover. */
   pauseMs: number;
 }
 

@@ -147,6 +147,13 @@ function traceImport(memory: WebAssembly.Memory, limiter: TraceLimiter, onTrace:
   };
 }
 
+/** A validated, compiled handler module, not yet instantiated (Handler.compile). */
+export interface CompiledHandler {
+  label: string;
+  module: WebAssembly.Module;
+  info: HandlerInfo;
+}
+
 export class Handler {
   private constructor(
     readonly name: string,
@@ -162,6 +169,11 @@ export class Handler {
    * `paste-host: handler NAME: message` line on stderr).
    */
   static load(source: string | Uint8Array, memory: WebAssembly.Memory, name?: string, opts: TraceOptions = {}): Handler {
+    return Handler.instantiate(Handler.compile(source, name), memory, opts);
+  }
+
+  /** compile -- read and validate a handler (the slow half of load: compiling the module). */
+  static compile(source: string | Uint8Array, name?: string): CompiledHandler {
     const label = name ?? (typeof source === "string" ? source : "handler");
     let bytes: Uint8Array;
     try {
@@ -169,8 +181,15 @@ export class Handler {
     } catch (cause) {
       throw new HandlerInvalidError(`cannot read handler ${label}: ${(cause as Error).message}`, { cause });
     }
-    const { module, info } = inspectHandler(bytes, label);
+    return { label, ...inspectHandler(bytes, label) };
+  }
 
+  /**
+   * instantiate -- a compiled handler into memory (whose window is mapped and
+   * to which the native imports are bound: its start function may call them).
+   */
+  static instantiate(compiled: CompiledHandler, memory: WebAssembly.Memory, opts: TraceOptions = {}): Handler {
+    const { label, module, info } = compiled;
     const n = native();
     const onTrace = opts.onTrace ??
       ((_level: LogLevel, message: string) => { process.stderr.write(`paste-host: handler ${label}: ${message}\n`); });

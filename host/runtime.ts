@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { HandlerError, HandlerMemoryError, PasteError } from "./errors.js";
-import { Handler } from "./handler.js";
+import { Handler, type CompiledHandler } from "./handler.js";
 import type { PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
@@ -47,6 +47,12 @@ export interface RuntimeOptions {
   stopOnTrap?: () => boolean;
   /** Where the handler's trace() messages go (rate-limited by the host). */
   onTrace?: (level: LogLevel, message: string) => void;
+}
+
+/** A handler made ready to take over: compiled, its memory made, the window mapped into it. */
+export interface PreparedHandler {
+  compiled: CompiledHandler;
+  window: Window;
 }
 
 /** What a takeover found when a new worker attached to a terminated one's pool. */
@@ -177,44 +183,64 @@ export class Runtime {
     return rt;
   }
 
-  /**
-   * #install -- a handler in a fresh memory: map the window into it, bind the
-   * native imports to it, instantiate, on_init, replay every live record. On
-   * failure the new window is unmapped and the caller still has whatever was
-   * bound before. Returns the records replayed.
-   */
+  /** #install -- prepare and activate a handler: the start-up path. Returns the records replayed. */
   #install(source: string | Uint8Array, name?: string): number {
-    const n = native();
+    return this.#activate(this.prepareHandler(source, name));
+  }
+
+  /**
+   * prepareHandler -- the slow part of installing a handler, done while the
+   * current one still serves: validate and compile the module, make its
+   * memory, map the pool window into it (beside the current window). Nothing
+   * runs yet. Hand it to replaceHandler, or to discardHandler.
+   */
+  prepareHandler(source: string | Uint8Array, name?: string): PreparedHandler {
+    const compiled = Handler.compile(source, name);
     const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
     const memory = createHandlerMemory(heapPages, { fixed: true });
-    const window = this.pool.mapWindow(memory);
+    return { compiled, window: this.pool.mapWindow(memory) };
+  }
+
+  /** discardHandler -- give up a prepared handler: its window is unmapped. */
+  discardHandler(p: PreparedHandler): void {
+    this.pool.unmapWindow(p.window);
+  }
+
+  /**
+   * #activate -- bind the native imports to a prepared handler's memory,
+   * instantiate it, on_init, replay every live record. On failure its window
+   * is unmapped; the caller rebinds whatever was bound before.
+   */
+  #activate(p: PreparedHandler): number {
+    const n = native();
+    const { memory } = p.window;
     try {
       check(n.workerBind(this.pool.handle, 0, memory.buffer, memory.buffer.byteLength));
-      const handler = Handler.load(source, memory, name, { onTrace: this.o.onTrace });
+      const handler = Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace });
       this.#ring = num(check(num(n.workerRxRing())));
-      this.window = window;
+      this.window = p.window;
       this.handler = handler;
       this.#call("on_init");
       return this.#replay();
     } catch (e) {
-      this.pool.unmapWindow(window);
+      this.pool.unmapWindow(p.window);
       throw e;
     }
   }
 
   /**
-   * replaceHandler -- a deploy: the new handler gets its own memory with the
-   * window mapped beside the old one's, rebuilds its state from the live log
-   * (on_init, on_replay), and only then takes over. Called between batches,
-   * so every request is handled by exactly one of the two. On any failure the
-   * old handler is bound again with its state untouched, and whatever the new
-   * one appended is discarded: nothing changed. Returns the records replayed.
+   * replaceHandler -- a deploy: a prepared handler (prepareHandler) is bound,
+   * rebuilds its state from the live log (on_init, on_replay), and only then
+   * takes over. Called between batches, so every request is handled by
+   * exactly one of the two. On any failure the old handler is bound again with
+   * its state untouched, and whatever the new one appended is discarded:
+   * nothing changed. Returns the records replayed.
    */
-  replaceHandler(source: Uint8Array, name: string): number {
+  replaceHandler(next: PreparedHandler): number {
     const n = native();
     const old = { window: this.window, handler: this.handler };
     try {
-      const replayed = this.#install(source, name);
+      const replayed = this.#activate(next);
       this.pool.unmapWindow(old.window);
       return replayed;
     } catch (e) {

@@ -313,12 +313,12 @@ export function serve(o: ServeOptions): { done: Promise<number>; stop: () => voi
         if (handlers.length > KEEP_HANDLERS) handlers.splice(0, handlers.length - KEEP_HANDLERS);
         handlersChanged();
         const msg = `deployed ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
-          `waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
+          `prepared in ${m.prepareMs} ms, waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
         event("deployed", msg);
         log.info(msg);
         {
           pending.resolve({ handler: { ...m.handler, deployedAt: current().since }, previous: before, replayed: m.replayed,
-            waitMs: m.waitMs, pauseMs: m.pauseMs });
+            prepareMs: m.prepareMs, waitMs: m.waitMs, pauseMs: m.pauseMs });
           pending = null;
         }
         break;

@@ -90,7 +90,8 @@ export function formatDeploy(r: DeployResult): string {
   return [
     `deployed  ${h(r.handler)}`,
     `replacing ${h(r.previous)}`,
-    `replayed  ${r.replayed} records into the new handler; waited ${r.waitMs} ms for a quiet batch boundary, data path paused ${r.pauseMs} ms`,
+    `replayed  ${r.replayed} records into the new handler; data path paused ${r.pauseMs} ms ` +
+      `(compiled in ${r.prepareMs} ms and waited ${r.waitMs} ms for a quiet batch boundary while serving)`,
   ].join("\n");
 }
 

@@ -17,7 +17,7 @@ import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapErro
 import type { PersistMode } from "./layout.js";
 import type { LogLevel } from "./logger.js";
 import { native } from "./native.js";
-import { Runtime, type HandlerPhase, type RecoveryReport, type TakeoverReport } from "./runtime.js";
+import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "./runtime.js";
 import type { HandlerInfo } from "./validate.js";
 import { Ctl, PHASES } from "./control.js";
 
@@ -54,7 +54,7 @@ export type WorkerMessage =
   | { type: "ready"; port: number; mode: string; reason: string; flush: string; recovery: RecoveryReport;
       handler: HandlerSummary; takeover?: TakeoverReport }
   | { type: "log"; level: LogLevel; code?: string; message: string; fields?: Record<string, unknown> }
-  | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; waitMs: number; pauseMs: number }
+  | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; prepareMs: number; waitMs: number; pauseMs: number }
   | { type: "deploy-failed"; id: number; code: string; message: string }
   | { type: "fatal-handler"; code: string; message: string }
   | { type: "error"; code: string; message: string }
@@ -106,10 +106,22 @@ function deploy(rt: Runtime, m: ControlMessage): void {
   const n = native();
   const t0 = Date.now();
   const refuse = (e: PasteError) => post({ type: "deploy-failed", id: m.id, code: e.code, message: e.message });
+  const failed = (e: PasteError) =>
+    refuse(new DeployFailedError(`${m.name} failed while taking over; the old handler keeps serving: ${e.message}`, { cause: e }));
+  // compile, make its memory, map the window: while the old handler serves on
+  let next: PreparedHandler;
+  try {
+    next = rt.prepareHandler(m.bytes, m.name);
+  } catch (e) {
+    if (!(e instanceof PasteError)) throw e;
+    return failed(e);
+  }
+  const tq = Date.now();
   let holding = n.tcpQuiesce(1);
   try {
     while (holding > 0) {
-      if (Date.now() - t0 > cfg.deployWaitMs) {
+      if (Date.now() - tq > cfg.deployWaitMs) {
+        rt.discardHandler(next);
         return refuse(new DeployBusyError(`${holding} connection(s) kept a request half sent for ${cfg.deployWaitMs} ms; ` +
           `the old handler keeps serving; retry the deploy`));
       }
@@ -119,12 +131,13 @@ function deploy(rt: Runtime, m: ControlMessage): void {
     const t1 = Date.now();
     let replayed: number;
     try {
-      replayed = rt.replaceHandler(m.bytes, m.name);
+      replayed = rt.replaceHandler(next);
     } catch (e) {
       if (!(e instanceof PasteError)) throw e;
-      return refuse(new DeployFailedError(`${m.name} failed while taking over; the old handler keeps serving: ${e.message}`, { cause: e }));
+      return failed(e);
     }
-    post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed, waitMs: t1 - t0, pauseMs: Date.now() - t1 });
+    post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed,
+      prepareMs: tq - t0, waitMs: t1 - tq, pauseMs: Date.now() - t1 });
   } finally {
     n.tcpQuiesce(0);
   }
