@@ -171,8 +171,8 @@ uint32_t paste_log_room(struct paste_pool *p);
 int paste_tcp_close_after(struct paste_worker *w, uint32_t id);
 /* paste_tcp_after_commit -- after a batch's replies went out: carry out requested closes */
 void paste_tcp_after_commit(struct paste_worker *w);
-/* paste_tcp_end_conn -- stop reading conn now; close it once its queued replies are out */
-void paste_tcp_end_conn(struct paste_worker *w, uint32_t id);
+/* paste_tcp_end_conn -- stop reading conn now; close it once its queued replies are out. 1 if it was open */
+uint32_t paste_tcp_end_conn(struct paste_worker *w, uint32_t id);
 /* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
 uint32_t paste_log_abort(struct paste_pool *p);
 /* paste_tcp_takeover -- reset what a terminated thread left of the port (a deploy's quiesce) */

@@ -199,6 +199,30 @@ static inline uint32_t ring_next(uint32_t i, uint32_t n)
 	return i + 1 == n ? 0 : i + 1;
 }
 
+/* slot_conn -- the connection an RX slot's request came from (slot.ptr, as PASTE encodes it) */
+static inline uint32_t slot_conn(const struct netmap_slot *slot)
+{
+	return (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT);
+}
+
+/*
+ * slot_take_back -- RX slot s returns to native with the buffer native put
+ * there. A buffer the log references or a hold keeps leaves the ring, and the
+ * slot gets another at the next fill. Called with the pool lock held.
+ */
+static void slot_take_back(struct paste_worker *w, uint32_t s)
+{
+	struct paste_pool *p = w->pool;
+	uint32_t b = w->rx_shadow[s];
+	w->rx->slot[s].buf_idx = b;
+	if (p->refs[b] || p->holds[b]) {
+		paste_buf_state(p, b, BS_LOGGED);
+		w->rx_shadow[s] = 0;
+	} else {
+		p->bstate[b] = BS_RX_KERNEL;
+	}
+}
+
 
 int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len)
 {
@@ -237,7 +261,7 @@ int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_
 	if (id >= p->sb.nrings)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "takeover: worker %u, the pool has %u ring pairs", id, p->sb.nrings);
 	struct paste_worker *w = &p->workers[id];
-	uint32_t n = p->sb.ring_slots, nend = 0, *end = calloc((size_t)n + 1, sizeof(*end));
+	uint32_t n = p->sb.ring_slots;
 	*closed = 0;
 	paste_window_forget(p);
 	paste_tcp_takeover(w);
@@ -251,35 +275,17 @@ int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_
 	for (uint32_t c = 0; c < w->nconns; c++) {
 		if (w->conns[c].held) {
 			paste_conn_drop_holds(w, c);
-			if (w->conns[c].fd >= 0 && !w->conns[c].eof)
-				(*closed)++;
-			paste_tcp_end_conn(w, c);
+			*closed += paste_tcp_end_conn(w, c);
 		}
 	}
 	for (uint32_t s = w->rx_head; s != w->rx_tail; s = ring_next(s, n)) {
-		struct netmap_slot *slot = &w->rx->slot[s];
-		uint32_t b = w->rx_shadow[s];
-		if (end)
-			end[nend++] = (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT);
-		slot->buf_idx = b;
-		if (p->refs[b]) {
-			paste_buf_state(p, b, BS_LOGGED);
-			w->rx_shadow[s] = 0;
-		} else {
-			p->bstate[b] = BS_RX_KERNEL;
-		}
+		*closed += paste_tcp_end_conn(w, slot_conn(&w->rx->slot[s]));
+		slot_take_back(w, s);
 	}
 	pthread_mutex_unlock(&p->lock);
 	w->rx_head = w->rx_tail;
 	__atomic_store_n(&w->rx->head, w->rx_tail, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->rx->cur, w->rx_tail, __ATOMIC_RELEASE);
-	for (uint32_t i = 0; i < nend; i++) {
-		uint32_t c = end[i];
-		if (c < w->nconns && w->conns[c].fd >= 0 && !w->conns[c].eof)
-			(*closed)++;
-		paste_tcp_end_conn(w, c);
-	}
-	free(end);
 	return 0;
 }
 
@@ -418,24 +424,16 @@ int paste_rx_release(int all)
 		if (!in_span(hh, w->rx_head, w->rx_tail, n))
 			hh = w->rx_head;
 		for (uint32_t s = hh; s != w->rx_tail; s = ring_next(s, n))
-			paste_tcp_close_after(w, (uint32_t)((w->rx->slot[s].ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT));
+			paste_tcp_close_after(w, slot_conn(&w->rx->slot[s]));
 	}
 	pthread_mutex_lock(&p->lock);
 	uint32_t released = 0;
 	for (uint32_t s = w->rx_head; s != h; s = ring_next(s, n)) {
-		uint32_t b = w->rx_shadow[s];
-		struct netmap_slot *slot = &w->rx->slot[s];
-		if (slot->buf_idx != b && !rc)
+		uint32_t b = w->rx_shadow[s], got = w->rx->slot[s].buf_idx;
+		if (got != b && !rc)
 			rc = paste_set_error(PASTE_ERR_HANDLER,
-				"handler changed RX ring %u slot %u buffer from %u to %u; restored", w->id, s, b, slot->buf_idx);
-		slot->buf_idx = b;
-		if (p->refs[b] || p->holds[b]) {
-			/* the log or a hold keeps it; the slot gets another at the next fill */
-			paste_buf_state(p, b, BS_LOGGED);
-			w->rx_shadow[s] = 0;
-		} else {
-			p->bstate[b] = BS_RX_KERNEL;
-		}
+				"handler changed RX ring %u slot %u buffer from %u to %u; restored", w->id, s, b, got);
+		slot_take_back(w, s);
 		released++;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -947,7 +945,7 @@ int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns)
 		pthread_mutex_unlock(&p->lock);
 		if (seq < 0)
 			return (int)seq;
-		int rc = queue_reply(w, (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT), 0, 0, &seq, 8);
+		int rc = queue_reply(w, slot_conn(slot), 0, 0, &seq, 8);
 		if (rc)
 			return rc;
 	}

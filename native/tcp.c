@@ -95,12 +95,13 @@ int paste_tcp_close_after(struct paste_worker *w, uint32_t id)
 	return u32_push(&t->closing, &t->nclosing, &t->cap_closing, id);
 }
 
-void paste_tcp_end_conn(struct paste_worker *w, uint32_t id)
+uint32_t paste_tcp_end_conn(struct paste_worker *w, uint32_t id)
 {
-	if (w->tcp && id < w->nconns && w->conns[id].fd >= 0 && !w->conns[id].eof) {
-		shutdown(w->conns[id].fd, SHUT_RD);
-		conn_finish(w, id, false);
-	}
+	if (!w->tcp || id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].eof)
+		return 0;
+	shutdown(w->conns[id].fd, SHUT_RD);
+	conn_finish(w, id, false);
+	return 1;
 }
 
 /* paste_tcp_after_commit -- the batch's replies are out: close what the handler asked to */
