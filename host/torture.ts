@@ -78,7 +78,7 @@ const cmd = (...args: (string | Buffer)[]) =>
   })]);
 
 /** RESP replies from a byte stream: "+OK", "$-1" (null), bulk strings, errors. */
-class RespReader {
+export class RespReader {
   #buf = Buffer.alloc(0);
   push(d: Buffer): (Buffer | string | null)[] {
     this.#buf = Buffer.concat([this.#buf, d]);

@@ -14,6 +14,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RespReader } from "../host/torture.js";
 import { buildVariant, cliPath, root, runCli, scratchDir, startServer, until, type Server } from "./helpers.js";
 
 const KV = join(root, "samples", "kv-wal", "kv-wal.wasm");
@@ -37,17 +38,24 @@ async function deploy(file: string, pool: string): Promise<{ status: number; std
   }
 }
 
-/** A RESP connection: one command at a time, raw replies; remembers whether the server closed it. */
+/**
+ * A RESP connection: one command at a time; each reply in its wire form
+ * ("+OK\r\n", "$1\r\nv\r\n", "$-1\r\n"), or null if the server closed the
+ * connection first. Parsing is torture's RespReader.
+ */
 class Resp {
   closed = false;
-  #buf = Buffer.alloc(0);
+  #reader = new RespReader();
+  #replies: string[] = [];
   #wait: ((r: string | null) => void) | null = null;
   readonly sock: Socket;
   constructor(port: number) {
     this.sock = connect(port, "127.0.0.1");
     sockets.push(this.sock);
     this.sock.on("data", (d) => {
-      this.#buf = Buffer.concat([this.#buf, d]);
+      for (const r of this.#reader.push(d)) {
+        this.#replies.push(r === null ? "$-1\r\n" : typeof r === "string" ? `${r}\r\n` : `$${r.length}\r\n${r.toString("latin1")}\r\n`);
+      }
       this.#pump();
     });
     const end = () => {
@@ -62,20 +70,10 @@ class Resp {
     return new Promise((r) => (this.sock.readyState === "open" ? r() : this.sock.once("connect", () => r())));
   }
   #pump(): void {
-    if (!this.#wait) return;
-    const text = this.#buf.toString("latin1");
-    const eol = text.indexOf("\r\n");
-    if (eol < 0) return;
-    let len = eol + 2;
-    if (text[0] === "$" && !text.startsWith("$-1")) {
-      len += Number(text.slice(1, eol)) + 2;
-      if (this.#buf.length < len) return;
-    }
-    const reply = text.slice(0, len);
-    this.#buf = this.#buf.subarray(len);
+    if (!this.#wait || !this.#replies.length) return;
     const w = this.#wait;
     this.#wait = null;
-    w(reply);
+    w(this.#replies.shift()!);
   }
   /** send -- raw bytes; the next reply (null if the connection closed first). */
   send(raw: string | Buffer): Promise<string | null> {
