@@ -725,14 +725,24 @@ static double import_error(int rc)
 	return (double)rc;
 }
 
+/* one_extent -- an import's (buf_idx, off, len) as an extent; 0, or the handler error */
+static int one_extent(uint32_t buf_idx, uint32_t off, uint32_t len, const char *what, struct paste_extent *e)
+{
+	if (off > UINT16_MAX || len > UINT16_MAX)
+		return paste_set_error(PASTE_ERR_HANDLER, "%s: offset %u length %u do not fit a buffer", what, off, len);
+	*e = (struct paste_extent){ .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	return 0;
+}
+
 double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
 {
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
-	if (off > UINT16_MAX || len > UINT16_MAX)
-		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log: offset %u length %u do not fit a buffer", off, len));
-	struct paste_extent e = { .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	struct paste_extent e;
+	int rc = one_extent(buf_idx, off, len, "log", &e);
+	if (rc)
+		return import_error(rc);
 	pthread_mutex_lock(&w->pool->lock);
 	int64_t seq = paste_log_append(w->pool, &e, 1);
 	pthread_mutex_unlock(&w->pool->lock);
@@ -795,9 +805,10 @@ double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
 	struct paste_worker *w = paste_cur;
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "log: no worker bound to this thread");
-	if (off > UINT16_MAX || len > UINT16_MAX)
-		return import_error(paste_set_error(PASTE_ERR_HANDLER, "log_copy: offset %u length %u do not fit a buffer", off, len));
-	struct paste_extent e = { .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	struct paste_extent e;
+	int rc = one_extent(buf_idx, off, len, "log_copy", &e);
+	if (rc)
+		return import_error(rc);
 	pthread_mutex_lock(&w->pool->lock);
 	double r = copy_and_log(w->pool, &e, 1, "log_copy");
 	pthread_mutex_unlock(&w->pool->lock);
