@@ -23,7 +23,7 @@ import os from "node:os";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { buildHandler } from "./build.js";
-import { native, packageRoot } from "./native.js";
+import { packageRoot } from "./native.js";
 import { Runtime } from "./runtime.js";
 import { spawnHost } from "./spawn.js";
 
@@ -116,7 +116,6 @@ async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
     const info = rt.pool.info();
     Object.assign(report.machine, describeMachine({ flush: info.flush, fs: `${info.persist.filesystem} (${info.persist.mode})` }));
     const setMode = (rt.handler.exports as unknown as { set_mode(m: number): void }).set_mode;
-    const n = native();
     const keep = 4096;
     const run = (size: number, mode: number, count: number) => {
       const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: 3 });
@@ -126,7 +125,7 @@ async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
       while (sent < count) {
         const b0 = process.hrtime.bigint();
         const want = Math.min(256, count - sent);
-        const filled = mode === 3 ? n.memNativeWal(size, want, 16) : rt.memBatch(size, want, 16).filled;
+        const filled = mode === 3 ? rt.memNativeWal(size, want, 16) : rt.memBatch(size, want, 16).filled;
         if (filled <= 0) throw new Error(`bench stalled at ${sent} requests (pool or log full)`);
         h.recordValueWithCount(Number(process.hrtime.bigint() - b0), filled);   // each record waited for its batch
         sent += filled;

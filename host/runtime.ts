@@ -11,7 +11,7 @@
 
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { HandlerError, HandlerMemoryError, PasteError } from "./errors.js";
+import { HandlerError, HandlerMemoryError, PasteError, PoolClosedError } from "./errors.js";
 import { Handler, type CompiledHandler } from "./handler.js";
 import type { PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
@@ -121,6 +121,8 @@ export class Runtime {
   /** Set by attach(): what the takeover of a terminated worker dropped. */
   takeover?: TakeoverReport;
   #ring = 0;
+  /** The native worker this runtime's handler runs on (paste_worker_bind); null once closed. */
+  #worker: unknown = null;
   #commits = { count: 0, sumNs: 0, maxNs: 0 };
   #replyBuf = Buffer.alloc(1 << 20);
   readonly #watch: (phase: HandlerPhase | null) => void;
@@ -215,9 +217,10 @@ export class Runtime {
     const n = native();
     const { memory } = p.window;
     try {
-      check(n.workerBind(this.pool.handle, 0, memory.buffer, memory.buffer.byteLength));
-      const handler = Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace });
-      this.#ring = num(check(num(n.workerRxRing())));
+      this.#bind(memory);
+      // its start function may call the imports: they act on the entered worker
+      const handler = this.#entered(() => Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace }));
+      this.#ring = num(check(num(n.workerRxRing(this.#worker))));
       this.window = p.window;
       this.handler = handler;
       this.#call("on_init");
@@ -247,18 +250,49 @@ export class Runtime {
       n.logDiscard(this.pool.handle);
       this.window = old.window;
       this.handler = old.handler;
-      check(n.workerBind(this.pool.handle, 0, old.window.memory.buffer, old.window.memory.buffer.byteLength));
+      this.#bind(old.window.memory);
       throw e;
     }
   }
 
-  /** #call -- one handler export, under the watchdog's eye. */
+  /** #bind -- worker 0 of the pool, bound to a handler memory (the window is mapped into it). */
+  #bind(memory: WebAssembly.Memory): void {
+    const out = [null];
+    check(native().workerBind(this.pool.handle, 0, memory.buffer, memory.buffer.byteLength, out));
+    this.#worker = out[0];
+  }
+
+  /** #w -- the native worker; PoolClosedError (PASTE_ERR_CLOSED) once the runtime is closed. */
+  get #w(): unknown {
+    if (this.#worker === null) throw new PoolClosedError(`runtime for ${this.pool.path} is closed`);
+    return this.#worker;
+  }
+
+  /**
+   * #entered -- run f with this runtime's worker entered: the handler's
+   * imports act on it for that long, and on no worker after (so two runtimes
+   * in one thread never reach each other's pool).
+   */
+  #entered<T>(f: () => T): T {
+    const n = native();
+    check(n.workerEnter(this.#w));
+    try {
+      return f();
+    } finally {
+      n.workerLeave();
+    }
+  }
+
+  /** #call -- one handler export, under the watchdog's eye, with the worker entered. */
   #call(fn: HandlerPhase, arg?: number): void {
+    const n = native();
+    check(n.workerEnter(this.#w));
     this.#watch(fn);
     try {
       this.handler.call(fn, arg);
     } finally {
       this.#watch(null);
+      n.workerLeave();
     }
   }
 
@@ -282,7 +316,7 @@ export class Runtime {
     check(n.walkBegin(this.pool.handle));
     let count = 0;
     for (;;) {
-      const addr = num(check(num(n.workerReplayNext())));   // skips records recovery reported corrupt
+      const addr = num(check(num(n.workerReplayNext(this.#w))));   // skips records recovery reported corrupt
       if (addr === 0) return count;
       this.#call("on_replay", addr);
       this.window.verify();
@@ -318,6 +352,7 @@ export class Runtime {
   /** runBatch -- hand the filled RX slots to on_rx, take them back, commit, release replies. */
   runBatch(): number {
     const n = native();
+    const w = this.#w;
     let trapped = false;
     try {
       this.#call("on_rx", this.#ring);
@@ -328,11 +363,11 @@ export class Runtime {
     }
     const before = this.window.memory.buffer.byteLength;
     this.window.verify();
-    if (this.window.memory.buffer.byteLength !== before) n.workerMemLen(this.window.memory.buffer.byteLength);
-    const released = n.rxRelease(trapped ? 1 : 0);
+    if (this.window.memory.buffer.byteLength !== before) n.workerMemLen(w, this.window.memory.buffer.byteLength);
+    const released = n.rxRelease(w, trapped ? 1 : 0);
     if (released < 0) this.#handlerError(new HandlerError(n.lastError()));
     const t0 = process.hrtime.bigint();
-    const replies = num(check(num(n.commit())));
+    const replies = num(check(num(n.commit(w))));
     const ns = Number(process.hrtime.bigint() - t0);
     this.#commits.count++;
     this.#commits.sumNs += ns;
@@ -343,22 +378,28 @@ export class Runtime {
 
   /** memBatch -- one batch from the mem port: up to max requests of size bytes over conns connections. */
   memBatch(size: number, max = 1 << 30, conns = 1): BatchResult {
-    const filled = check(native().memFill(size, Math.min(max, 0xffffffff), conns));
+    const filled = check(native().memFill(this.#w, size, Math.min(max, 0xffffffff), conns));
     if (filled === 0) return { filled: 0, replies: 0 };
     return { filled, replies: this.runBatch() };
   }
 
   /** memRequest -- the mem port with given bytes: one request from conn; false when the ring, pool or log is full. */
   memRequest(data: Uint8Array, conn = 1): boolean {
-    return check(native().memFillBytes(data, data.length, conn)) === 1;
+    return check(native().memFillBytes(this.#w, data, data.length, conn)) === 1;
+  }
+
+  /** memNativeWal -- the benchmark's Wasm-free baseline: one mem-wal batch done by a C loop; requests handled. */
+  memNativeWal(size: number, max: number, conns: number): number {
+    return check(native().memNativeWal(this.#w, size, max, conns));
   }
 
   /** takeReplies -- the replies the mem port "sent", oldest first (copies). */
   takeReplies(): Reply[] {
     const out: Reply[] = [];
     const n = native();
+    const w = this.#w;
     for (;;) {
-      const got = num(check(num(n.memTakeReplies(this.#replyBuf, this.#replyBuf.length))));
+      const got = num(check(num(n.memTakeReplies(w, this.#replyBuf, this.#replyBuf.length))));
       if (got === 0) return out;
       for (let off = 0; off < got;) {
         const conn = this.#replyBuf.readUInt32LE(off);
@@ -372,8 +413,22 @@ export class Runtime {
   /** listen -- open the TCP port on host:port (0: any free port); the port bound. */
   listen(host: string, port: number): number {
     const n = native();
-    check(n.tcpListen(host, port, 4096));
-    return check(n.tcpPort());
+    check(n.tcpListen(this.#w, host, port, 4096));
+    return this.port();
+  }
+
+  /** port -- the TCP port bound (also after attach, which finds the port already listening). */
+  port(): number {
+    return check(native().tcpPort(this.#w));
+  }
+
+  /**
+   * quiesce -- on: read only from connections whose handler holds a request
+   * half received, so a deploy can swap handlers where none is; the number of
+   * such connections left. off: read from every connection again.
+   */
+  quiesce(on: boolean): number {
+    return check(native().tcpQuiesce(this.#w, on ? 1 : 0));
   }
 
   #closed = new Uint32Array(1024);
@@ -385,10 +440,11 @@ export class Runtime {
    */
   pollTcp(timeoutMs: number): number {
     const n = native();
-    const filled = check(n.tcpPoll(timeoutMs));
+    const w = this.#w;
+    const filled = check(n.tcpPoll(w, timeoutMs));
     if (filled > 0) this.runBatch();
     for (;;) {
-      const k = n.tcpTakeClosed(this.#closed, this.#closed.length);
+      const k = n.tcpTakeClosed(w, this.#closed, this.#closed.length);
       if (k <= 0) break;
       for (let i = 0; i < k; i++) {
         const conn = this.#closed[i];
@@ -398,7 +454,7 @@ export class Runtime {
           if (!(e instanceof PasteError)) throw e;
           this.#trapped(e);
         }
-        check(n.tcpCloseConn(conn));   // drops whatever the handler still holds for it
+        check(n.tcpCloseConn(w, conn));   // drops whatever the handler still holds for it
         this.#stopIfAsked();
       }
       this.window.verify();
@@ -408,18 +464,18 @@ export class Runtime {
 
   /** backpressured -- the last poll stopped reading: no free slot or buffer until the handler trims. */
   get backpressured(): boolean {
-    return native().tcpBlocked() === 1;
+    return native().tcpBlocked(this.#w) === 1;
   }
 
   /** stopAccepting -- close the listener (connections stay) for a clean shutdown. */
   stopAccepting(): void {
-    check(native().tcpStopAccepting());
+    check(native().tcpStopAccepting(this.#w));
   }
 
   connections(): { open: number; accepted: number } {
     const open = [0];
     const accepted = [0];
-    check(native().tcpStats(open, accepted));
+    check(native().tcpStats(this.#w, open, accepted));
     return { open: Number(open[0]), accepted: Number(accepted[0]) };
   }
 
@@ -449,8 +505,9 @@ export class Runtime {
     };
   }
 
-  /** close -- finish the batch in flight (commit), unmap, mark the pool clean. */
+  /** close -- finish the batch in flight (commit), unmap, mark the pool clean. Every later call is PASTE_ERR_CLOSED. */
   close(): void {
+    this.#worker = null;
     this.pool.close({ clean: true });
   }
 }

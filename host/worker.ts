@@ -16,7 +16,6 @@ import type { HostSnapshot } from "./admin.js";
 import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "./errors.js";
 import type { PersistMode } from "./layout.js";
 import type { LogLevel } from "./logger.js";
-import { native } from "./native.js";
 import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "./runtime.js";
 import type { HandlerInfo } from "./validate.js";
 import { Ctl, PHASES } from "./control.js";
@@ -103,7 +102,6 @@ const rtName = () => current?.handler.name ?? cfg.handlerName;
  * while no batch runs.
  */
 function deploy(rt: Runtime, m: ControlMessage): void {
-  const n = native();
   const t0 = Date.now();
   const refuse = (e: PasteError) => post({ type: "deploy-failed", id: m.id, code: e.code, message: e.message });
   const failed = (e: PasteError) =>
@@ -117,7 +115,7 @@ function deploy(rt: Runtime, m: ControlMessage): void {
     return failed(e);
   }
   const tq = Date.now();
-  let holding = n.tcpQuiesce(1);
+  let holding = rt.quiesce(true);
   try {
     while (holding > 0) {
       if (Date.now() - tq > cfg.deployWaitMs) {
@@ -126,7 +124,7 @@ function deploy(rt: Runtime, m: ControlMessage): void {
           `the old handler keeps serving; retry the deploy`));
       }
       rt.pollTcp(10);   // the running handler's errors here are its own: they propagate
-      holding = n.tcpQuiesce(1);
+      holding = rt.quiesce(true);
     }
     const t1 = Date.now();
     let replayed: number;
@@ -139,7 +137,7 @@ function deploy(rt: Runtime, m: ControlMessage): void {
     post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed,
       prepareMs: tq - t0, waitMs: t1 - tq, pauseMs: Date.now() - t1 });
   } finally {
-    n.tcpQuiesce(0);
+    rt.quiesce(false);
   }
 }
 
@@ -148,7 +146,7 @@ function main(): void {
   current = rt;
   let port: number;
   try {
-    port = cfg.attach ? native().tcpPort() : rt.listen(cfg.host, cfg.port);
+    port = cfg.attach ? rt.port() : rt.listen(cfg.host, cfg.port);
   } catch (e) {
     rt.close();
     throw e;

@@ -1,6 +1,7 @@
 /*
  * internal.h -- what the native library's files share and users never see:
- * the pool handle, the persist dispatch and the error helpers.
+ * the pool and worker structs, the persist and port dispatch tables, and what
+ * each layer offers the layers above it.
  */
 #ifndef PASTE_INTERNAL_H
 #define PASTE_INTERNAL_H
@@ -11,17 +12,8 @@
 #include <sys/uio.h>
 #include <stdbool.h>
 
-/* Flush the cache lines covering [addr, addr+len); not ordered until paste_fence(). */
-typedef void (*paste_flush_fn)(const void *addr, size_t len);
-extern paste_flush_fn paste_flush_lines;
-
-/* paste_fence -- order every earlier flush before any later store (sfence) */
-static inline void paste_fence(void)
-{
-	__asm__ __volatile__("sfence" ::: "memory");
-}
-
 struct paste_pool;
+struct paste_worker;
 
 /*
  * How a pool makes bytes durable, chosen once at open. flush() queues a range
@@ -33,6 +25,29 @@ struct paste_pool;
 struct paste_persist_ops {
 	void (*flush)(struct paste_pool *p, const void *addr, size_t len);
 	int  (*drain)(struct paste_pool *p);
+};
+
+/*
+ * What the layers below a port need from it, filled in by the port when it
+ * attaches to a worker (port_mem.c, port_tcp.c): decided once, called through
+ * the table, so no file below the ports names one (PMDK's habit).
+ */
+struct paste_port_ops {
+	const char *name;
+	/* replies to one connection go out in one deliver() (TCP: one writev); else one a reply */
+	bool coalesce;
+	/* deliver -- a committed batch's replies for conn (reply.c, after the commit) */
+	int  (*deliver)(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
+	/* close_after -- close conn once the replies queued so far are sent (imports.c; ring.c after a trap) */
+	int  (*close_after)(struct paste_worker *w, uint32_t conn);
+	/* after_commit -- the batch's replies are out: carry out the closes asked for (reply.c) */
+	void (*after_commit)(struct paste_worker *w);
+	/* end_conn -- stop reading conn now, close it once its replies are out; 1 if it was open (worker.c) */
+	uint32_t (*end_conn)(struct paste_worker *w, uint32_t conn);
+	/* takeover -- a new thread runs the worker: forget what the old one waited for (worker.c) */
+	void (*takeover)(struct paste_worker *w);
+	/* detach -- close the port and free its state (worker.c: another port attaches, or the pool closes) */
+	void (*detach)(struct paste_worker *w);
 };
 
 /* Where a buffer is; native code trusts this, never the window. */
@@ -53,7 +68,7 @@ struct paste_bytes {
 
 /* A connection of a port (TCP, or the mem port's synthetic ones), by id. */
 struct paste_conn {
-	int      fd;                  /* -1: not open */
+	int      fd;                  /* -1: not open (TCP) */
 	bool     eof;                 /* the peer finished sending; close once replies are out */
 	bool     dead;                /* reset or closed: discard output */
 	bool     want_out;            /* EPOLLOUT armed */
@@ -61,27 +76,29 @@ struct paste_conn {
 	struct paste_bytes out;       /* replies the socket did not take yet */
 };
 
-struct paste_tcp;
-
 #define PASTE_MAX_WINDOWS 2
 
+/* One data-path worker: an RX and a TX ring, the handler memory bound to them, a port. */
 struct paste_worker {
 	struct paste_pool *pool;
 	uint32_t id;
+	/* ring.c */
 	struct netmap_ring *rx, *tx;  /* in the native mapping */
 	uint64_t rx_wasm;             /* Wasm address of the RX ring */
 	uint32_t *rx_shadow;          /* the buffer native put in each RX slot; 0 = needs one */
 	uint32_t rx_head;             /* the head native last accepted from the handler */
 	uint32_t rx_tail;             /* native's tail: slots [rx_head, rx_tail) are the handler's */
+	/* worker.c: the handler memory bound, and the connections by id */
 	uint8_t  *wasm;               /* byte 0 of the handler's memory */
 	uint64_t wasm_len;
-	uint64_t mem_seq;             /* mem port: requests generated */
-	struct paste_bytes pending;   /* replies of the open batch */
-	struct paste_bytes delivered; /* mem port: replies "sent" */
-	uint64_t pending_replies;
-	struct paste_conn *conns;     /* by connection id */
+	struct paste_conn *conns;
 	uint32_t nconns;              /* capacity of conns */
-	struct paste_tcp *tcp;        /* the TCP port, if listening */
+	/* reply.c */
+	struct paste_bytes pending;   /* replies of the open batch */
+	uint64_t pending_replies;
+	/* the port: set by the port itself (paste_port_attach) */
+	const struct paste_port_ops *port;
+	void     *port_data;
 };
 
 struct paste_pool {
@@ -102,9 +119,13 @@ struct paste_pool {
 	/* Where the window is mapped: one memory normally, two while a deploy
 	 * swaps handlers (the new handler's memory is made ready beside the old). */
 	uint8_t  *windows[PASTE_MAX_WINDOWS];
+	/* The runtime above the pool (worker.c) registers how to end it, so that
+	 * pool.c closes it without naming a higher layer. NULL: no runtime. */
+	int     (*runtime_close)(struct paste_pool *p);
 	/* runtime, after paste_pool_recover() */
 	pthread_mutex_t lock;         /* log append, commit, trim: workers share one log */
 	bool      recovered;
+	/* bufs.c */
 	uint32_t *refs;               /* live records referencing each buffer */
 	uint16_t *holds;              /* handler holds on each buffer (a request still being received) */
 	uint32_t *hold_next;          /* next held buffer of the same connection */
@@ -112,24 +133,24 @@ struct paste_pool {
 	uint32_t *free_stack;
 	uint32_t  nfree;
 	uint32_t  nlogged;            /* buffers in state BS_LOGGED */
+	/* log.c */
 	uint8_t  *records;            /* the log's record area */
 	uint64_t  cap;                /* its bytes */
 	uint64_t  head, head_seq;     /* volatile mirrors of the persistent words */
 	uint64_t  vtail;              /* appended, not yet committed */
 	uint64_t  ptail;              /* persistent tail */
 	uint64_t  next_seq, committed_seq;
+	uint64_t  walk_pos, walk_end, walk_expect;   /* log walker */
+	/* worker.c */
 	struct paste_worker *workers;
 	struct paste_stats stats;
-	uint64_t  walk_pos, walk_end, walk_expect;   /* log walker */
 	struct paste_sim *sim;        /* the persistence simulator, if enabled */
 	char      reason[160];
 	char      fs_name[24];
 	char      path[4096];
 };
 
-extern __thread struct paste_worker *paste_cur;   /* the calling thread's bound worker */
-
-/* buffer address in the native mapping */
+/* paste_buf -- a buffer's address in the native mapping */
 static inline uint8_t *paste_buf(const struct paste_pool *p, uint32_t idx)
 {
 	return p->base + p->sb.buf_ofs + (uint64_t)idx * p->sb.buf_size;
@@ -141,58 +162,118 @@ static inline bool paste_buf_loggable(const struct paste_pool *p, uint32_t b)
 	return b > 0 && b < p->sb.nbufs && (p->bstate[b] == BS_RX_USER || p->bstate[b] == BS_LOGGED);
 }
 
-/* runtime internals shared by log.c and ring.c */
-int  paste_runtime_init(struct paste_pool *p);
-void paste_runtime_free(struct paste_pool *p);
-void paste_rings_reset(struct paste_pool *p);
-int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, uint32_t n);
-int  paste_log_commit(struct paste_pool *p);
-int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
-uint32_t paste_free_pop(struct paste_pool *p);
-/* paste_buf_release -- a buffer out of the rings lost its last reference or hold: free it */
-void paste_buf_maybe_free(struct paste_pool *p, uint32_t b);
-/* paste_conn_get -- connection id's state, grown on demand; NULL if out of memory */
-struct paste_conn *paste_conn_get(struct paste_worker *w, uint32_t id);
-/* paste_conn_drop_holds -- release every buffer a connection's handler still holds */
-void paste_conn_drop_holds(struct paste_worker *w, uint32_t id);
-/* paste_deliver -- hand a committed reply to the port (TCP socket, or the mem port's queue) */
-int paste_deliver(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
-/* paste_rx_claim -- the next RX slot the port may fill and its buffer; NULL when the ring or pool is full */
-struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data);
-/* paste_rx_publish -- hand the claimed slot to the handler with len bytes from conn */
-void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn);
-/* paste_tcp_deliver -- send (or queue) a reply on a TCP connection */
-int paste_tcp_deliver(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
-/* paste_bytes_append -- append to a byte queue */
-int paste_bytes_append(struct paste_bytes *q, const void *data, size_t len);
-/* paste_log_room -- requests the log can take before a batch waits for a trim */
-uint32_t paste_log_room(struct paste_pool *p);
-/* paste_tcp_close_after -- close a connection once its queued replies are sent */
-int paste_tcp_close_after(struct paste_worker *w, uint32_t id);
-/* paste_tcp_after_commit -- after a batch's replies went out: carry out requested closes */
-void paste_tcp_after_commit(struct paste_worker *w);
-/* paste_tcp_end_conn -- stop reading conn now; close it once its queued replies are out. 1 if it was open */
-uint32_t paste_tcp_end_conn(struct paste_worker *w, uint32_t id);
-/* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
-uint32_t paste_log_abort(struct paste_pool *p);
-/* paste_tcp_takeover -- reset what a terminated thread left of the port (a deploy's quiesce) */
-void paste_tcp_takeover(struct paste_worker *w);
-/* paste_tcp_free -- close the port and every connection */
-void paste_tcp_free(struct paste_worker *w);
+/* ring_next -- netmap's next(i) */
+static inline uint32_t paste_ring_next(uint32_t i, uint32_t n)
+{
+	return i + 1 == n ? 0 : i + 1;
+}
 
-/* paste_buf_state -- move buffer b to state st, keeping the counters right */
-void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st);
-void paste_free_push(struct paste_pool *p, uint32_t idx);
+/*
+ * What each file offers the files above it, bottom first. A file calls only
+ * what a lower layer declares here (native/layers.mjs checks the objects at
+ * build time); the picture is in paste.h.
+ */
 
-/* the persistence simulator's bookkeeping (sim.c); called only when p->sim */
+/* error.c */
+/* paste_set_error -- format this thread's last error and return rc */
+int paste_set_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* paste_set_errno -- the same, with ": strerror(err)" appended and rc from err */
+int paste_set_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cpu.c: flush the cache lines covering [addr, addr+len); not ordered until paste_fence() */
+typedef void (*paste_flush_fn)(const void *addr, size_t len);
+extern paste_flush_fn paste_flush_lines;
+
+/* paste_fence -- order every earlier flush before any later store (sfence) */
+static inline void paste_fence(void)
+{
+	__asm__ __volatile__("sfence" ::: "memory");
+}
+
+/* sim.c: the persistence simulator's bookkeeping; called only when p->sim */
 void paste_sim_note_append(struct paste_pool *p, uint64_t seq, uint32_t len, uint32_t crc);
 void paste_sim_note_commit(struct paste_pool *p, uint64_t seq);
 void paste_sim_note_trim(struct paste_pool *p, uint64_t seq);
 void paste_sim_free(struct paste_pool *p);
 
-/* paste_set_error -- format this thread's last error and return rc */
-int paste_set_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* paste_set_errno -- the same, with ": strerror(err)" appended and rc from err */
-int paste_set_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* pool.c */
+/* paste_persist_word -- make one 8-byte word of the native mapping durable */
+int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
+
+/* bufs.c */
+/* paste_bufs_init -- per-buffer books for a recovered pool, all free but buffer 0 (not yet on the stack) */
+int  paste_bufs_init(struct paste_pool *p);
+/* paste_bufs_free -- drop the books */
+void paste_bufs_free(struct paste_pool *p);
+/* paste_bufs_stack_free -- after recovery marked the live ones: every free buffer onto the stack */
+void paste_bufs_stack_free(struct paste_pool *p);
+/* paste_buf_state -- move buffer b to state st, keeping the counters right */
+void paste_buf_state(struct paste_pool *p, uint32_t b, uint8_t st);
+/* paste_free_pop -- a free buffer (its state for the caller to set), or 0 */
+uint32_t paste_free_pop(struct paste_pool *p);
+/* paste_free_push -- buffer b is free again */
+void paste_free_push(struct paste_pool *p, uint32_t b);
+/* paste_buf_maybe_free -- a buffer out of the rings lost its last reference or hold: free it */
+void paste_buf_maybe_free(struct paste_pool *p, uint32_t b);
+/* paste_hold_push -- hold buffer b on the list at *head; PASTE_ERR_HANDLER if it cannot be held */
+int  paste_hold_push(struct paste_pool *p, uint32_t *head, uint32_t b);
+/* paste_hold_remove -- give held buffer b back from the list at *head; PASTE_ERR_HANDLER if not on it */
+int  paste_hold_remove(struct paste_pool *p, uint32_t *head, uint32_t b);
+/* paste_hold_drop_all -- give back every buffer on the list at *head */
+void paste_hold_drop_all(struct paste_pool *p, uint32_t *head);
+
+/* log.c */
+/* paste_log_init -- the log's volatile books, from the pool's geometry */
+void paste_log_init(struct paste_pool *p);
+/* paste_log_recover -- walk, cut a torn tail, reference every live record's buffers */
+int  paste_log_recover(struct paste_pool *p, struct paste_recovery *out);
+/* paste_log_append -- one record of n extents; its seq, or a negative error */
+int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, uint32_t n);
+/* paste_log_commit -- make every appended record durable, then the tail that covers them */
+int  paste_log_commit(struct paste_pool *p);
+/* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
+uint32_t paste_log_abort(struct paste_pool *p);
+/* paste_log_room -- requests the log can take before a batch waits for a trim */
+uint32_t paste_log_room(struct paste_pool *p);
+
+/* ring.c */
+/* paste_rings_reset -- after recovery: every ring as at create, free buffers in its slots */
+void paste_rings_reset(struct paste_pool *p);
+/* paste_rx_claim -- the next RX slot the port may fill and its buffer; NULL when the ring or pool is full */
+struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data);
+/* paste_rx_publish -- hand the claimed slot to the handler with len bytes from conn */
+void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn);
+/* paste_rx_take_back -- RX slot s returns to native (the pool lock held) */
+void paste_rx_take_back(struct paste_worker *w, uint32_t s);
+/* paste_slot_conn -- the connection an RX slot's request came from (slot.ptr, as PASTE encodes it) */
+static inline uint32_t paste_slot_conn(const struct netmap_slot *slot)
+{
+	return (uint32_t)((slot->ptr & PASTE_PTR_FD_MASK) >> PASTE_PTR_FD_SHIFT);
+}
+
+/* reply.c */
+/* paste_bytes_append -- append to a byte queue */
+int  paste_bytes_append(struct paste_bytes *q, const void *data, size_t len);
+/* paste_bytes_reserve -- room for more bytes at the end of a byte queue */
+int  paste_bytes_reserve(struct paste_bytes *q, size_t more);
+/* paste_reply_queue -- queue a reply for conn: len bytes copied from src, or (buf != 0) by reference to a pool buffer */
+int  paste_reply_queue(struct paste_worker *w, uint32_t conn, uint32_t buf, uint32_t off, const void *src, uint32_t len);
+/* paste_reply_drop -- forget the open batch's replies (it will never commit) */
+void paste_reply_drop(struct paste_worker *w);
+
+/* worker.c */
+/* paste_conn_get -- connection id's state, grown on demand; NULL if out of memory */
+struct paste_conn *paste_conn_get(struct paste_worker *w, uint32_t id);
+/* paste_conn_drop_holds -- release every buffer a connection's handler still holds (the pool lock held) */
+void paste_conn_drop_holds(struct paste_worker *w, uint32_t id);
+/* paste_port_attach -- make ops (with its state) the worker's port; the previous one is detached */
+void paste_port_attach(struct paste_worker *w, const struct paste_port_ops *ops, void *data);
+/* paste_port_vacant -- no port has attached to the worker yet */
+bool paste_port_vacant(const struct paste_worker *w);
+/* paste_port_is -- is ops the worker's port? */
+static inline bool paste_port_is(const struct paste_worker *w, const struct paste_port_ops *ops)
+{
+	return w && w->port == ops;
+}
 
 #endif /* PASTE_INTERNAL_H */

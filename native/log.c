@@ -9,7 +9,7 @@
  *   2. flush the batch's payload and record
  *      lines, then drain: sfence / msync       (paste_log_commit)
  *   3. store the tail, flush it, drain again   (paste_log_commit)
- *   4. only now may replies leave              (paste_commit, ring.c)
+ *   4. only now may replies leave              (paste_commit, reply.c)
  *
  * So every record below the persistent tail is whole. Recovery trusts the
  * tail for structure, and still verifies every record: a structurally bad one
@@ -335,8 +335,7 @@ int paste_log_walk_begin(paste_pool *p)
 {
 	if (!p)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "walk: no pool");
-	p->records = p->base + p->sb.log_ofs + PASTE_LOG_HDR_SIZE;
-	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
+	paste_log_init(p);   /* also for read-only pools, which never recover */
 	p->walk_pos = __atomic_load_n(&p->log->head, __ATOMIC_ACQUIRE);
 	p->walk_end = __atomic_load_n(&p->log->tail, __ATOMIC_ACQUIRE);
 	p->walk_expect = 0;
@@ -398,23 +397,23 @@ int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, struct paste_exten
 
 /* ---------------------------------------------------------------- recovery */
 
-int paste_pool_recover(paste_pool *p, struct paste_recovery *out)
+void paste_log_init(struct paste_pool *p)
 {
-	if (!p || !out)
-		return paste_set_error(PASTE_ERR_INVALID_ARG, "recover: no pool");
-	if (p->flags & PASTE_OPEN_RDONLY)
-		return paste_set_error(PASTE_ERR_READ_ONLY, "recover: %s is open read-only", p->path);
-	if (p->recovered)
-		return paste_set_error(PASTE_ERR_STATE, "recover: %s was already recovered", p->path);
-	memset(out, 0, sizeof(*out));
-	out->was_clean = p->prev_clean;
+	p->records = p->base + p->sb.log_ofs + PASTE_LOG_HDR_SIZE;
+	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
+}
 
-	int rc = paste_runtime_init(p);
+/*
+ * paste_log_recover -- the log half of recovery: walk from head to the
+ * persistent tail, cut a torn tail durably, move the head past records a trim
+ * had released, and mark every live record's buffers BS_LOGGED with their
+ * reference counts. The buffer books (paste_bufs_init) exist already.
+ */
+int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
+{
+	int rc = paste_log_walk_begin(p);
 	if (rc)
 		return rc;
-	rc = paste_log_walk_begin(p);
-	if (rc)
-		goto fail;
 
 	uint64_t old_tail = p->walk_end, head = p->walk_pos, head_seq = p->log->head_seq;
 	uint64_t first_live_pos = UINT64_MAX, last_seq = 0;
@@ -433,7 +432,7 @@ int paste_pool_recover(paste_pool *p, struct paste_recovery *out)
 			__atomic_store_n(&p->log->tail, before, __ATOMIC_RELEASE);
 			rc = paste_persist_word(p, &p->log->tail);
 			if (rc)
-				goto fail;
+				return rc;
 			break;
 		}
 		if (first_live_pos == UINT64_MAX)
@@ -467,7 +466,7 @@ int paste_pool_recover(paste_pool *p, struct paste_recovery *out)
 		__atomic_store_n(&p->log->head, live_head, __ATOMIC_RELEASE);
 		rc = paste_persist_word(p, &p->log->head);
 		if (rc)
-			goto fail;
+			return rc;
 	}
 	p->head = live_head;
 	p->head_seq = head_seq;
@@ -478,34 +477,23 @@ int paste_pool_recover(paste_pool *p, struct paste_recovery *out)
 	p->committed_seq = p->next_seq - 1;
 	out->last_seq = last_seq;
 	out->next_seq = p->next_seq;
-
-	for (uint32_t b = 1; b < p->sb.nbufs; b++)
-		if (p->bstate[b] == BS_FREE)
-			paste_free_push(p, b);
-	paste_rings_reset(p);
-	out->free_bufs = p->nfree;
-	p->recovered = true;
 	return 0;
-
-fail:
-	paste_runtime_free(p);
-	return rc;
 }
 
-int paste_pool_stats(paste_pool *p, struct paste_stats *out)
+/* paste_log_room -- requests the log can take before a batch must wait for a trim */
+uint32_t paste_log_room(struct paste_pool *p)
 {
-	if (!p || !out)
-		return paste_set_error(PASTE_ERR_INVALID_ARG, "stats: no pool");
-	if (!p->recovered)
-		return paste_set_error(PASTE_ERR_STATE, "stats: %s has no runtime (open read-write and recover first)", p->path);
+	uint64_t lines = (p->cap - (p->vtail - p->head)) / PASTE_CACHELINE;
+	/* keep room for a pad and a long multi-extent record per request */
+	return lines > 1024 ? (uint32_t)((lines - 1024) / 2 > UINT32_MAX ? UINT32_MAX : (lines - 1024) / 2) : 0;
+}
+
+int paste_log_discard(paste_pool *p)
+{
+	if (!p || !p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "discard: the pool is not recovered");
 	pthread_mutex_lock(&p->lock);
-	*out = p->stats;
-	out->next_seq = p->next_seq;
-	out->committed_seq = p->committed_seq;
-	out->log_used = p->vtail - p->head;
-	out->log_capacity = p->cap;
-	out->free_bufs = p->nfree;
-	out->live_bufs = p->nlogged;
+	int n = (int)paste_log_abort(p);
 	pthread_mutex_unlock(&p->lock);
-	return 0;
+	return n;
 }

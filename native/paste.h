@@ -29,6 +29,29 @@
  * Persistent mutable fields are 8-byte words, each updated by a single aligned
  * store and then persisted, so a power failure leaves either the old or the new
  * value, never a torn mix. The superblock is written once, at create.
+ *
+ * The library in layers, each file one concept; a file calls only the layers
+ * below it (native/layers.mjs checks the objects at every build). The layers
+ * below reach a port only through the table it fills in (struct
+ * paste_port_ops), and the pool reaches the runtime only through the one
+ * pointer the runtime registers, so no lower file names a higher one.
+ *
+ *   port_mem.c   port_tcp.c       the ports: requests in, replies out
+ *   ------------------------------------------------------------------ port ops
+ *   imports.c                      every paste_h_*: the handler ABI
+ *   worker.c                       recover, workers, connections, replay, takeover
+ *   reply.c                        replies wait for the commit, then go to the port
+ *   ring.c                         netmap rings: reset, claim, publish, take back
+ *   log.c                          append, commit, trim, walk, recovery's log half
+ *   bufs.c                         buffer states, free stack, references, holds
+ *   pool.c                         create, open, lock, map, persist, the window
+ *   sim.c                          the persistence simulator (crash testing)
+ *   error.c   cpu.c   layout.c     errors, flush + crc32c dispatch, layout table
+ *
+ * The commit path of one batch, top to bottom: a port fills RX slots
+ * (ring.c), the handler's log() appends records (imports.c -> log.c), the host
+ * releases the slots (ring.c) and commits (reply.c: log.c's flush, fence,
+ * tail, fence), and only then reply.c hands the batch's replies to the port.
  */
 #ifndef PASTE_H
 #define PASTE_H
@@ -495,10 +518,9 @@ uint64_t paste_addr(const void *mem);
  * After a read-write open, paste_pool_recover() runs once: it walks the log
  * from head to the persistent tail, verifies every record, cuts a torn tail,
  * rebuilds buffer reference counts and the free list, and resets the rings.
- * Then each data-path thread binds itself to one worker (one RX + one TX ring)
- * and runs batches: fill RX slots (a port), call the handler, release the
- * slots, commit. The paste_h_* functions are the handler's imports: they act
- * on the calling thread's worker, so koffi can hand them to Wasm directly.
+ * Then each data-path thread binds a worker (one RX + one TX ring) to its
+ * handler's memory and runs batches: fill RX slots (a port), enter the
+ * worker and call the handler, release the slots, commit.
  */
 
 struct paste_recovery {
@@ -568,65 +590,83 @@ int64_t paste_log_read(paste_pool *p, uint64_t pos, void *buf, uint64_t cap);
 /* paste_log_extent -- extent i of the record at pos */
 int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, struct paste_extent *out);
 
-/* paste_worker_bind -- bind the calling thread to worker w; mem is the Wasm memory the window is in */
-int paste_worker_bind(paste_pool *p, uint32_t w, void *mem, uint64_t mem_len);
 /*
- * paste_worker_takeover -- for a new thread taking over worker w after its
+ * A worker is one data path: an RX and a TX ring, the handler memory bound to
+ * them, and a port. The host holds its handle; every call below that names a
+ * worker acts on that one, so several runtimes in one thread stay apart.
+ */
+typedef struct paste_worker paste_worker;
+
+/* paste_worker_bind -- worker id of a recovered pool, bound to mem (the Wasm memory the window is in); *out its handle */
+int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len, paste_worker **out);
+/*
+ * paste_worker_takeover -- for a new thread taking over worker id after its
  * thread was terminated: drop the cut-off batch (uncommitted records, queued
  * replies, its requests), release the dead handler's holds, close the
  * connections that lose a request that way, forget the old memories.
  * *dropped: records dropped; *closed: connections closed.
  */
-int paste_worker_takeover(paste_pool *p, uint32_t w, uint32_t *dropped, uint32_t *closed);
+int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_t *closed);
 /* paste_log_discard -- drop the records appended since the last commit (a deploy's new handler failed during replay); records dropped */
 int paste_log_discard(paste_pool *p);
 /* paste_mem_resident -- bytes of [mem+off, +len) resident in RAM (how much of its heap a handler touched) */
 int64_t paste_mem_resident(void *mem, uint64_t off, uint64_t len);
-/* paste_worker_mem_len -- tell the bound worker the memory's new length after a grow */
-int paste_worker_mem_len(uint64_t mem_len);
-/* paste_worker_rx_ring -- Wasm address of the bound worker's RX ring */
-int64_t paste_worker_rx_ring(void);
+/* paste_worker_mem_len -- tell the worker its memory's new length after a grow */
+int paste_worker_mem_len(paste_worker *w, uint64_t mem_len);
+/* paste_worker_rx_ring -- Wasm address of the worker's RX ring */
+int64_t paste_worker_rx_ring(paste_worker *w);
 /* paste_worker_replay -- build the descriptor of the record at pos in the worker's mailbox; its Wasm address */
-int64_t paste_worker_replay(uint64_t pos);
+int64_t paste_worker_replay(paste_worker *w, uint64_t pos);
 /* paste_worker_replay_next -- after paste_log_walk_begin: the next intact record in the mailbox, its Wasm address; 0 at the end */
-int64_t paste_worker_replay_next(void);
+int64_t paste_worker_replay_next(paste_worker *w);
+/* paste_worker_enter -- the handler imports act on w until paste_worker_leave (around every call into a handler) */
+int paste_worker_enter(paste_worker *w);
+/* paste_worker_leave -- the handler imports act on no worker: called outside a host call, they fail */
+void paste_worker_leave(void);
 /* paste_rx_release -- take back the RX slots the handler released ([old head, head)),
  * or every slot it holds if all (after a trap: those requests are dropped, unacknowledged) */
-int paste_rx_release(int all);
+int paste_rx_release(paste_worker *w, int all);
 /* paste_commit -- end of batch: fence, persist the tail, then release the batch's replies; replies released */
-int64_t paste_commit(void);
-/* paste_mem_fill -- the mem port: fill up to max RX slots with size-byte synthetic requests over conns connections */
-int paste_mem_fill(uint32_t size, uint32_t max, uint32_t conns);
-/* paste_mem_native_wal -- the benchmark's Wasm-free baseline: a C loop doing the mem-wal handler's work */
-int paste_mem_native_wal(uint32_t size, uint32_t max, uint32_t conns);
-/* paste_mem_fill_bytes -- the mem port with the caller's bytes: one request into the next RX slot; 1, or 0 if full */
-int paste_mem_fill_bytes(const void *data, uint32_t len, uint32_t conn);
-/* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
-int64_t paste_mem_take_replies(void *buf, uint64_t cap);
+int64_t paste_commit(paste_worker *w);
 
-/* paste_tcp_listen -- the TCP port for the bound worker: listen on host:port (0: any free port) */
-int paste_tcp_listen(const char *host, uint32_t port, int backlog);
+/* The mem port (port_mem.c): netmap's pkt-gen for the log. It attaches to a worker with no port at its first request. */
+/* paste_mem_fill -- fill up to max RX slots with size-byte synthetic requests over conns connections */
+int paste_mem_fill(paste_worker *w, uint32_t size, uint32_t max, uint32_t conns);
+/* paste_mem_native_wal -- the benchmark's Wasm-free baseline: a C loop doing the mem-wal handler's work */
+int paste_mem_native_wal(paste_worker *w, uint32_t size, uint32_t max, uint32_t conns);
+/* paste_mem_fill_bytes -- the caller's bytes as one request into the next RX slot; 1, or 0 if full */
+int paste_mem_fill_bytes(paste_worker *w, const void *data, uint32_t len, uint32_t conn);
+/* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
+int64_t paste_mem_take_replies(paste_worker *w, void *buf, uint64_t cap);
+
+/* The TCP port (port_tcp.c): epoll, recv() straight into pool buffers. */
+/* paste_tcp_listen -- attach the TCP port to w: listen on host:port (0: any free port) */
+int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog);
 /* paste_raise_nofile -- lift the soft open-files limit to the hard limit; the new soft limit */
 int64_t paste_raise_nofile(void);
 /* paste_tcp_port -- the port actually bound */
-int paste_tcp_port(void);
+int paste_tcp_port(paste_worker *w);
 /* paste_tcp_poll -- wait up to timeout_ms, accept, send what is owed, recv into RX slots; slots filled */
-int paste_tcp_poll(int timeout_ms);
+int paste_tcp_poll(paste_worker *w, int timeout_ms);
 /* paste_tcp_blocked -- 1 if the last poll stopped reading for want of slots or buffers (backpressure) */
-int paste_tcp_blocked(void);
+int paste_tcp_blocked(paste_worker *w);
 /* paste_tcp_take_closed -- connections closed since the last call (for on_close), up to cap */
-int paste_tcp_take_closed(uint32_t *out, uint32_t cap);
+int paste_tcp_take_closed(paste_worker *w, uint32_t *out, uint32_t cap);
 /* paste_tcp_close_conn -- after on_close: release the connection's holds and close its socket */
-int paste_tcp_close_conn(uint32_t id);
+int paste_tcp_close_conn(paste_worker *w, uint32_t id);
 /* paste_tcp_stats -- connections open now and accepted in all */
-int paste_tcp_stats(uint64_t *open, uint64_t *accepted);
+int paste_tcp_stats(paste_worker *w, uint64_t *open, uint64_t *accepted);
 /* paste_tcp_quiesce -- 1: read only connections with a request half received (a deploy waits for none); returns those left */
-int paste_tcp_quiesce(int on);
+int paste_tcp_quiesce(paste_worker *w, int on);
 /* paste_tcp_stop_accepting -- close the listener for a clean shutdown; connections stay */
-int paste_tcp_stop_accepting(void);
+int paste_tcp_stop_accepting(paste_worker *w);
 
-/* Handler imports (module "paste"). Results are doubles so they cross the
- * JS boundary without BigInt: sequence numbers stay below 2^53. */
+/*
+ * Handler imports (module "paste"), all in imports.c: the handler ABI. They
+ * act on the worker entered (paste_worker_enter), so koffi can hand them to
+ * Wasm as they are, with no JS in between. Results are doubles so they cross
+ * the JS boundary without BigInt: sequence numbers stay below 2^53.
+ */
 /* paste_h_log -- log len bytes at off in buffer buf_idx by reference; the seq, or a negative error */
 double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len);
 /* paste_h_log_copy -- the copying baseline: copy the bytes into a free buffer, flush, log that */

@@ -670,15 +670,14 @@ int paste_pool_close(paste_pool *p, int clean)
 	for (int i = 0; i < PASTE_MAX_WINDOWS; i++)
 		if (p->windows[i] && !rc)
 			rc = window_release(p, i);
+	/* The runtime above (worker.c) finishes the batch in flight and ends
+	 * itself; pool.c knows it only through the pointer it registered. */
+	if (p->runtime_close) {
+		int r = p->runtime_close(p);
+		if (!rc)
+			rc = r;
+	}
 	if (!(p->flags & PASTE_OPEN_RDONLY)) {
-		/* A batch in flight is finished: its records become durable. */
-		if (p->recovered) {
-			pthread_mutex_lock(&p->lock);
-			int c = paste_log_commit(p);
-			pthread_mutex_unlock(&p->lock);
-			if (!rc)
-				rc = c;
-		}
 		int r = p->ops->drain(p);
 		if (!rc)
 			rc = r;
@@ -689,7 +688,6 @@ int paste_pool_close(paste_pool *p, int clean)
 		}
 	}
 	registry_remove(p);
-	paste_runtime_free(p);
 	paste_sim_free(p);
 	munmap(p->base, p->map_len);
 	close(p->fd);   /* drops the flock */

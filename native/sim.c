@@ -212,35 +212,3 @@ void paste_sim_free(struct paste_pool *p)
 	free(p->sim);
 	p->sim = NULL;
 }
-
-/*
- * paste_check_buffers -- after recovery: no buffer is both free and in use.
- * 0, or PASTE_ERR_POOL_CORRUPT naming the first buffer that breaks it.
- */
-int paste_check_buffers(paste_pool *p)
-{
-	if (!p || !p->recovered)
-		return paste_set_error(PASTE_ERR_STATE, "check: the pool is not recovered");
-	uint8_t *seen = calloc(p->sb.nbufs, 1);
-	if (!seen)
-		return paste_set_error(PASTE_ERR_IO, "check: out of memory");
-	int rc = 0;
-	for (uint32_t i = 0; i < p->nfree && !rc; i++) {
-		uint32_t b = p->free_stack[i];
-		if (b == 0 || b >= p->sb.nbufs)
-			rc = paste_set_error(PASTE_ERR_POOL_CORRUPT, "check: free list holds impossible buffer %u", b);
-		else if (seen[b]++)
-			rc = paste_set_error(PASTE_ERR_POOL_CORRUPT, "check: buffer %u is on the free list twice", b);
-		else if (p->refs[b])
-			rc = paste_set_error(PASTE_ERR_POOL_CORRUPT, "check: buffer %u is free but %u live records reference it", b, p->refs[b]);
-	}
-	for (uint32_t w = 0; w < p->sb.nrings && !rc; w++) {
-		for (uint32_t s = 0; s < p->sb.ring_slots && !rc; s++) {
-			uint32_t rb = p->workers[w].rx_shadow[s], tb = p->workers[w].tx->slot[s].buf_idx;
-			if ((rb && seen[rb]) || (tb && seen[tb]))
-				rc = paste_set_error(PASTE_ERR_POOL_CORRUPT, "check: ring %u slot %u holds a buffer that is also free", w, s);
-		}
-	}
-	free(seen);
-	return rc;
-}

@@ -1,10 +1,11 @@
 /*
- * tcp.c -- the TCP port: a non-blocking epoll loop per worker that recv()s
- * straight into free pool buffers and hands them to the handler as RX slots.
+ * port_tcp.c -- the TCP port: a non-blocking epoll loop per worker that
+ * recv()s straight into free pool buffers and hands them to the handler as
+ * RX slots (ring.c), and sends a batch's replies when reply.c delivers them.
  *
  * The one copy is the kernel's, from the socket into the pool buffer the
  * request will be logged in; user space copies nothing on the way in. Replies
- * leave at the batch's commit (ring.c, release_replies) with writev straight
+ * leave at the batch's commit (reply.c) with writev straight
  * from the pool for replies by reference; only what a socket does not take at
  * once is copied into the connection's output queue.
  *
@@ -47,6 +48,14 @@ struct paste_tcp {
 	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
 };
 
+static const struct paste_port_ops tcp_ops;
+
+/* tcp_of -- the worker's TCP port, or NULL if it has another (or none) */
+static inline struct paste_tcp *tcp_of(struct paste_worker *w)
+{
+	return paste_port_is(w, &tcp_ops) ? w->port_data : NULL;
+}
+
 /* u32_push -- append to a growable array of connection ids */
 static int u32_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
 {
@@ -77,39 +86,40 @@ static void conn_finish(struct paste_worker *w, uint32_t id, bool dead)
 	}
 	if (!c->eof) {
 		c->eof = true;
-		epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		/* Replies still owed go out before the close is reported. */
 		if (c->dead || c->out.len == 0)
-			closed_push(w->tcp, id);
+			closed_push(tcp_of(w), id);
 		else
-			epoll_ctl(w->tcp->epfd, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
+			epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
 	}
 }
 
-/* paste_tcp_close_after -- close conn once the replies queued so far are sent */
-int paste_tcp_close_after(struct paste_worker *w, uint32_t id)
+/* tcp_close_after -- close conn once the replies queued so far are sent */
+static int tcp_close_after(struct paste_worker *w, uint32_t id)
 {
-	struct paste_tcp *t = w->tcp;
+	struct paste_tcp *t = tcp_of(w);
 	if (id >= w->nconns || w->conns[id].fd < 0)
 		return 0;
 	return u32_push(&t->closing, &t->nclosing, &t->cap_closing, id);
 }
 
-uint32_t paste_tcp_end_conn(struct paste_worker *w, uint32_t id)
+/* tcp_end_conn -- stop reading conn now; close it once its queued replies are out. 1 if it was open */
+static uint32_t tcp_end_conn(struct paste_worker *w, uint32_t id)
 {
-	if (!w->tcp || id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].eof)
+	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].eof)
 		return 0;
 	shutdown(w->conns[id].fd, SHUT_RD);
 	conn_finish(w, id, false);
 	return 1;
 }
 
-/* paste_tcp_after_commit -- the batch's replies are out: close what the handler asked to */
-void paste_tcp_after_commit(struct paste_worker *w)
+/* tcp_after_commit -- the batch's replies are out: close what the handler asked to */
+static void tcp_after_commit(struct paste_worker *w)
 {
-	struct paste_tcp *t = w->tcp;
+	struct paste_tcp *t = tcp_of(w);
 	for (uint32_t i = 0; i < t->nclosing; i++)
-		paste_tcp_end_conn(w, t->closing[i]);
+		tcp_end_conn(w, t->closing[i]);
 	t->nclosing = 0;
 }
 
@@ -127,13 +137,12 @@ int64_t paste_raise_nofile(void)
 	return (int64_t)rl.rlim_cur;
 }
 
-int paste_tcp_listen(const char *host, uint32_t port, int backlog)
+int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)
 {
 	paste_raise_nofile();
-	struct paste_worker *w = paste_cur;
 	if (!w)
-		return paste_set_error(PASTE_ERR_STATE, "listen: no worker bound to this thread");
-	if (w->tcp)
+		return paste_set_error(PASTE_ERR_STATE, "listen: no worker");
+	if (tcp_of(w))
 		return paste_set_error(PASTE_ERR_STATE, "listen: worker %u already listens", w->id);
 	if (port > 65535)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: port %u is out of range", port);
@@ -180,25 +189,24 @@ int paste_tcp_listen(const char *host, uint32_t port, int backlog)
 	/* The listener is id 0: no connection ever gets fd 0 while stdin is open, and
 	 * a real connection's id is its fd (>= 3). */
 	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN, .data.u32 = UINT32_MAX });
-	w->tcp = t;
+	paste_port_attach(w, &tcp_ops, t);
 	return 0;
 }
 
-int paste_tcp_port(void)
+int paste_tcp_port(paste_worker *w)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	if (!tcp_of(w))
 		return paste_set_error(PASTE_ERR_STATE, "not listening");
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (getsockname(w->tcp->lfd, (struct sockaddr *)&ss, &len) != 0)
+	if (getsockname(tcp_of(w)->lfd, (struct sockaddr *)&ss, &len) != 0)
 		return paste_set_errno(errno, "getsockname");
 	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
 static void accept_all(struct paste_worker *w)
 {
-	struct paste_tcp *t = w->tcp;
+	struct paste_tcp *t = tcp_of(w);
 	for (;;) {
 		int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
@@ -264,17 +272,18 @@ static int flush_out(struct paste_worker *w, uint32_t id)
 		c->out.len -= (size_t)n;
 	}
 	if (c->want_out && !c->eof) {
-		epoll_ctl(w->tcp->epfd, EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
+		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
 		c->want_out = false;
 	}
 	if (c->eof && !c->dead) {
-		epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		closed_push(w->tcp, id);
+		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		closed_push(tcp_of(w), id);
 	}
 	return 0;
 }
 
-int paste_tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
+/* tcp_deliver -- send a committed batch's replies to conn; what the socket does not take waits in its queue */
+static int tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
 {
 	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].dead)
 		return 0;   /* the client left: its replies have nowhere to go */
@@ -306,7 +315,7 @@ int paste_tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *i
 		skip = 0;
 	}
 	if (!c->want_out && !c->eof) {
-		epoll_ctl(w->tcp->epfd, EPOLL_CTL_MOD, c->fd,
+		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_MOD, c->fd,
 			  &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.u32 = id });
 		c->want_out = true;
 	}
@@ -318,12 +327,11 @@ int paste_tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *i
  * owed, and recv into RX slots; the number of slots filled. Closed
  * connections are collected for paste_tcp_take_closed().
  */
-int paste_tcp_poll(int timeout_ms)
+int paste_tcp_poll(paste_worker *w, int timeout_ms)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
 		return paste_set_error(PASTE_ERR_STATE, "poll: not listening");
-	struct paste_tcp *t = w->tcp;
 	struct paste_pool *p = w->pool;
 	struct epoll_event ev[MAX_EVENTS];
 	if (t->nclosed)
@@ -358,9 +366,10 @@ int paste_tcp_poll(int timeout_ms)
 }
 
 /* paste_tcp_blocked -- 1 if the last poll stopped reading for want of ring slots or buffers */
-int paste_tcp_blocked(void)
+int paste_tcp_blocked(paste_worker *w)
 {
-	return paste_cur && paste_cur->tcp && paste_cur->tcp->blocked;
+	struct paste_tcp *t = tcp_of(w);
+	return t && t->blocked;
 }
 
 /*
@@ -369,24 +378,22 @@ int paste_tcp_blocked(void)
  * so one whose on_close never returned (its worker was terminated) is
  * reported again to the handler that takes over.
  */
-int paste_tcp_take_closed(uint32_t *out, uint32_t cap)
+int paste_tcp_take_closed(paste_worker *w, uint32_t *out, uint32_t cap)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
 		return 0;
-	struct paste_tcp *t = w->tcp;
 	uint32_t n = t->nclosed < cap ? t->nclosed : cap;
 	memcpy(out, t->closed, n * sizeof(*out));
 	return (int)n;
 }
 
 /* paste_tcp_close_conn -- after on_close: drop the handler's holds and close the socket */
-int paste_tcp_close_conn(uint32_t id)
+int paste_tcp_close_conn(paste_worker *w, uint32_t id)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
 		return paste_set_error(PASTE_ERR_STATE, "close: not listening");
-	struct paste_tcp *t = w->tcp;
 	/* off the to-report list first, so that a bad id cannot stay listed for ever */
 	for (uint32_t i = 0; i < t->nclosed; i++)
 		if (t->closed[i] == id) {
@@ -403,18 +410,18 @@ int paste_tcp_close_conn(uint32_t id)
 	close(c->fd);
 	c->fd = -1;
 	c->out.len = 0;
-	w->tcp->open--;
+	t->open--;
 	return 0;
 }
 
 /* paste_tcp_stats -- connections open and accepted */
-int paste_tcp_stats(uint64_t *open, uint64_t *accepted)
+int paste_tcp_stats(paste_worker *w, uint64_t *open, uint64_t *accepted)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
 		return paste_set_error(PASTE_ERR_STATE, "not listening");
-	*open = w->tcp->open;
-	*accepted = w->tcp->accepted;
+	*open = t->open;
+	*accepted = t->accepted;
 	return 0;
 }
 
@@ -424,12 +431,12 @@ int paste_tcp_stats(uint64_t *open, uint64_t *accepted)
  * boundary where no request is half received (the new handler never sees the
  * old one's partial state). Returns the connections that still hold buffers.
  */
-int paste_tcp_quiesce(int on)
+int paste_tcp_quiesce(paste_worker *w, int on)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
 		return paste_set_error(PASTE_ERR_STATE, "quiesce: not listening");
-	w->tcp->quiesce = on != 0;
+	t->quiesce = on != 0;
 	int holding = 0;
 	for (uint32_t i = 0; i < w->nconns; i++)
 		if (w->conns[i].fd >= 0 && w->conns[i].held)
@@ -437,30 +444,28 @@ int paste_tcp_quiesce(int on)
 	return holding;
 }
 
-/* paste_tcp_takeover -- a new thread runs the port: no deploy of the old one is waiting any more */
-void paste_tcp_takeover(struct paste_worker *w)
+/* tcp_takeover -- a new thread runs the port: no deploy of the old one is waiting any more */
+static void tcp_takeover(struct paste_worker *w)
 {
-	if (w->tcp)
-		w->tcp->quiesce = false;
+	tcp_of(w)->quiesce = false;
 }
 
 /* paste_tcp_stop_accepting -- close the listener; connections stay */
-int paste_tcp_stop_accepting(void)
+int paste_tcp_stop_accepting(paste_worker *w)
 {
-	struct paste_worker *w = paste_cur;
-	if (!w || !w->tcp || w->tcp->lfd < 0)
+	struct paste_tcp *t = tcp_of(w);
+	if (!t || t->lfd < 0)
 		return 0;
-	epoll_ctl(w->tcp->epfd, EPOLL_CTL_DEL, w->tcp->lfd, NULL);
-	close(w->tcp->lfd);
-	w->tcp->lfd = -1;
+	epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->lfd, NULL);
+	close(t->lfd);
+	t->lfd = -1;
 	return 0;
 }
 
-void paste_tcp_free(struct paste_worker *w)
+/* tcp_detach -- close the listener and every connection */
+static void tcp_detach(struct paste_worker *w)
 {
-	struct paste_tcp *t = w->tcp;
-	if (!t)
-		return;
+	struct paste_tcp *t = tcp_of(w);
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		if (w->conns[i].fd >= 0) {
 			close(w->conns[i].fd);
@@ -473,5 +478,10 @@ void paste_tcp_free(struct paste_worker *w)
 	free(t->closed);
 	free(t->closing);
 	free(t);
-	w->tcp = NULL;
 }
+
+/* Consecutive replies to one connection go out in one writev. */
+static const struct paste_port_ops tcp_ops = {
+	.name = "tcp", .coalesce = true, .deliver = tcp_deliver, .close_after = tcp_close_after,
+	.after_commit = tcp_after_commit, .end_conn = tcp_end_conn, .takeover = tcp_takeover, .detach = tcp_detach,
+};

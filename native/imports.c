@@ -1,0 +1,286 @@
+/*
+ * imports.c -- the handler ABI: every function a handler imports from module
+ * "paste" (assembly/imports.ts declares the same list), in one file. A handler
+ * author's log(), reply() or trim() lands here.
+ *
+ * koffi hands these functions to Wasm as they are, so a handler's log() is
+ * one Wasm -> C transition with no JS in between. That is why they take no
+ * worker argument: they act on the worker the host entered around its call
+ * into the handler (paste_worker_enter ... paste_worker_leave). The worker is
+ * per thread, set for the length of one host call, so two runtimes in one
+ * thread never see each other's worker, and an import called outside a host
+ * call (a handler export called directly) fails with PASTE_ERR_STATE.
+ *
+ * Every pointer and length a handler passes is checked against its memory,
+ * and every buffer index against the buffer books, before native code uses
+ * it (invariant 3). A bad one is PASTE_ERR_HANDLER, counted in the stats.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* The worker the host entered on this thread; NULL outside a host call. */
+static __thread struct paste_worker *entered;
+
+int paste_worker_enter(paste_worker *w)
+{
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "enter: no worker");
+	entered = w;
+	return 0;
+}
+
+void paste_worker_leave(void)
+{
+	entered = NULL;
+}
+
+static int not_entered(const char *what)
+{
+	return paste_set_error(PASTE_ERR_STATE, "%s: called outside a host call into the handler (no worker entered)", what);
+}
+
+static double import_error(struct paste_worker *w, int rc)
+{
+	w->pool->stats.handler_errors++;
+	return (double)rc;
+}
+
+/* wasm_range -- a handler pointer, checked against its memory: NULL if out of bounds */
+static uint8_t *wasm_range(struct paste_worker *w, uint32_t ptr, uint64_t len)
+{
+	if ((uint64_t)ptr + len > w->wasm_len)
+		return NULL;
+	return w->wasm + ptr;
+}
+
+/* one_extent -- an import's (buf_idx, off, len) as an extent; 0, or the handler error */
+static int one_extent(uint32_t buf_idx, uint32_t off, uint32_t len, const char *what, struct paste_extent *e)
+{
+	if (off > UINT16_MAX || len > UINT16_MAX)
+		return paste_set_error(PASTE_ERR_HANDLER, "%s: offset %u length %u do not fit a buffer", what, off, len);
+	*e = (struct paste_extent){ .buf_idx = buf_idx, .off = (uint16_t)off, .len = (uint16_t)len };
+	return 0;
+}
+
+/* log_locked -- append one record by reference under the pool lock; the seq or the handler error */
+static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n)
+{
+	pthread_mutex_lock(&w->pool->lock);
+	int64_t seq = paste_log_append(w->pool, ext, n);
+	pthread_mutex_unlock(&w->pool->lock);
+	return seq < 0 ? import_error(w, (int)seq) : (double)seq;
+}
+
+/* ------------------------------------------------------------------ log */
+
+double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("log");
+	struct paste_extent e;
+	int rc = one_extent(buf_idx, off, len, "log", &e);
+	return rc ? import_error(w, rc) : log_locked(w, &e, 1);
+}
+
+double paste_h_log_extents(uint32_t ptr, uint32_t n)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("log");
+	const struct paste_extent *ext = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*ext));
+	if (!ext || (ptr & 3))
+		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"log: %u extents at %u are outside the handler's memory or misaligned", n, ptr));
+	return log_locked(w, ext, n);
+}
+
+/*
+ * copy_and_log -- the copying baseline PASTE is measured against: copy the
+ * pieces, packed, into fresh pool buffers and log the copies as one record.
+ * Same record format and recovery as logging by reference; the difference is
+ * the memcpy and the lines it dirties. Called with the pool lock held.
+ */
+static double copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what)
+{
+	struct paste_pool *p = w->pool;
+	struct paste_extent dst[64] = { { 0 } };
+	uint32_t nd = 0, room = 0;
+	uint64_t copied = 0;
+	int rc = 0;
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		const struct paste_extent *e = &src[i];
+		if (!paste_buf_loggable(p, e->buf_idx) || e->len == 0 || (uint32_t)e->off + e->len > p->sb.buf_size) {
+			rc = paste_set_error(PASTE_ERR_HANDLER,
+				"%s: extent %u (buffer %u [%u, +%u)) is not the handler's to log", what, i, e->buf_idx, e->off, e->len);
+			break;
+		}
+		for (uint32_t done = 0; done < e->len;) {
+			if (!room) {
+				uint32_t b = nd < 64 ? paste_free_pop(p) : 0;
+				if (!b) {
+					rc = paste_set_error(PASTE_ERR_POOL_FULL, "%s: no free buffer to copy into; trim", what);
+					break;
+				}
+				paste_buf_state(p, b, BS_LOGGED);
+				dst[nd++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
+				room = p->sb.buf_size;
+			}
+			struct paste_extent *d = &dst[nd - 1];
+			uint32_t k = e->len - done < room ? e->len - done : room;
+			memcpy(paste_buf(p, d->buf_idx) + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
+			d->len = (uint16_t)(d->len + k);
+			room -= k;
+			done += k;
+			copied += k;
+		}
+	}
+	int64_t seq = rc ? rc : paste_log_append(p, dst, nd);
+	if (seq < 0) {
+		for (uint32_t k = 0; k < nd; k++)
+			paste_free_push(p, dst[k].buf_idx);
+		return import_error(w, (int)seq);
+	}
+	p->stats.payload_copies += copied;
+	return (double)seq;
+}
+
+/* copy_locked -- copy_and_log under the pool lock */
+static double copy_locked(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what)
+{
+	pthread_mutex_lock(&w->pool->lock);
+	double r = copy_and_log(w, src, n, what);
+	pthread_mutex_unlock(&w->pool->lock);
+	return r;
+}
+
+/* paste_h_log_copy -- the copying baseline for one range of one buffer */
+double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("log_copy");
+	struct paste_extent e;
+	int rc = one_extent(buf_idx, off, len, "log_copy", &e);
+	return rc ? import_error(w, rc) : copy_locked(w, &e, 1, "log_copy");
+}
+
+/* paste_h_log_copy_extents -- the copying baseline for a record of several pieces */
+double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("log_copy_extents");
+	const struct paste_extent *src = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*src));
+	if (!src || (ptr & 3) || n > PASTE_REC_MAX_EXTENTS)
+		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"log_copy_extents: %u extents at %u are not in the handler's memory", n, ptr));
+	return copy_locked(w, src, n, "log_copy_extents");
+}
+
+double paste_h_trim(double upto)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("trim");
+	if (!(upto >= 0))
+		return import_error(w, paste_set_error(PASTE_ERR_HANDLER, "trim: bad sequence number"));
+	return (double)paste_trim(w->pool, (uint64_t)upto);
+}
+
+double paste_h_committed(void)
+{
+	struct paste_worker *w = entered;
+	return w ? (double)w->pool->committed_seq : not_entered("committed");
+}
+
+/* --------------------------------------------------------------- replies */
+
+int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("reply");
+	const uint8_t *src = wasm_range(w, ptr, len);
+	if (!src)
+		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"reply: [%u, +%u) is outside the handler's memory", ptr, len));
+	return paste_reply_queue(w, conn, 0, 0, src, len);
+}
+
+int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("reply_ref");
+	struct paste_pool *p = w->pool;
+	if (!paste_buf_loggable(p, buf_idx) || (uint64_t)off + len > p->sb.buf_size)
+		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"reply_ref: buffer %u [%u, +%u) is not a logged, held or received buffer", buf_idx, off, len));
+	/* Sent at this batch's commit, before any buffer can be reused: safe by reference. */
+	return paste_reply_queue(w, conn, buf_idx, off, NULL, len);
+}
+
+/* paste_h_close -- close conn after the replies queued so far have been sent */
+int paste_h_close(uint32_t conn)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("close");
+	return w->port->close_after(w, conn);
+}
+
+/* ----------------------------------------------------------------- holds */
+
+/* paste_h_hold -- keep a received buffer for conn after its slot is released (a request still arriving) */
+int paste_h_hold(uint32_t buf_idx, uint32_t conn)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("hold");
+	struct paste_conn *c = paste_conn_get(w, conn);
+	if (!c)
+		return paste_set_error(PASTE_ERR_IO, "hold: out of memory for connection %u", conn);
+	pthread_mutex_lock(&w->pool->lock);
+	int rc = paste_hold_push(w->pool, &c->held, buf_idx);
+	pthread_mutex_unlock(&w->pool->lock);
+	return rc ? (int)import_error(w, rc) : 0;
+}
+
+/* paste_h_unhold -- give a held buffer back: free once the log does not reference it */
+int paste_h_unhold(uint32_t buf_idx, uint32_t conn)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("unhold");
+	int rc = PASTE_ERR_HANDLER;
+	if (conn < w->nconns) {
+		pthread_mutex_lock(&w->pool->lock);
+		rc = paste_hold_remove(w->pool, &w->conns[conn].held, buf_idx);
+		pthread_mutex_unlock(&w->pool->lock);
+	}
+	if (rc)
+		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"unhold: connection %u does not hold buffer %u", conn, buf_idx));
+	return 0;
+}
+
+/* ----------------------------------------------------------------- error */
+
+/* paste_h_error -- this thread's last error message into the handler's memory */
+int paste_h_error(uint32_t ptr, uint32_t cap)
+{
+	struct paste_worker *w = entered;
+	const char *msg = paste_last_error();
+	size_t len = strlen(msg);
+	if (!w || !cap)
+		return (int)len;
+	uint8_t *d = wasm_range(w, ptr, cap);
+	if (!d)
+		return paste_set_error(PASTE_ERR_HANDLER, "error: [%u, +%u) is outside the handler's memory", ptr, cap);
+	if (len > cap)
+		len = cap;
+	memcpy(d, msg, len);
+	return (int)len;
+}
