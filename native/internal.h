@@ -196,6 +196,14 @@ void paste_sim_note_commit(struct paste_pool *p, uint64_t seq);
 void paste_sim_note_trim(struct paste_pool *p, uint64_t seq);
 void paste_sim_free(struct paste_pool *p);
 
+/* format.c */
+/* paste_sb_validate -- read and check the superblock of an open pool file; 0 or the error naming what is wrong */
+int  paste_sb_validate(const char *path, int fd, uint64_t file_size, struct paste_super *sb);
+/* paste_ring_bufs -- buffers that sit in ring slots when the pool is at rest */
+uint32_t paste_ring_bufs(uint32_t nrings, uint32_t slots);
+/* paste_now_ns -- CLOCK_REALTIME in nanoseconds */
+uint64_t paste_now_ns(void);
+
 /* pool.c */
 /* paste_persist_word -- make one 8-byte word of the native mapping durable */
 int  paste_persist_word(struct paste_pool *p, const uint64_t *w);

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 /** Bottom first. A file may call only files in the groups before its own. */
 export const LAYERS = [
   ["error.c", "cpu.c", "layout.c"],   // the error contract, flush dispatch and crc32c, the layout table
-  ["sim.c"],                          // the persistence simulator: another set of persist ops
+  ["sim.c", "format.c"],              // the persistence simulator (another set of persist ops); the file format, create
   ["pool.c"],                         // create, open, lock, map, persist, the window
   ["bufs.c"],                         // buffer states, free stack, references, holds
   ["log.c"],                          // append, commit, trim, walk, the log half of recovery

@@ -44,8 +44,8 @@
  *   ring.c                         netmap rings: reset, claim, publish, take back
  *   log.c                          append, commit, trim, walk, recovery's log half
  *   bufs.c                         buffer states, free stack, references, holds
- *   pool.c                         create, open, lock, map, persist, the window
- *   sim.c                          the persistence simulator (crash testing)
+ *   pool.c                         open, lock, map, persist modes, close, the window
+ *   sim.c     format.c             the persistence simulator; geometry, superblock, create
  *   error.c   cpu.c   layout.c     errors, flush + crc32c dispatch, layout table
  *
  * The commit path of one batch, top to bottom: a port fills RX slots
