@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildHandler } from "../dist/host/build.js";
+import { buildHandler } from "../dist/host/core/build.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const names = readdirSync(here).filter((d) => statSync(join(here, d)).isDirectory() && existsSync(join(here, d, `${d}.ts`)));

@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Pool } from "../host/pool.js";
-import { walkLog } from "../host/logtool.js";
+import { Pool } from "../host/core/pool.js";
+import { walkLog } from "../host/core/logwalk.js";
 import { buildFixture, memRequest, root, scratchDir } from "./helpers.js";
 
 const SIZE = 700;

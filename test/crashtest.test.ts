@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runCrashtest } from "../host/crashtest.js";
+import { runCrashtest } from "../host/tools/crashtest.js";
 import { buildFixture, root, runCli, scratchDir } from "./helpers.js";
 
 let logAll: string;

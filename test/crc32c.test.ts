@@ -3,8 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { native } from "../host/native.js";
-import { crc32c } from "../host/crc32c.js";
+import { native } from "../host/core/native.js";
+import { crc32c } from "../host/core/crc32c.js";
 
 // RFC 3720 (iSCSI) appendix B.4 and the "123456789" check value.
 const vectors: [string, Buffer, number][] = [

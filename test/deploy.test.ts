@@ -13,8 +13,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import RedisParser from "redis-parser";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RespReader } from "../host/torture.js";
 import { buildVariant, cliPath, root, runCli, scratchDir, startServer, until, type Server } from "./helpers.js";
 
 const KV = join(root, "samples", "kv-wal", "kv-wal.wasm");
@@ -39,28 +39,31 @@ async function deploy(file: string, pool: string): Promise<{ status: number; std
 }
 
 /**
- * A RESP connection: one command at a time; each reply in its wire form
- * ("+OK\r\n", "$1\r\nv\r\n", "$-1\r\n"), or null if the server closed the
- * connection first. Parsing is torture's RespReader.
+ * A RESP connection: one command at a time; each reply decoded by
+ * redis-parser (the parser ioredis uses): a simple or bulk string as a
+ * string, nil as null, an error reply as "ERR ..." text; undefined if the
+ * server closed the connection first. Raw bytes can be sent too, to hold a
+ * request half sent.
  */
 class Resp {
   closed = false;
-  #reader = new RespReader();
-  #replies: string[] = [];
-  #wait: ((r: string | null) => void) | null = null;
+  #replies: (string | null)[] = [];
+  #wait: ((r: string | null | undefined) => void) | null = null;
   readonly sock: Socket;
   constructor(port: number) {
     this.sock = connect(port, "127.0.0.1");
     sockets.push(this.sock);
+    const parser = new RedisParser({
+      returnReply: (r: string | null) => this.#replies.push(r),
+      returnError: (e: Error) => this.#replies.push(e.message),
+    });
     this.sock.on("data", (d) => {
-      for (const r of this.#reader.push(d)) {
-        this.#replies.push(r === null ? "$-1\r\n" : typeof r === "string" ? `${r}\r\n` : `$${r.length}\r\n${r.toString("latin1")}\r\n`);
-      }
+      parser.execute(d);
       this.#pump();
     });
     const end = () => {
       this.closed = true;
-      this.#wait?.(null);
+      this.#wait?.(undefined);
       this.#wait = null;
     };
     this.sock.on("close", end);
@@ -76,14 +79,14 @@ class Resp {
     w(this.#replies.shift()!);
   }
   /** send -- raw bytes; the next reply (null if the connection closed first). */
-  send(raw: string | Buffer): Promise<string | null> {
-    if (this.closed) return Promise.resolve(null);
-    const p = new Promise<string | null>((r) => (this.#wait = r));
+  send(raw: string | Buffer): Promise<string | null | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    const p = new Promise<string | null | undefined>((r) => (this.#wait = r));
     this.sock.write(raw);
     this.#pump();
     return p;
   }
-  cmd(...args: string[]): Promise<string | null> {
+  cmd(...args: string[]): Promise<string | null | undefined> {
     return this.send(encode(args));
   }
   /** closedWithin -- resolves true once the server closed the connection. */
@@ -95,7 +98,6 @@ class Resp {
 }
 const encode = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const bulk = (v: string) => `$${v.length}\r\n${v}\r\n`;
 
 let kvV2: string;
 let kvEvil: string;
@@ -144,8 +146,8 @@ describe("paste-host deploy", () => {
         const k = `w${w}:${i % 300}`;
         const v = `value-${w}-${i}-${"x".repeat(i % 200)}`;
         const r = await c.cmd("SET", k, v);
-        if (r === null) break;
-        expect(r).toBe("+OK\r\n");
+        if (r === undefined) break;   // the connection closed
+        expect(r).toBe("OK");
         acked.set(k, v);
         writes++;
       }
@@ -169,7 +171,7 @@ describe("paste-host deploy", () => {
     expect(d1.stdout).toMatch(/^replacing .*kv-wal\.wasm/m);
     const waited = Number(/waited (\d+) ms/.exec(d1.stdout)![1]);
     expect(waited).toBeGreaterThanOrEqual(300);   // it waited for the half-sent request, not cut it
-    expect(await slowReply).toBe("+OK\r\n");
+    expect(await slowReply).toBe("OK");
 
     await sleep(300);
     const d2 = await deploy(kvEvil, pool);   // a different handler
@@ -187,8 +189,8 @@ describe("paste-host deploy", () => {
     const check = new Resp(s.port);
     await check.ready();
     expect(await check.cmd("INFO")).toMatch(/paste_wal:kv-evil/);
-    for (const [k, v] of acked) expect(await check.cmd("GET", k), k).toBe(bulk(v));
-    expect(await check.cmd("GET", "slow")).toBe(bulk("answered-by-one-handler"));
+    for (const [k, v] of acked) expect(await check.cmd("GET", k), k).toBe(v);
+    expect(await check.cmd("GET", "slow")).toBe("answered-by-one-handler");
   }, 120_000);
 
   it("refuses bad modules with their own message; the old handler keeps serving", async () => {
@@ -198,7 +200,7 @@ describe("paste-host deploy", () => {
     await until(() => /admin API on/.test(s.output()));
     const c = new Resp(s.port);
     await c.ready();
-    expect(await c.cmd("SET", "k", "v")).toBe("+OK\r\n");
+    expect(await c.cmd("SET", "k", "v")).toBe("OK");
 
     const wabt = await (await import("wabt")).default();
     const wat = (text: string) => {
@@ -240,7 +242,7 @@ describe("paste-host deploy", () => {
       expect(r.status, what).toBe(1);
       expect(r.stderr, what).toMatch(/^paste-host: PASTE_ERR_(HANDLER_INVALID|DEPLOY_FAILED): /);
       expect(r.stderr, what).toMatch(message);
-      expect(await c.cmd("GET", "k"), what).toBe(bulk("v"));   // same connection, old handler
+      expect(await c.cmd("GET", "k"), what).toBe("v");   // same connection, old handler
     }
     expect((await status(pool)).handler.sha256).toBe(before);
     expect(c.closed).toBe(false);
@@ -250,7 +252,7 @@ describe("paste-host deploy", () => {
     expect(src.status, src.stderr).toBe(0);
     expect(src.stderr).toMatch(/built .*kv-wal\.ts/);
     expect(src.stdout).toMatch(/^deployed  kv-wal\.wasm \(ABI 1/m);
-    expect(await c.cmd("GET", "k")).toBe(bulk("v"));
+    expect(await c.cmd("GET", "k")).toBe("v");
   }, 120_000);
 
   it("a client that never finishes its request makes the deploy give up, not the client", async () => {
@@ -266,10 +268,10 @@ describe("paste-host deploy", () => {
     const r = await deploy(kvV2, pool);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^paste-host: PASTE_ERR_DEPLOY_BUSY: 1 connection\(s\) kept a request half sent for 400 ms; the old handler keeps serving; retry the deploy/);
-    expect(await stuck.send(req.slice(10))).toBe("+OK\r\n");   // the old handler still had its first half
+    expect(await stuck.send(req.slice(10))).toBe("OK");   // the old handler still had its first half
     expect((await status(pool)).handler.sha256).toBe(sha256(KV));
     expect((await deploy(kvV2, pool)).status).toBe(0);           // and once nothing is half sent, it goes through
-    expect(await stuck.cmd("GET", "half")).toBe(bulk("sent"));
+    expect(await stuck.cmd("GET", "half")).toBe("sent");
   }, 60_000);
 
   it("a loop, a trap and a memory bomb: other connections served, previous handler restored, nothing acknowledged lost", async () => {
@@ -281,11 +283,11 @@ describe("paste-host deploy", () => {
     const bystander = new Resp(s.port);
     await bystander.ready();
     const set = async (k: string, v: string) => {
-      expect(await bystander.cmd("SET", k, v)).toBe("+OK\r\n");
+      expect(await bystander.cmd("SET", k, v)).toBe("OK");
       acked.set(k, v);
     };
     const allThere = async () => {
-      for (const [k, v] of acked) expect(await bystander.cmd("GET", k), k).toBe(bulk(v));
+      for (const [k, v] of acked) expect(await bystander.cmd("GET", k), k).toBe(v);
     };
     await set("before", "kv-wal");
     expect((await deploy(kvEvil, pool)).status).toBe(0);
@@ -305,7 +307,7 @@ describe("paste-host deploy", () => {
     await until(() => /serves again/.test(s.output()), 15_000);
     expect(s.output()).toMatch(/closed 2 connection\(s\) with a request cut off/);
     expect(await partial.closedWithin(5000)).toBe(true);
-    expect(await bystander.cmd("GET", "half-sent")).toBe("$-1\r\n");
+    expect(await bystander.cmd("GET", "half-sent")).toBe(null);
     expect(s.output()).toMatch(/PASTE_ERR_HANDLER_TIMEOUT.*ran past the batch budget \(300 ms\) in on_rx: stopped; restoring .*kv-wal\.wasm/);
     expect(bystander.closed).toBe(false);
     expect(await bystander.cmd("INFO")).toMatch(/paste_wal:kv-wal\r\n/);
@@ -320,7 +322,7 @@ describe("paste-host deploy", () => {
     await set("after-loop", "2");
     const trapper = new Resp(s.port);
     await trapper.ready();
-    expect(await trapper.cmd("TRAP")).toBeNull();
+    expect(await trapper.cmd("TRAP")).toBeUndefined();   // closed, unanswered
     expect(trapper.closed).toBe(true);
     await until(() => (s.output().match(/serves again/g) ?? []).length === 2, 15_000);
     expect(s.output()).toMatch(/PASTE_ERR_HANDLER_TRAP.*aborted: TRAP asked for a trap at .*kv-evil.*\.ts:\d+:\d+; restoring .*kv-wal\.wasm/);
@@ -359,6 +361,6 @@ describe("paste-host deploy", () => {
     running.push(again);
     const c = new Resp(again.port);
     await c.ready();
-    for (const [k, v] of acked) expect(await c.cmd("GET", k), k).toBe(bulk(v));
+    for (const [k, v] of acked) expect(await c.cmd("GET", k), k).toBe(v);
   }, 120_000);
 });

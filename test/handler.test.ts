@@ -5,9 +5,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { HandlerError, HandlerInvalidError, HandlerTrapError, type PasteError } from "../host/errors.js";
-import { native } from "../host/native.js";
-import { Runtime } from "../host/runtime.js";
+import { HandlerError, HandlerInvalidError, HandlerTrapError, type PasteError } from "../host/core/errors.js";
+import { native } from "../host/core/native.js";
+import { Runtime } from "../host/core/runtime.js";
 import { buildFixture, runCli, scratchDir } from "./helpers.js";
 
 let evil: string;

@@ -52,11 +52,11 @@ export async function watModule(name: string): Promise<WebAssembly.Module> {
 export async function buildFixture(name: string): Promise<string> {
   const { createHash } = await import("node:crypto");
   const { existsSync, mkdirSync, readdirSync, readFileSync } = await import("node:fs");
-  const { buildHandler } = await import("../host/build.js");
+  const { buildHandler } = await import("../host/core/build.js");
   const src = join(root, "test", "fixtures", "handlers", `${name}.ts`);
   const h = createHash("sha256").update(readFileSync(src));
   for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
-  h.update(readFileSync(join(root, "host", "build.ts")));
+  h.update(readFileSync(join(root, "host", "core", "build.ts")));
   const dir = join(root, ".test-results", "handlers");
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `${name}-${h.digest("hex").slice(0, 16)}.wasm`);
@@ -78,7 +78,7 @@ export async function buildFixture(name: string): Promise<string> {
 export async function buildVariant(name: string, base: string, patches: [string, string][]): Promise<string> {
   const { createHash } = await import("node:crypto");
   const { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } = await import("node:fs");
-  const { buildHandler } = await import("../host/build.js");
+  const { buildHandler } = await import("../host/core/build.js");
   let src = readFileSync(join(root, base), "utf8");
   for (const [from, to] of patches) {
     if (!src.includes(from)) throw new Error(`buildVariant ${name}: ${base} no longer contains ${JSON.stringify(from)}`);
@@ -86,7 +86,7 @@ export async function buildVariant(name: string, base: string, patches: [string,
   }
   const h = createHash("sha256").update(src);
   for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
-  h.update(readFileSync(join(root, "host", "build.ts")));
+  h.update(readFileSync(join(root, "host", "core", "build.ts")));
   const dir = join(root, ".test-results", "handlers");
   const tag = `${name}-${h.digest("hex").slice(0, 16)}`;
   const out = join(dir, `${tag}.wasm`);
@@ -105,7 +105,7 @@ export async function buildVariant(name: string, base: string, patches: [string,
 
 import type { ChildProcess } from "node:child_process";
 import { afterAll } from "vitest";
-import { spawnHost, type SpawnedHost } from "../host/spawn.js";
+import { spawnHost, type SpawnedHost } from "../host/server/spawn.js";
 
 const servers: ChildProcess[] = [];
 afterAll(() => {

@@ -123,7 +123,7 @@ describe("kv-wal", () => {
   });
 
   it("thousands of concurrent connections", async () => {
-    const { native } = await import("../host/native.js");
+    const { native } = await import("../host/core/native.js");
     const limit = Number(native().raiseNofile());   // this process holds the client ends
     const s = await server();
     const N = Math.min(2000, limit - 200);

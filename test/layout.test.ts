@@ -1,9 +1,9 @@
 // The C header is the truth about memory; the TypeScript mirror must agree
 // with the compiler's numbers for every size, offset and constant.
 import { describe, expect, it } from "vitest";
-import { mirror } from "../host/layout.js";
-import { catalogue } from "../host/errors.js";
-import { native } from "../host/native.js";
+import { mirror } from "../host/core/layout.js";
+import { catalogue } from "../host/core/errors.js";
+import { native } from "../host/core/native.js";
 
 function cTable(): Map<string, number> {
   const n = native();
@@ -13,7 +13,7 @@ function cTable(): Map<string, number> {
 }
 
 describe("layout mirror", () => {
-  it("every size, offset and constant in host/layout.ts matches native/paste.h", () => {
+  it("every size, offset and constant in host/core/layout.ts matches native/paste.h", () => {
     const c = cTable();
     const ts = mirror();
     const mismatches: string[] = [];

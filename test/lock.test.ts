@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { PoolLockedError } from "../host/errors.js";
-import { Pool } from "../host/pool.js";
+import { PoolLockedError } from "../host/core/errors.js";
+import { Pool } from "../host/core/pool.js";
 import { root, runCli, scratchDir } from "./helpers.js";
 
 const children: ChildProcess[] = [];

@@ -4,10 +4,10 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Pool } from "../host/pool.js";
-import { Runtime } from "../host/runtime.js";
-import { walkLog } from "../host/logtool.js";
-import { CONST } from "../host/layout.js";
+import { Pool } from "../host/core/pool.js";
+import { Runtime } from "../host/core/runtime.js";
+import { walkLog } from "../host/core/logwalk.js";
+import { CONST } from "../host/core/layout.js";
 import { buildFixture, memRequest, runCli, scratchDir } from "./helpers.js";
 
 let logAll: string;

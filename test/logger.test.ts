@@ -3,7 +3,7 @@
 // (debug/info on stdout, warn and above on stderr), written before the call
 // returns.
 import { describe, expect, it } from "vitest";
-import { createLogger, type LoggerOptions } from "../host/logger.js";
+import { createLogger, type LoggerOptions } from "../host/server/logger.js";
 
 function capture(o: LoggerOptions) {
   const out: string[] = [];

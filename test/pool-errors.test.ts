@@ -7,10 +7,10 @@ import { describe, expect, it } from "vitest";
 import {
   BadMagicError, NotAPoolError, PoolCorruptError, PoolNotFoundError, PoolTruncatedError,
   UnsupportedVersionError, type PasteError,
-} from "../host/errors.js";
-import { crc32c } from "../host/crc32c.js";
-import { SUPER } from "../host/layout.js";
-import { Pool } from "../host/pool.js";
+} from "../host/core/errors.js";
+import { crc32c } from "../host/core/crc32c.js";
+import { SUPER } from "../host/core/layout.js";
+import { Pool } from "../host/core/pool.js";
 import { runCli, scratchDir } from "./helpers.js";
 
 const SIZE = 16 << 20;

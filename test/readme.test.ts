@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { catalogue } from "../host/errors.js";
+import { catalogue } from "../host/core/errors.js";
 import { root } from "./helpers.js";
 
 const readme = readFileSync(join(root, "README.md"), "utf8");

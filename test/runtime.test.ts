@@ -3,10 +3,10 @@
 // and a closed runtime refuses every call with PASTE_ERR_CLOSED.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PasteError } from "../host/errors.js";
-import { Pool } from "../host/pool.js";
-import { walkLog } from "../host/logtool.js";
-import { Runtime } from "../host/runtime.js";
+import { PasteError } from "../host/core/errors.js";
+import { Pool } from "../host/core/pool.js";
+import { walkLog } from "../host/core/logwalk.js";
+import { Runtime } from "../host/core/runtime.js";
 import { root, scratchDir } from "./helpers.js";
 
 const kvWal = join(root, "samples", "kv-wal", "kv-wal.wasm");

@@ -9,9 +9,9 @@ import http from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { Pool } from "../host/pool.js";
-import { walkLog } from "../host/logtool.js";
-import { runWalClient, walFrame } from "../host/walclient.js";
+import { Pool } from "../host/core/pool.js";
+import { walkLog } from "../host/core/logwalk.js";
+import { runWalClient, walFrame } from "../host/tools/walclient.js";
 import { haveProgram, root, runCli, scratchDir, startServer, type Server } from "./helpers.js";
 
 const running: Server[] = [];
@@ -107,7 +107,7 @@ describe("wal-append", () => {
 
   it("a client that disconnects mid-frame loses nothing committed and leaks no buffer", async () => {
     // In-process, to read the runtime's buffer accounting while the port runs.
-    const { Runtime } = await import("../host/runtime.js");
+    const { Runtime } = await import("../host/core/runtime.js");
     const rt = Runtime.open(join(scratchDir("shm"), "leak.pool"), {
       handler: join(root, "samples", "wal-append", "wal-append.wasm"), create: { size: 32 << 20, slots: 256 },
     });

@@ -2,7 +2,7 @@
 // must find no loss in kv-wal, and must find losses in a handler that
 // acknowledges writes it never logs.
 import { describe, expect, it } from "vitest";
-import { runTorture } from "../host/torture.js";
+import { runTorture } from "../host/tools/torture.js";
 import { buildFixture, runCli } from "./helpers.js";
 
 describe("paste-host torture", () => {

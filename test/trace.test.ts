@@ -2,9 +2,9 @@
 // and a chatty handler is held to a burst of 100 and then 20 per second, the
 // drops counted and reported with the next message let through.
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodeTrace, Handler, TRACE_BURST, TRACE_MAX_BYTES, TRACE_RATE, TraceLimiter } from "../host/handler.js";
-import type { LogLevel } from "../host/logger.js";
-import { createHandlerMemory } from "../host/window.js";
+import { decodeTrace, Handler, TRACE_BURST, TRACE_MAX_BYTES, TRACE_RATE, TraceLimiter } from "../host/core/handler.js";
+import type { LogLevel } from "../host/server/logger.js";
+import { createHandlerMemory } from "../host/core/window.js";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { buildFixture, scratchDir, startServer, until } from "./helpers.js";

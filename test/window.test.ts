@@ -5,9 +5,9 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Pool } from "../host/pool.js";
-import { createHandlerMemory, HANDLER_BASE, WINDOW_BASE } from "../host/window.js";
-import { ReadOnlyError, WindowError, WindowMovedError } from "../host/errors.js";
+import { Pool } from "../host/core/pool.js";
+import { createHandlerMemory, HANDLER_BASE, WINDOW_BASE } from "../host/core/window.js";
+import { ReadOnlyError, WindowError, WindowMovedError } from "../host/core/errors.js";
 import { scratchDir, watModule } from "./helpers.js";
 
 interface Probe {

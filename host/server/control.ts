@@ -2,7 +2,7 @@
 // data-path worker (worker.ts). A module of its own because importing
 // worker.ts runs the worker.
 
-import type { HandlerPhase } from "./runtime.js";
+import type { HandlerPhase } from "../core/runtime.js";
 
 /** Slots of the shared control array. */
 export const Ctl = {

@@ -17,7 +17,7 @@ import type { PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
 import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
-import type { LogLevel } from "./logger.js";
+import type { LogLevel } from "./handler.js";
 
 /** Which handler export is running: what the watchdog reports when one runs too long. */
 export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close";

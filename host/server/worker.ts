@@ -13,11 +13,11 @@
 
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { HostSnapshot } from "./admin.js";
-import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "./errors.js";
-import type { PersistMode } from "./layout.js";
+import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "../core/errors.js";
+import type { PersistMode } from "../core/layout.js";
 import type { LogLevel } from "./logger.js";
-import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "./runtime.js";
-import type { HandlerInfo } from "./validate.js";
+import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "../core/runtime.js";
+import type { HandlerInfo } from "../core/validate.js";
 import { Ctl, PHASES } from "./control.js";
 
 export interface WorkerConfig {

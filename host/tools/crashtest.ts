@@ -21,12 +21,12 @@
 
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { crc32c } from "./crc32c.js";
-import { PasteError, PoolFullError } from "./errors.js";
-import { walkLog } from "./logtool.js";
-import { check, native } from "./native.js";
-import { Pool } from "./pool.js";
-import { Runtime } from "./runtime.js";
+import { crc32c } from "../core/crc32c.js";
+import { PasteError, PoolFullError } from "../core/errors.js";
+import { walkLog } from "../core/logwalk.js";
+import { check, native } from "../core/native.js";
+import { Pool } from "../core/pool.js";
+import { Runtime } from "../core/runtime.js";
 
 export type Workload = "mem" | "kv" | "frames" | "http";
 

@@ -1,8 +1,8 @@
 // format.ts -- how `pool info` reads to a person: one screen, the durability
 // facts first (mode and why, flush instruction), geometry after.
 
-import { formatSize } from "./size.js";
-import type { PoolInfo } from "./pool.js";
+import { formatSize } from "../core/size.js";
+import type { PoolInfo } from "../core/pool.js";
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 

@@ -26,8 +26,8 @@ export const libraryPath: string = process.env.PASTE_NATIVE_LIB
   ? resolve(process.env.PASTE_NATIVE_LIB)
   : join(packageRoot(), "native", "build", "libpaste.so");
 
-function bind(koffi: Koffi) {
-  const lib = koffi.load(libraryPath);
+/** structs -- the C structs the bindings pass, field for field as in native/paste.h. */
+function structs(koffi: Koffi): void {
   koffi.opaque("paste_pool");
   koffi.opaque("paste_worker");
   koffi.struct("paste_create_opts", {
@@ -66,6 +66,31 @@ function bind(koffi: Koffi) {
     next_seq: "uint64_t", committed_seq: "uint64_t", log_used: "uint64_t", log_capacity: "uint64_t",
     free_bufs: "uint32_t", live_bufs: "uint32_t",
   });
+}
+
+type Lib = ReturnType<Koffi["load"]>;
+
+/** handlerImports -- native/imports.c: handed to Wasm as they are (module "paste"), so a handler's log() has no JS in between. */
+function handlerImports(lib: Lib) {
+  return {
+    hLog: lib.func("double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hLogCopy: lib.func("double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hLogCopyExtents: lib.func("double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)"),
+    hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
+    hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
+    hReplyRef: lib.func("int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)"),
+    hHold: lib.func("int paste_h_hold(uint32_t buf_idx, uint32_t conn)"),
+    hUnhold: lib.func("int paste_h_unhold(uint32_t buf_idx, uint32_t conn)"),
+    hClose: lib.func("int paste_h_close(uint32_t conn)"),
+    hTrim: lib.func("double paste_h_trim(double upto_seq)"),
+    hCommitted: lib.func("double paste_h_committed(void)"),
+    hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),
+  };
+}
+
+function bind(koffi: Koffi) {
+  const lib = koffi.load(libraryPath);
+  structs(koffi);
   return {
     koffi,
     lastError: lib.func("const char *paste_last_error(void)"),
@@ -122,19 +147,7 @@ function bind(koffi: Koffi) {
     tcpStats: lib.func("int paste_tcp_stats(paste_worker *w, _Out_ uint64_t *open, _Out_ uint64_t *accepted)"),
     tcpQuiesce: lib.func("int paste_tcp_quiesce(paste_worker *w, int on)"),
     tcpStopAccepting: lib.func("int paste_tcp_stop_accepting(paste_worker *w)"),
-    // the handler's imports (native/imports.c): handed to Wasm as they are (module "paste")
-    hLog: lib.func("double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)"),
-    hLogCopy: lib.func("double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)"),
-    hLogCopyExtents: lib.func("double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)"),
-    hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
-    hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
-    hReplyRef: lib.func("int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)"),
-    hHold: lib.func("int paste_h_hold(uint32_t buf_idx, uint32_t conn)"),
-    hUnhold: lib.func("int paste_h_unhold(uint32_t buf_idx, uint32_t conn)"),
-    hClose: lib.func("int paste_h_close(uint32_t conn)"),
-    hTrim: lib.func("double paste_h_trim(double upto_seq)"),
-    hCommitted: lib.func("double paste_h_committed(void)"),
-    hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),
+    ...handlerImports(lib),
     simEnable: lib.func("int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image)"),
     simReport: lib.func("int paste_sim_report(paste_pool *p, _Out_ paste_sim_report *out)"),
     simRecord: lib.func("int paste_sim_record(paste_pool *p, uint64_t i, _Out_ paste_sim_rec *out)"),

@@ -1,5 +1,6 @@
-// logtool.ts -- reading a pool's log without running a handler: `log dump`
-// and `log verify`. Read-only: works on a pool a host is running.
+// logwalk.ts -- reading a pool's log without running a handler, for `log
+// dump`, `log verify` and the crash checker. Read-only: works on a pool a
+// host is running.
 
 import { check, native } from "./native.js";
 import type { Pool } from "./pool.js";

@@ -3,9 +3,9 @@
 
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import type { DeployResult, HostSnapshot } from "./admin.js";
-import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "./errors.js";
-import { formatSize } from "./size.js";
+import type { DeployResult, HostSnapshot } from "../server/admin.js";
+import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "../core/errors.js";
+import { formatSize } from "../core/size.js";
 
 export type Status = HostSnapshot & { recordsPerSec: number };
 

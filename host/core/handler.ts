@@ -11,7 +11,6 @@
 import * as loader from "@assemblyscript/loader";
 import { readFileSync } from "node:fs";
 import { HandlerError, HandlerInvalidError, HandlerTrapError } from "./errors.js";
-import type { LogLevel } from "./logger.js";
 import { native } from "./native.js";
 import { inspectHandler, type HandlerInfo } from "./validate.js";
 
@@ -56,6 +55,9 @@ export function describeTrap(name: string, e: unknown): Error {
 }
 
 // ------------------------------------------------------------------ trace
+
+/** How severe a log line is: the host's logger and a handler's trace() share these. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
 
 /** A handler may trace a burst of TRACE_BURST messages, then TRACE_RATE per second. */
 export const TRACE_BURST = 100;

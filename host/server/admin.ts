@@ -21,8 +21,8 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import client from "prom-client";
-import { PasteError } from "./errors.js";
-import { MAX_HANDLER_BYTES } from "./validate.js";
+import { PasteError } from "../core/errors.js";
+import { MAX_HANDLER_BYTES } from "../core/validate.js";
 
 export interface HandlerSummaryWithTime {
   name: string;

@@ -9,7 +9,9 @@
 
 import pino from "pino";
 
-export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
+import type { LogLevel } from "../core/handler.js";
+
+export type { LogLevel };
 export type LogFormat = "json" | "pretty" | "auto";
 
 export interface Logger {

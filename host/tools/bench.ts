@@ -22,10 +22,10 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
-import { buildHandler } from "./build.js";
-import { packageRoot } from "./native.js";
-import { Runtime } from "./runtime.js";
-import { spawnHost } from "./spawn.js";
+import { buildHandler } from "../core/build.js";
+import { packageRoot } from "../core/native.js";
+import { Runtime } from "../core/runtime.js";
+import { spawnHost } from "../server/spawn.js";
 
 export interface BenchOptions {
   /** CI smoke size: fewer requests and rounds (under two minutes). */

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { packageRoot } from "./native.js";
+import { packageRoot } from "../core/native.js";
 
 export interface SpawnedHost {
   port: number;

@@ -4,8 +4,8 @@
 // in order, with increasing sequence numbers, and no two frames may share one.
 
 import { connect, type Socket } from "node:net";
-import { WalClientFailedError } from "./errors.js";
-import { parseListen } from "./server.js";
+import { WalClientFailedError } from "../core/errors.js";
+import { parseListen } from "../server/server.js";
 
 export interface WalClientOptions {
   connect: string;

@@ -1,0 +1,84 @@
+// handler.ts -- the handler author's commands: `build`, `validate`, `deploy`.
+
+import { Command } from "commander";
+import { buildHandler } from "../core/build.js";
+import { HandlerInvalidError } from "../core/errors.js";
+import { inspectHandler } from "../core/validate.js";
+import { deployHandler, formatDeploy } from "../tools/status.js";
+
+export function build(parent: Command): void {
+  parent
+    .command("build")
+    .description("compile an AssemblyScript handler with the SDK's settings (imported memory above the window, ABI export)")
+    .argument("<handler.ts>", "the handler's entry file")
+    .requiredOption("-o, --out <file.wasm>", "where to write the module")
+    .option("--no-optimize", "skip -O3 (faster builds while developing)")
+    .option("--debug", "keep debug names and write a source map", false)
+    .action(async (entry: string, o) => {
+      const t0 = Date.now();
+      const out = await buildHandler(entry, o.out, { optimize: o.optimize, debug: o.debug });
+      const { statSync } = await import("node:fs");
+      console.log(`built ${out} (${statSync(out).size} bytes) in ${Date.now() - t0} ms`);
+    });
+}
+
+export function validate(parent: Command): void {
+  parent
+    .command("validate")
+    .description("check that a .wasm is a handler this host can run: size, format, memory layout, imports, exports, ABI")
+    .argument("<handler.wasm>", "the module to check")
+    .option("--json", "print what was found as JSON", false)
+    .action(async (file: string, o) => {
+      const { readFileSync } = await import("node:fs");
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch (e) {
+        throw new HandlerInvalidError(`cannot read ${file}: ${(e as Error).message}`);
+      }
+      const { info } = inspectHandler(bytes, file);
+      if (o.json) console.log(JSON.stringify(info, null, 2));
+      else {
+        console.log(`${file}: a valid handler, ABI ${info.abi}, ${info.size} bytes, sha256 ${info.sha256}`);
+        console.log(`  exports: ${info.exports.filter((e) => !e.startsWith("__")).join(", ")}`);
+        console.log(`  imports: ${info.imports.join(", ")}`);
+        console.log(`  memory: imports env.memory (at least ${info.memoryMinPages} pages), static data from 0x${(info.dataStart ?? 0).toString(16)}`);
+      }
+    });
+}
+
+export function deploy(parent: Command): void {
+  parent
+    .command("deploy")
+    .description("swap the handler of a running host: validated first, replayed the live log, then takes over between two batches")
+    .argument("<handler>", "the module to deploy (.wasm), or an AssemblyScript handler (.ts) to build first")
+    .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
+    .option("--admin <url>", "admin API URL (default: from POOL.admin)")
+    .option("--token-file <file>", "bearer token file (default: POOL.token)")
+    .option("--json", "print the result as JSON", false)
+    .action(async (file: string, o) => {
+      let wasm = file;
+      let scratch: string | null = null;
+      if (file.endsWith(".ts")) {
+        // build with the same settings as `paste-host build`, into a scratch directory
+        const { mkdtempSync, rmSync } = await import("node:fs");
+        const { tmpdir } = await import("node:os");
+        const { basename, join } = await import("node:path");
+        scratch = mkdtempSync(join(tmpdir(), "paste-deploy-"));
+        wasm = join(scratch, basename(file).replace(/\.ts$/, ".wasm"));
+        try {
+          await buildHandler(file, wasm);
+          if (!o.json) console.error(`built ${file}`);
+        } catch (e) {
+          rmSync(scratch, { recursive: true, force: true });
+          throw e;
+        }
+      }
+      try {
+        const r = await deployHandler(wasm, o);
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
+      } finally {
+        if (scratch) (await import("node:fs")).rmSync(scratch, { recursive: true, force: true });
+      }
+    });
+}
