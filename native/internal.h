@@ -19,7 +19,7 @@ struct paste_worker;
  * How a pool makes bytes durable, chosen once at open. flush() queues a range
  * (pmem: the cache-line flushes themselves; msync: widen the dirty page range),
  * drain() makes everything queued durable (pmem: sfence; msync: one msync).
- * The commit path calls flush() per record and drain() once per batch, with no
+ * The commit path calls flush() per record and drain() twice per batch, with no
  * branch on the mode.
  */
 struct paste_persist_ops {

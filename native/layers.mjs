@@ -2,7 +2,7 @@
 // build just made: no file may call a function of a file in a higher layer,
 // nor of another file in its own layer (the two ports stay strangers).
 //
-//   node layers.mjs BUILD_DIR      (the Makefile runs it after every link)
+//   node layers.mjs BUILD_DIR      (the Makefile runs it on the objects, before it links)
 //
 // How: `nm` lists what each object defines and what it needs from elsewhere;
 // every need that another of our objects defines is a call between files,

@@ -1,6 +1,6 @@
 /*
  * layout.c -- every size, offset and constant of paste.h as a table, so the
- * TypeScript mirror (host/layout.ts) and the AssemblyScript mirror are checked
+ * TypeScript mirror (host/core/layout.ts) and the AssemblyScript mirror are checked
  * against the compiler's own numbers instead of a copy of them.
  */
 #include "internal.h"

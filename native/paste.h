@@ -21,7 +21,7 @@
  *
  * Why the split: handlers must read rings and buffers in place (zero copy), so
  * those live in the window; the superblock and the log index decide what is
- * durable, so a handler can never reach them (DESIGN.md invariant 3).
+ * durable, so a handler can never reach them (docs/design.md, invariant 3).
  *
  * Ownership marks, as in netmap.h: (u) written by the user (handler), (n)
  * written by native code, (c) constant after pool create.
@@ -104,7 +104,7 @@ extern "C" {
 enum paste_persist {
 	PASTE_PERSIST_AUTO  = 0,  /* DAX -> pmem, tmpfs -> pmem (emulated NVMM), else msync */
 	PASTE_PERSIST_PMEM  = 1,  /* flush cache lines (clwb/clflushopt/clflush) + sfence */
-	PASTE_PERSIST_MSYNC = 2,  /* msync(MS_SYNC) of dirty pages, once per batch */
+	PASTE_PERSIST_MSYNC = 2,  /* msync(MS_SYNC) of dirty pages: payload and records, then the tail */
 	PASTE_PERSIST_NONE  = 3,  /* nothing is made durable: a networking-only baseline */
 };
 
@@ -395,7 +395,7 @@ _Static_assert(PASTE_HANDLER_BASE % 65536 == 0, "handler base is a Wasm page bou
 /*
  * Every function returns 0 or a count on success and one of these on failure,
  * leaving its objects unchanged; paste_last_error() then says what and where.
- * The numbers are stable: host/errors.ts maps each one to a PASTE_ERR_* class.
+ * The numbers are stable: host/core/errors.ts maps each one to a PASTE_ERR_* class.
  */
 enum paste_err {
 	PASTE_OK                 = 0,

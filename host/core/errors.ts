@@ -87,8 +87,8 @@ export const HandlerError = define("HandlerError", "PASTE_ERR_HANDLER", -16,
   "a handler named a buffer, slot, ring index or memory range that is not its own",
   "fix the handler; the host refused the request and kept running");
 export const StateError = define("StateError", "PASTE_ERR_STATE", -17,
-  "a runtime call out of order (pool not recovered, no worker bound)",
-  "a bug in the calling code: open read-write and recover before the data path");
+  "a runtime call out of order (pool not recovered, a handler import called outside a host call)",
+  "a bug in the calling code: open read-write and recover before the data path; call handler exports through the Runtime");
 export const AddressInUseError = define("AddressInUseError", "PASTE_ERR_ADDR_IN_USE", -18,
   "the listen address is already taken by another process",
   "stop the other server or pick another port with --listen");
@@ -141,8 +141,8 @@ export const UsageError = define("UsageError", "PASTE_ERR_USAGE", null,
   "a command-line argument is malformed (a size, a mode, a number)",
   "see `paste-host <command> --help`");
 export const PoolClosedError = define("PoolClosedError", "PASTE_ERR_CLOSED", null,
-  "a pool was used after it was closed",
-  "a bug in the calling code: keep the pool open while it is used");
+  "a pool or runtime was used after it was closed",
+  "a bug in the calling code: keep the pool or runtime open while it is used");
 
 /** Every error class, in catalogue order (the README table follows it). */
 export const catalogue = [

@@ -8,7 +8,7 @@
 // up front and grows a memory in place; pages of the initial size cost nothing
 // until touched. Should an engine ever move a memory on grow, the window would
 // silently stop aliasing the pool, so after every growth we compare the base
-// address and stop (WindowMovedError) if it changed (DESIGN.md invariant 2).
+// address and stop (WindowMovedError) if it changed (docs/design.md, invariant 2).
 
 import { CONST } from "./layout.js";
 import { native } from "./native.js";
