@@ -178,7 +178,27 @@ export class Stream {
     }
   }
 
-  /** toString -- [off, off+len) as a string (a copy; for keys and small fields). */
+  /**
+   * toBytesKey -- [off, off+len) as a string of one UTF-16 unit per byte
+   * (0..255, Latin-1): a copy that keeps every byte, so two different byte
+   * sequences are always two different strings. For map keys taken from
+   * binary data (Redis keys are byte strings); not for text.
+   */
+  toBytesKey(off: u32, len: u32): string {
+    const out = changetype<string>(__new(<usize>len << 1, idof<string>()));
+    const buf = heap.alloc(len);
+    this.copyTo(buf, off, len);
+    const dst = changetype<usize>(out);
+    for (let i: usize = 0; i < <usize>len; i++) store<u16>(dst + (i << 1), load<u8>(buf + i));
+    heap.free(buf);
+    return out;
+  }
+
+  /**
+   * toStringRange -- [off, off+len) decoded as UTF-8 (a copy; for small text
+   * fields). Invalid UTF-8 is replaced, so distinct bytes can decode alike:
+   * use toBytesKey for keys.
+   */
   toStringRange(off: u32, len: u32): string {
     const buf = heap.alloc(len);
     this.copyTo(buf, off, len);

@@ -105,8 +105,9 @@ function is(s: Stream, i: i32, name: string): bool {
   return s.equalsNoCase(unchecked(argOff[i]), unchecked(argLen[i]), name);
 }
 
+/** key -- argument i as an index key: byte for byte (Redis keys are byte strings, not text). */
 function key(s: Stream, i: i32): string {
-  return s.toStringRange(unchecked(argOff[i]), unchecked(argLen[i]));
+  return s.toBytesKey(unchecked(argOff[i]), unchecked(argLen[i]));
 }
 
 function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
