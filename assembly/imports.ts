@@ -1,6 +1,6 @@
 // imports.ts -- every host import a handler can call, module "paste".
 //
-// Each is a native function of the host (native/ring.c, paste_h_*), handed to
+// Each is a native function of the host (native/imports.c, paste_h_*), handed to
 // Wasm directly: a call costs one JS->C transition (~30 ns), no JS work.
 // (trace, off the request path, is the one JS function.)
 // Results are f64 so sequence numbers cross the boundary without BigInt; they
@@ -106,6 +106,41 @@ export declare function trim(seq: f64): f64;
 // @ts-ignore: decorator
 @external("paste", "committed")
 export declare function committed(): f64;
+
+/**
+ * pressure -- the pool's space now: free buffers, log room, the reserve kept
+ * for the cleaner, and flags saying whether cleaning is due.
+ * out: ptr  a struct paste_pressure (layout.ts Pressure), 8-byte aligned
+ * out: 0, or Err.HANDLER (ptr outside memory)
+ */
+// @ts-ignore: decorator
+@external("paste", "pressure")
+export declare function pressure(ptr: usize): i32;
+
+/**
+ * log_pack -- the cleaner's copy: the bytes of n LogExtents at ptr are copied
+ * densely into shared pool buffers (many small records to a buffer) and
+ * logged as one record, so the buffers they came from can be freed once the
+ * originals are trimmed.
+ * in:  ptr, n    the record's pieces (buffers the handler logged)
+ * out: out       u32 count, u32 0, then count LogExtents: where the copy lives
+ *                (at most out_cap are written)
+ * out: the copy's sequence number; Err.POOL_FULL, Err.LOG_FULL (even the
+ *      reserve is used up), Err.HANDLER (bad pieces or out range)
+ */
+// @ts-ignore: decorator
+@external("paste", "log_pack")
+export declare function log_pack(ptr: usize, n: u32, out: usize, out_cap: u32): f64;
+
+/**
+ * use_reserve -- 1: the logs that follow may use the reserve kept for the
+ * cleaner (records that free space: a delete); 0: back to normal. Ends with
+ * the host call it was made in.
+ * out: 0
+ */
+// @ts-ignore: decorator
+@external("paste", "use_reserve")
+export declare function use_reserve(on: u32): i32;
 
 /**
  * error -- copy the last error message (UTF-8) to ptr, at most cap bytes.

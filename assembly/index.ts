@@ -5,6 +5,7 @@
 //   on_replay(rec: Record): void  at start-up, each live record in order, bytes in place
 //   on_init(): void               optional, once, before replay
 //   on_close(conn: u32): void     optional, a connection closed
+//   on_clean(): void              optional, the pool is under pressure: clean a bounded amount (clean.ts)
 // `paste-host build` adds paste_abi_version(), which the host checks.
 //
 // Nothing here allocates on the per-slot path: logging names buffers, replies
@@ -16,6 +17,8 @@ import { Err, LogExtent, Slot } from "./layout";
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
 export { Stream, Streams } from "./stream";
+export { Cleaner, LiveRecord, PACK_BELOW, pressure, slicePieces, useReserve } from "./clean";
+export { Pressure, PressureFlags } from "./layout";
 
 /** lastError -- the host's message for the last failed import call. */
 export function lastError(): string {

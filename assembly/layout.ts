@@ -142,6 +142,33 @@ export class LogExtent {
   len: u16;
 }
 
+/** The pool's space, as pressure() reads it (struct paste_pressure). */
+@unmanaged
+export class Pressure {
+  free_bufs: u32;
+  nbufs: u32;
+  reserve_bufs: u32;
+  flags: u32;
+  log_used: u64;
+  log_capacity: u64;
+  log_reserve: u64;
+  live_bufs: u32;
+  ring_bufs: u32;
+}
+
+/** Pressure.flags: why the host calls on_clean. */
+export namespace PressureFlags {
+  /** Free buffers below a quarter of the pool. */
+  // @ts-ignore: decorator
+  @inline export const BUFFERS: u32 = 0x1;
+  /** The log more than half full. */
+  // @ts-ignore: decorator
+  @inline export const LOG: u32 = 0x2;
+  /** In the reserve: log() outside on_clean is refused (Err.POOL_FULL or Err.LOG_FULL). */
+  // @ts-ignore: decorator
+  @inline export const FULL: u32 = 0x4;
+}
+
 /** A record being replayed (struct paste_wasm_record); extents follow at 16. */
 @unmanaged
 export class Record {

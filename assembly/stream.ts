@@ -244,7 +244,22 @@ export class Stream {
     return this.logWith(off, len, true);
   }
 
+  /**
+   * tryLog -- like log, but a refusal comes back as a negative Err code
+   * instead of aborting: Err.POOL_FULL or Err.LOG_FULL when the pool is full
+   * (answer the request with an error; the cleaner makes room).
+   */
+  tryLog(off: u32, len: u32): i64 {
+    return <i64>this.logRaw(off, len, false);
+  }
+
   private logWith(off: u32, len: u32, copy: bool): u64 {
+    const r = this.logRaw(off, len, copy);
+    if (r < 0) fail("Stream.log");
+    return <u64>r;
+  }
+
+  private logRaw(off: u32, len: u32, copy: bool): f64 {
     const k = this.pieces(off, len, this.triples);
     for (let i = 0; i < k; i++) {
       const e = changetype<LogExtent>(this.ext + <usize>i * offsetof<LogExtent>());
@@ -252,9 +267,7 @@ export class Stream {
       e.off = <u16>unchecked(this.triples[i * 3 + 1]);
       e.len = <u16>unchecked(this.triples[i * 3 + 2]);
     }
-    const r = copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
-    if (r < 0) fail("Stream.log");
-    return <u64>r;
+    return copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
   }
 
   /** consume -- drop n bytes from the front; buffers no longer needed are given back. */

@@ -29,6 +29,7 @@ int paste_bufs_init(struct paste_pool *p)
 	p->bstate[0] = BS_RESERVED;   /* netmap's "invalid" buffer: never handed out */
 	p->nfree = 0;
 	p->nlogged = 0;
+	p->pack_buf = p->pack_used = 0;
 	return 0;
 }
 
@@ -70,6 +71,8 @@ uint32_t paste_free_pop(struct paste_pool *p)
 
 void paste_free_push(struct paste_pool *p, uint32_t b)
 {
+	if (b == p->pack_buf)
+		p->pack_buf = 0;   /* the cleaner's shared buffer emptied: its next copy starts a fresh one */
 	paste_buf_state(p, b, BS_FREE);
 	p->free_stack[p->nfree++] = b;
 }

@@ -22,10 +22,13 @@
 /* The worker the host entered on this thread; NULL outside a host call. */
 static __thread struct paste_worker *entered;
 
-int paste_worker_enter(paste_worker *w)
+int paste_worker_enter(paste_worker *w, uint32_t flags)
 {
 	if (!w)
 		return paste_set_error(PASTE_ERR_STATE, "enter: no worker");
+	w->entered = flags;
+	w->has_cleaner = (flags & PASTE_ENTER_RESERVE) != 0;
+	w->use_reserve = false;
 	entered = w;
 	return 0;
 }
@@ -63,12 +66,28 @@ static int one_extent(uint32_t buf_idx, uint32_t off, uint32_t len, const char *
 	return 0;
 }
 
+/*
+ * reserved -- outside on_clean, a handler with a cleaner may not log into the
+ * reserve (log.c): its request gets an error reply instead, and the cleaner
+ * keeps room to work. The refusal is not a handler error: nothing is wrong
+ * with the request but the space. Called with the pool lock held.
+ */
+static int reserved(struct paste_worker *w, uint32_t n)
+{
+	if ((w->entered & (PASTE_ENTER_RESERVE | PASTE_ENTER_CLEAN)) != PASTE_ENTER_RESERVE || w->use_reserve)
+		return 0;
+	return paste_log_reserved(w->pool, n);
+}
+
 /* log_locked -- append one record by reference under the pool lock; the seq or the handler error */
 static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n)
 {
 	pthread_mutex_lock(&w->pool->lock);
-	int64_t seq = paste_log_append(w->pool, ext, n);
+	int rc = reserved(w, n);
+	int64_t seq = rc ? rc : paste_log_append(w->pool, ext, n);
 	pthread_mutex_unlock(&w->pool->lock);
+	if (rc)
+		return (double)rc;
 	return seq < 0 ? import_error(w, (int)seq) : (double)seq;
 }
 
@@ -97,18 +116,34 @@ double paste_h_log_extents(uint32_t ptr, uint32_t n)
 }
 
 /*
- * copy_and_log -- the copying baseline PASTE is measured against: copy the
- * pieces, packed, into fresh pool buffers and log the copies as one record.
- * Same record format and recovery as logging by reference; the difference is
- * the memcpy and the lines it dirties. Called with the pool lock held.
+ * copy_and_log -- log copies of the pieces as one record. Two users:
+ *  - the copying baseline PASTE is measured against (log_copy*): the pieces
+ *    packed into fresh buffers, same record format and recovery as logging
+ *    by reference; the difference is the memcpy and the lines it dirties;
+ *  - the cleaner (log_pack, pack = true): small live values copied densely
+ *    into the pool's open shared buffer (p->pack_buf), so that many share a
+ *    buffer instead of each holding the one it arrived in. A shared buffer
+ *    is freed when the last record in it is trimmed (bufs.c).
+ * Copies only ever go to bytes no record references yet, so a crash in the
+ * middle leaves every committed record as it was. Called with the pool lock
+ * held; on failure every buffer it took goes back.
  */
-static double copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what)
+/* A copy fills at most this many buffers (128 KiB of 2 KiB buffers): a copy is for small records. */
+#define COPY_MAX_DST 64
+
+static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what,
+			    bool pack, struct paste_extent *dst, uint32_t *nd)
 {
 	struct paste_pool *p = w->pool;
-	struct paste_extent dst[64] = { { 0 } };
-	uint32_t nd = 0, room = 0;
+	uint32_t room = 0, fresh = 0;   /* dst[fresh..] are buffers this call took from the free list */
 	uint64_t copied = 0;
 	int rc = 0;
+	*nd = 0;
+	if (pack && p->pack_buf) {
+		dst[0] = (struct paste_extent){ .buf_idx = p->pack_buf, .off = (uint16_t)p->pack_used, .len = 0 };
+		room = p->sb.buf_size - p->pack_used;
+		*nd = fresh = 1;
+	}
 	for (uint32_t i = 0; i < n && !rc; i++) {
 		const struct paste_extent *e = &src[i];
 		if (!paste_buf_loggable(p, e->buf_idx) || e->len == 0 || (uint32_t)e->off + e->len > p->sb.buf_size) {
@@ -118,41 +153,57 @@ static double copy_and_log(struct paste_worker *w, const struct paste_extent *sr
 		}
 		for (uint32_t done = 0; done < e->len;) {
 			if (!room) {
-				uint32_t b = nd < 64 ? paste_free_pop(p) : 0;
+				uint32_t b = *nd < COPY_MAX_DST ? paste_free_pop(p) : 0;
 				if (!b) {
 					rc = paste_set_error(PASTE_ERR_POOL_FULL, "%s: no free buffer to copy into; trim", what);
 					break;
 				}
 				paste_buf_state(p, b, BS_LOGGED);
-				dst[nd++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
+				dst[(*nd)++] = (struct paste_extent){ .buf_idx = b, .off = 0, .len = 0 };
 				room = p->sb.buf_size;
 			}
-			struct paste_extent *d = &dst[nd - 1];
+			struct paste_extent *d = &dst[*nd - 1];
 			uint32_t k = e->len - done < room ? e->len - done : room;
-			memcpy(paste_buf(p, d->buf_idx) + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
+			memcpy(paste_buf(p, d->buf_idx) + d->off + d->len, paste_buf(p, e->buf_idx) + e->off + done, k);
 			d->len = (uint16_t)(d->len + k);
 			room -= k;
 			done += k;
 			copied += k;
 		}
 	}
-	int64_t seq = rc ? rc : paste_log_append(p, dst, nd);
+	if (*nd && dst[0].len == 0 && fresh == 1) {
+		/* the open shared buffer was full: the record starts in the next one */
+		memmove(dst, dst + 1, (size_t)(*nd - 1) * sizeof(*dst));
+		(*nd)--;
+		fresh = 0;
+	}
+	int64_t seq = rc ? rc : paste_log_append(p, dst, *nd);
 	if (seq < 0) {
-		for (uint32_t k = 0; k < nd; k++)
-			paste_free_push(p, dst[k].buf_idx);
-		return import_error(w, (int)seq);
+		for (uint32_t k = fresh; k < *nd; k++)
+			paste_buf_maybe_free(p, dst[k].buf_idx);
+		return seq;
+	}
+	if (pack) {
+		struct paste_extent *last = &dst[*nd - 1];
+		p->pack_buf = last->buf_idx;
+		p->pack_used = (uint32_t)last->off + last->len;
 	}
 	p->stats.payload_copies += copied;
-	return (double)seq;
+	return seq;
 }
 
-/* copy_locked -- copy_and_log under the pool lock */
+/* copy_locked -- the copying baseline under the pool lock */
 static double copy_locked(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what)
 {
+	struct paste_extent dst[COPY_MAX_DST];
+	uint32_t nd;
 	pthread_mutex_lock(&w->pool->lock);
-	double r = copy_and_log(w, src, n, what);
+	int rc = reserved(w, n);
+	int64_t seq = rc ? rc : copy_and_log(w, src, n, what, false, dst, &nd);
 	pthread_mutex_unlock(&w->pool->lock);
-	return r;
+	if (rc)
+		return (double)rc;
+	return seq < 0 ? import_error(w, (int)seq) : (double)seq;
 }
 
 /* paste_h_log_copy -- the copying baseline for one range of one buffer */
@@ -264,6 +315,62 @@ int paste_h_unhold(uint32_t buf_idx, uint32_t conn)
 		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
 			"unhold: connection %u does not hold buffer %u", conn, buf_idx));
 	return 0;
+}
+
+/* --------------------------------------------------------------- cleaning */
+
+/* paste_h_use_reserve -- a handler vouches that what it logs next frees space (a delete): the reserve may take it */
+int paste_h_use_reserve(uint32_t on)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("use_reserve");
+	w->use_reserve = on != 0;
+	return 0;
+}
+
+/* paste_h_pressure -- the pool's space, for the handler's cleaner to pace itself */
+int paste_h_pressure(uint32_t ptr)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("pressure");
+	uint8_t *d = wasm_range(w, ptr, sizeof(struct paste_pressure));
+	if (!d || (ptr & 7))
+		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"pressure: [%u, +%zu) is outside the handler's memory or misaligned", ptr, sizeof(struct paste_pressure)));
+	struct paste_pressure pr;
+	pthread_mutex_lock(&w->pool->lock);
+	paste_log_pressure(w->pool, &pr);
+	pthread_mutex_unlock(&w->pool->lock);
+	memcpy(d, &pr, sizeof(pr));
+	return 0;
+}
+
+/* paste_h_log_pack -- the cleaner's copy of a small live record into shared buffers; where it went at out */
+double paste_h_log_pack(uint32_t ptr, uint32_t n, uint32_t out, uint32_t out_cap)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("log_pack");
+	const struct paste_extent *src = (const struct paste_extent *)wasm_range(w, ptr, (uint64_t)n * sizeof(*src));
+	uint8_t *o = wasm_range(w, out, 8 + (uint64_t)out_cap * sizeof(struct paste_extent));
+	if (!src || !o || (ptr & 3) || (out & 3) || n > PASTE_REC_MAX_EXTENTS)
+		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"log_pack: %u extents at %u (out %u, room for %u) are not in the handler's memory", n, ptr, out, out_cap));
+	struct paste_extent dst[COPY_MAX_DST];
+	uint32_t nd = 0;
+	pthread_mutex_lock(&w->pool->lock);
+	int rc = reserved(w, n);
+	int64_t seq = rc ? rc : copy_and_log(w, src, n, "log_pack", true, dst, &nd);
+	pthread_mutex_unlock(&w->pool->lock);
+	if (seq < 0)
+		return rc ? (double)rc : import_error(w, (int)seq);
+	uint32_t count = nd < out_cap ? nd : out_cap, zero = 0;
+	memcpy(o, &nd, 4);
+	memcpy(o + 4, &zero, 4);
+	memcpy(o + 8, dst, (size_t)count * sizeof(*dst));
+	return (double)seq;
 }
 
 /* ----------------------------------------------------------------- error */

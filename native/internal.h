@@ -93,6 +93,9 @@ struct paste_worker {
 	uint64_t wasm_len;
 	struct paste_conn *conns;
 	uint32_t nconns;              /* capacity of conns */
+	uint32_t entered;             /* imports.c: PASTE_ENTER_* of the host call in progress */
+	bool     use_reserve;         /* imports.c: the handler said its next logs free space */
+	bool     has_cleaner;         /* imports.c: the handler has a cleaner (PASTE_ENTER_RESERVE) */
 	/* reply.c */
 	struct paste_bytes pending;   /* replies of the open batch */
 	uint64_t pending_replies;
@@ -133,6 +136,8 @@ struct paste_pool {
 	uint32_t *free_stack;
 	uint32_t  nfree;
 	uint32_t  nlogged;            /* buffers in state BS_LOGGED */
+	uint32_t  pack_buf;           /* the shared buffer the cleaner's copies go into now (0: none) */
+	uint32_t  pack_used;          /* its bytes taken */
 	/* log.c */
 	uint8_t  *records;            /* the log's record area */
 	uint64_t  cap;                /* its bytes */
@@ -243,6 +248,10 @@ int  paste_log_commit(struct paste_pool *p);
 uint32_t paste_log_abort(struct paste_pool *p);
 /* paste_log_room -- requests the log can take before a batch waits for a trim */
 uint32_t paste_log_room(struct paste_pool *p);
+/* paste_log_pressure -- the pool's space: free buffers, log room, the reserve kept for the cleaner */
+void paste_log_pressure(struct paste_pool *p, struct paste_pressure *out);
+/* paste_log_reserved -- 0, or the error if a record of n extents logged outside cleaning would eat the reserve */
+int  paste_log_reserved(struct paste_pool *p, uint32_t n);
 
 /* ring.c */
 /* paste_rings_reset -- after recovery: every ring as at create, free buffers in its slots */
@@ -251,6 +260,8 @@ void paste_rings_reset(struct paste_pool *p);
 struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data);
 /* paste_rx_publish -- hand the claimed slot to the handler with len bytes from conn */
 void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn);
+/* paste_rx_room -- requests a port may put in the ring now (the pool lock held) */
+uint32_t paste_rx_room(struct paste_worker *w);
 /* paste_rx_take_back -- RX slot s returns to native (the pool lock held) */
 void paste_rx_take_back(struct paste_worker *w, uint32_t s);
 /* paste_slot_conn -- the connection an RX slot's request came from (slot.ptr, as PASTE encodes it) */

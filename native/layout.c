@@ -56,6 +56,12 @@ static const struct {
 
 	SIZE(paste_wasm_extent)
 	OFS(paste_wasm_extent, addr) OFS(paste_wasm_extent, len)
+	SIZE(paste_pressure)
+	OFS(paste_pressure, free_bufs) OFS(paste_pressure, nbufs) OFS(paste_pressure, reserve_bufs)
+	OFS(paste_pressure, flags) OFS(paste_pressure, log_used) OFS(paste_pressure, log_capacity)
+	OFS(paste_pressure, log_reserve) OFS(paste_pressure, live_bufs) OFS(paste_pressure, ring_bufs)
+	CONST(PASTE_PRESSURE_BUFS) CONST(PASTE_PRESSURE_LOG) CONST(PASTE_PRESSURE_FULL) CONST(PASTE_ENTER_CLEAN) CONST(PASTE_ENTER_RESERVE)
+
 	SIZE(paste_wasm_record)
 	OFS(paste_wasm_record, seq) OFS(paste_wasm_record, len) OFS(paste_wasm_record, nextents)
 	OFS(paste_wasm_record, ext)

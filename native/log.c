@@ -488,6 +488,60 @@ uint32_t paste_log_room(struct paste_pool *p)
 	return lines > 1024 ? (uint32_t)((lines - 1024) / 2 > UINT32_MAX ? UINT32_MAX : (lines - 1024) / 2) : 0;
 }
 
+/* ---------------------------------------------------------------- pressure */
+
+/*
+ * The reserve: a sixteenth of the log and a thirty-second of the buffers (at
+ * least a few records' worth of each) are kept for the cleaner. Outside
+ * on_clean a record that would eat into them is refused, so a full pool
+ * still receives requests (their buffers come back when they are released
+ * unlogged) and the cleaner can always re-log and copy its way out.
+ */
+static uint64_t log_reserve(const struct paste_pool *p)
+{
+	uint64_t r = p->cap / 16;
+	return r < 64 * PASTE_CACHELINE ? 64 * PASTE_CACHELINE : r;
+}
+
+static uint32_t buf_reserve(const struct paste_pool *p)
+{
+	uint32_t r = p->sb.nbufs / 32;
+	return r < 16 ? 16 : r;
+}
+
+void paste_log_pressure(struct paste_pool *p, struct paste_pressure *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->free_bufs = p->nfree;
+	out->nbufs = p->sb.nbufs;
+	out->reserve_bufs = buf_reserve(p);
+	out->log_used = p->vtail - p->head;
+	out->log_capacity = p->cap;
+	out->log_reserve = log_reserve(p);
+	out->live_bufs = p->nlogged;
+	out->ring_bufs = p->sb.nbufs - 1 - p->nfree - p->nlogged;
+	if (out->free_bufs < out->nbufs / 4)
+		out->flags |= PASTE_PRESSURE_BUFS;
+	if (out->log_used > out->log_capacity / 2)
+		out->flags |= PASTE_PRESSURE_LOG;
+	if (paste_log_reserved(p, 1))
+		out->flags |= PASTE_PRESSURE_FULL;
+}
+
+int paste_log_reserved(struct paste_pool *p, uint32_t n)
+{
+	uint64_t need = (uint64_t)rec_lines(n) * PASTE_CACHELINE;
+	if (p->nfree <= buf_reserve(p))
+		return paste_set_error(PASTE_ERR_POOL_FULL,
+			"pool full: %u of %u buffers free, the last %u are kept for the cleaner; free space (delete or trim) or use a bigger pool",
+			p->nfree, p->sb.nbufs, buf_reserve(p));
+	if (p->cap - (p->vtail - p->head) < log_reserve(p) + need)
+		return paste_set_error(PASTE_ERR_LOG_FULL,
+			"log full: %llu of %llu bytes used, the last %llu are kept for the cleaner; free space (delete or trim) or use a bigger log",
+			(unsigned long long)(p->vtail - p->head), (unsigned long long)p->cap, (unsigned long long)log_reserve(p));
+	return 0;
+}
+
 int paste_log_discard(paste_pool *p)
 {
 	if (!p || !p->recovered)

@@ -282,6 +282,35 @@ struct paste_wasm_record {
 	struct paste_wasm_extent ext[];
 };
 
+/*
+ * The pool's space as a handler's cleaner sees it (paste_h_pressure) and the
+ * host decides when to call it (paste_pool_pressure). The reserve is kept for
+ * the cleaner: outside on_clean a handler's log() is refused once free
+ * buffers or log room fall to it, so requests still arrive and get an answer
+ * (an error reply) while the cleaner can always re-log and copy. Only a
+ * handler that has a cleaner (exports on_clean) has a reserve: for any other
+ * the pool fills up and the port stops reading, as netmap's rings would.
+ */
+struct paste_pressure {
+	uint32_t free_bufs;       /* on the free stack */
+	uint32_t nbufs;           /* buffers in the pool, buffer 0 included */
+	uint32_t reserve_bufs;    /* kept for the cleaner */
+	uint32_t flags;           /* PASTE_PRESSURE_* */
+	uint64_t log_used;        /* log bytes between the head and the volatile tail */
+	uint64_t log_capacity;
+	uint64_t log_reserve;     /* log bytes kept for the cleaner */
+	uint32_t live_bufs;       /* out of the rings, referenced by the log or held */
+	uint32_t ring_bufs;       /* in ring slots */
+};
+
+#define PASTE_PRESSURE_BUFS 0x1u  /* free buffers below a quarter of the pool: clean */
+#define PASTE_PRESSURE_LOG  0x2u  /* the log more than half full: clean */
+#define PASTE_PRESSURE_FULL 0x4u  /* in the reserve: log() outside on_clean is refused */
+
+/* paste_worker_enter's flags */
+#define PASTE_ENTER_CLEAN   0x1u  /* the call is on_clean: the reserve may be used */
+#define PASTE_ENTER_RESERVE 0x2u  /* the handler has a cleaner: keep the reserve for it (else it has none) */
+
 /* The handler ABI version: a module exports paste_abi_version() returning it. */
 #define PASTE_ABI_VERSION 1u
 
@@ -373,6 +402,17 @@ PASTE_ASSERT_OFS(netmap_if, ni_host_tx_rings, 36);
 PASTE_ASSERT_OFS(netmap_if, ni_host_rx_rings, 40);
 PASTE_ASSERT_OFS(netmap_if, ni_spare1, 44);
 PASTE_ASSERT_OFS(netmap_if, ring_ofs, 56);
+
+PASTE_ASSERT_SIZE(paste_pressure, 48);
+PASTE_ASSERT_OFS(paste_pressure, free_bufs, 0);
+PASTE_ASSERT_OFS(paste_pressure, nbufs, 4);
+PASTE_ASSERT_OFS(paste_pressure, reserve_bufs, 8);
+PASTE_ASSERT_OFS(paste_pressure, flags, 12);
+PASTE_ASSERT_OFS(paste_pressure, log_used, 16);
+PASTE_ASSERT_OFS(paste_pressure, log_capacity, 24);
+PASTE_ASSERT_OFS(paste_pressure, log_reserve, 32);
+PASTE_ASSERT_OFS(paste_pressure, live_bufs, 40);
+PASTE_ASSERT_OFS(paste_pressure, ring_bufs, 44);
 
 PASTE_ASSERT_SIZE(paste_wasm_extent, 8);
 PASTE_ASSERT_SIZE(paste_wasm_record, 16);
@@ -576,6 +616,10 @@ struct paste_stats {
 
 /* paste_pool_recover -- walk, verify, cut a torn tail, rebuild; once, after a read-write open */
 int paste_pool_recover(paste_pool *p, struct paste_recovery *out);
+/* paste_pool_pressure -- free buffers, log room, the reserve: whether the handler's cleaner should run */
+int paste_pool_pressure(paste_pool *p, struct paste_pressure *out);
+/* paste_pool_pressure_flags -- just its flags (PASTE_PRESSURE_*): the host asks after every batch */
+int paste_pool_pressure_flags(paste_pool *p);
 /* paste_pool_stats -- counters and occupancy */
 int paste_pool_stats(paste_pool *p, struct paste_stats *out);
 /* paste_trim -- release every record up to seq: head moves persistently, then buffers return to the free list */
@@ -619,8 +663,9 @@ int64_t paste_worker_rx_ring(paste_worker *w);
 int64_t paste_worker_replay(paste_worker *w, uint64_t pos);
 /* paste_worker_replay_next -- after paste_log_walk_begin: the next intact record in the mailbox, its Wasm address; 0 at the end */
 int64_t paste_worker_replay_next(paste_worker *w);
-/* paste_worker_enter -- the handler imports act on w until paste_worker_leave (around every call into a handler) */
-int paste_worker_enter(paste_worker *w);
+/* paste_worker_enter -- the handler imports act on w until paste_worker_leave (around every call into a handler);
+ * flags PASTE_ENTER_CLEAN for on_clean */
+int paste_worker_enter(paste_worker *w, uint32_t flags);
 /* paste_worker_leave -- the handler imports act on no worker: called outside a host call, they fail */
 void paste_worker_leave(void);
 /* paste_rx_release -- take back the RX slots the handler released ([old head, head)),
@@ -689,6 +734,14 @@ int paste_h_close(uint32_t conn);
 double paste_h_trim(double upto_seq);
 /* paste_h_committed -- the last durable seq */
 double paste_h_committed(void);
+/* paste_h_use_reserve -- on: the logs that follow in this host call may use the cleaner's reserve (records that free space) */
+int paste_h_use_reserve(uint32_t on);
+/* paste_h_pressure -- the pool's struct paste_pressure, written at Wasm address ptr; 0 or negative */
+int paste_h_pressure(uint32_t ptr);
+/* paste_h_log_pack -- the cleaner's copy: the bytes of n extents at Wasm address ptr, copied densely into shared
+ * pool buffers and logged as one record; at out: u32 count, u32 0, then count struct paste_extent (at most out_cap)
+ * where the copy lives. The seq, or negative */
+double paste_h_log_pack(uint32_t ptr, uint32_t n, uint32_t out, uint32_t out_cap);
 /* paste_h_error -- the last error message, copied to Wasm address ptr (cap bytes); its length */
 int paste_h_error(uint32_t ptr, uint32_t cap);
 

@@ -98,7 +98,7 @@ int paste_mem_fill(paste_worker *w, uint32_t size, uint32_t max, uint32_t conns)
 		conns = 1;
 	uint32_t filled = 0;
 	pthread_mutex_lock(&p->lock);
-	uint32_t room = paste_log_room(p);
+	uint32_t room = paste_rx_room(w);
 	if (max > room)
 		max = room;
 	while (filled < max) {
@@ -133,7 +133,7 @@ int paste_mem_fill_bytes(paste_worker *w, const void *data, uint32_t len, uint32
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "mem port: %u bytes do not fit a %u-byte buffer", len, p->sb.buf_size);
 	pthread_mutex_lock(&p->lock);
 	uint8_t *d;
-	struct netmap_slot *slot = paste_log_room(p) ? paste_rx_claim(w, &d) : NULL;
+	struct netmap_slot *slot = paste_rx_room(w) ? paste_rx_claim(w, &d) : NULL;
 	if (slot) {
 		memcpy(d, data, len);
 		paste_rx_publish(w, slot, len, conn);

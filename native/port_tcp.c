@@ -341,7 +341,7 @@ int paste_tcp_poll(paste_worker *w, int timeout_ms)
 		return errno == EINTR ? 0 : paste_set_errno(errno, "epoll_wait");
 	uint32_t filled = 0;
 	pthread_mutex_lock(&p->lock);
-	uint32_t max = paste_log_room(p);
+	uint32_t max = paste_rx_room(w);
 	pthread_mutex_unlock(&p->lock);
 	t->blocked = false;
 	for (int i = 0; i < n; i++) {

@@ -24,9 +24,12 @@ static struct netmap_ring *ring_at(struct paste_pool *p, uint32_t r)
 }
 
 /*
- * paste_rings_reset -- after recovery, every ring starts as at create: TX
- * slots full of free buffers for the handler, RX slots empty with a free
- * buffer each. Slots that find no free buffer get 0 and are filled later.
+ * paste_rings_reset -- after recovery, every ring starts as at create: RX
+ * slots empty with a free buffer each, TX slots full of free buffers for the
+ * handler. RX slots are served first: they are where requests arrive, and a
+ * pool that recovers nearly full must still receive them (nothing in the
+ * host sends from TX slots). Slots that find no free buffer get 0 and are
+ * filled later.
  */
 void paste_rings_reset(struct paste_pool *p)
 {
@@ -37,25 +40,41 @@ void paste_rings_reset(struct paste_pool *p)
 		w->rx = ring_at(p, n + i);
 		w->rx_wasm = PASTE_WINDOW_BASE + (uint64_t)((uint8_t *)w->rx - (p->base + p->sb.ring_ofs));
 		for (uint32_t s = 0; s < slots; s++) {
-			struct netmap_slot *tx = &w->tx->slot[s], *rx = &w->rx->slot[s];
 			uint32_t b = paste_free_pop(p);
-			if (b)
-				p->bstate[b] = BS_TX;
-			*tx = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
-			b = paste_free_pop(p);
 			if (b)
 				p->bstate[b] = BS_RX_KERNEL;
 			w->rx_shadow[s] = b;
-			*rx = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
+			w->rx->slot[s] = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
+		}
+		w->rx->head = w->rx->cur = w->rx->tail = 0;
+		w->rx_head = w->rx_tail = 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct paste_worker *w = &p->workers[i];
+		for (uint32_t s = 0; s < slots; s++) {
+			uint32_t b = paste_free_pop(p);
+			if (b)
+				p->bstate[b] = BS_TX;
+			w->tx->slot[s] = (struct netmap_slot){ .buf_idx = b, .flags = NS_BUF_CHANGED };
 		}
 		w->tx->head = w->tx->cur = 0;
 		w->tx->tail = slots - 1;
-		w->rx->head = w->rx->cur = w->rx->tail = 0;
-		w->rx_head = w->rx_tail = 0;
 	}
 }
 
 /* ------------------------------------------------------------- RX filling */
+
+/*
+ * paste_rx_room -- how many requests a port may receive now. A handler that
+ * logs every request needs log room for each, so receiving waits for a trim
+ * when the log runs short. A handler with a cleaner keeps receiving: its
+ * log() answers "full" while the cleaner works, so a full pool still
+ * answers every request (reads, deletes, an error for a write).
+ */
+uint32_t paste_rx_room(struct paste_worker *w)
+{
+	return w->has_cleaner ? UINT32_MAX : paste_log_room(w->pool);
+}
 
 struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data)
 {

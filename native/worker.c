@@ -184,6 +184,25 @@ int paste_pool_stats(paste_pool *p, struct paste_stats *out)
 	return 0;
 }
 
+int paste_pool_pressure(paste_pool *p, struct paste_pressure *out)
+{
+	if (!p || !out)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "pressure: no pool");
+	if (!p->recovered)
+		return paste_set_error(PASTE_ERR_STATE, "pressure: %s has no runtime", p->path);
+	pthread_mutex_lock(&p->lock);
+	paste_log_pressure(p, out);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int paste_pool_pressure_flags(paste_pool *p)
+{
+	struct paste_pressure pr;
+	int rc = paste_pool_pressure(p, &pr);
+	return rc ? rc : (int)pr.flags;
+}
+
 /*
  * paste_check_buffers -- after recovery: no buffer is both free and in use.
  * 0, or PASTE_ERR_POOL_CORRUPT naming the first buffer that breaks it.

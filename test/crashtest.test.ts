@@ -34,12 +34,14 @@ describe("crashtest", () => {
     }, 120_000);
   }
 
-  it("kv-wal compaction (re-log live keys by reference, then trim): crash images around it all recover", async () => {
+  it("kv-wal's cleaner (dead SETs dropped, live ones copied into shared buffers, then trim): crash images around it all recover", async () => {
+    // 4400 SETs on 7 keys through a 4 MiB pool: the host calls on_clean
+    // many times, and the images are cut among the last 1500 persist steps
     const r = await runCrashtest({
       handler: join(root, "samples", "kv-wal", "kv-wal.wasm"), workload: "kv", requests: 4400, size: 100,
-      poolSize: 32 << 20, last: 1500, images: 40, seed: 2,
+      poolSize: 4 << 20, last: 1500, images: 40, seed: 2,
     });
-    expect(r.trimmedMax).toBeGreaterThan(4000);        // the sample compacted and trimmed its own log
+    expect(r.trimmedMax).toBeGreaterThan(3000);        // the sample cleaned and trimmed its own log
     expect(r.failures).toEqual([]);
   }, 180_000);
 

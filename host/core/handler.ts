@@ -23,6 +23,7 @@ export interface HandlerExports {
   on_replay?(rec: number): void;
   on_init?(): void;
   on_close?(conn: number): void;
+  on_clean?(): void;
   [name: string]: unknown;
 }
 
@@ -224,6 +225,9 @@ export class Handler {
         trim: n.hTrim,
         committed: n.hCommitted,
         error: n.hError,
+        pressure: n.hPressure,
+        log_pack: n.hLogPack,
+        use_reserve: n.hUseReserve,
         trace: traceImport(memory, new TraceLimiter(opts.now), onTrace),
       },
     };
@@ -240,7 +244,7 @@ export class Handler {
   }
 
   /** call -- run one export, turning traps into HandlerTrapError. */
-  call<K extends "on_rx" | "on_replay" | "on_init" | "on_close">(fn: K, arg?: number): void {
+  call<K extends "on_rx" | "on_replay" | "on_init" | "on_close" | "on_clean">(fn: K, arg?: number): void {
     const f = this.exports[fn] as ((a?: number) => void) | undefined;
     if (!f) return;
     try {

@@ -38,6 +38,12 @@ export const WASM_EXTENT = { size: 8, addr: 0, len: 4 } as const;
 
 export const WASM_RECORD = { size: 16, seq: 0, len: 8, nextents: 12, ext: 16 } as const;
 
+/** struct paste_pressure: the pool's space, for the cleaner (paste_h_pressure, paste_pool_pressure). */
+export const PRESSURE = {
+  size: 48, free_bufs: 0, nbufs: 4, reserve_bufs: 8, flags: 12, log_used: 16, log_capacity: 24, log_reserve: 32,
+  live_bufs: 40, ring_bufs: 44,
+} as const;
+
 export const CONST = {
   PASTE_FORMAT_VERSION: 1,
   PASTE_CACHELINE: 64,
@@ -90,6 +96,11 @@ export const CONST = {
   PASTE_FLUSH_CLWB: 0,
   PASTE_FLUSH_CLFLUSHOPT: 1,
   PASTE_FLUSH_CLFLUSH: 2,
+  PASTE_PRESSURE_BUFS: 0x1,
+  PASTE_PRESSURE_LOG: 0x2,
+  PASTE_PRESSURE_FULL: 0x4,
+  PASTE_ENTER_CLEAN: 0x1,
+  PASTE_ENTER_RESERVE: 0x2,
 } as const;
 
 export const MAGIC = "PASTPOOL";
@@ -106,7 +117,7 @@ export function mirror(): Map<string, number> {
   const structs: Record<string, Record<string, number>> = {
     paste_super: SUPER, paste_state: STATE, paste_log_hdr: LOG_HDR, paste_extent: EXTENT,
     paste_log_rec: LOG_REC, netmap_slot: NETMAP_SLOT, netmap_ring: NETMAP_RING, netmap_if: NETMAP_IF,
-    paste_wasm_extent: WASM_EXTENT, paste_wasm_record: WASM_RECORD,
+    paste_wasm_extent: WASM_EXTENT, paste_wasm_record: WASM_RECORD, paste_pressure: PRESSURE,
   };
   for (const [name, fields] of Object.entries(structs)) {
     for (const [field, value] of Object.entries(fields)) {

@@ -66,6 +66,10 @@ function structs(koffi: Koffi): void {
     next_seq: "uint64_t", committed_seq: "uint64_t", log_used: "uint64_t", log_capacity: "uint64_t",
     free_bufs: "uint32_t", live_bufs: "uint32_t",
   });
+  koffi.struct("paste_pressure", {
+    free_bufs: "uint32_t", nbufs: "uint32_t", reserve_bufs: "uint32_t", flags: "uint32_t",
+    log_used: "uint64_t", log_capacity: "uint64_t", log_reserve: "uint64_t", live_bufs: "uint32_t", ring_bufs: "uint32_t",
+  });
 }
 
 type Lib = ReturnType<Koffi["load"]>;
@@ -85,6 +89,9 @@ function handlerImports(lib: Lib) {
     hTrim: lib.func("double paste_h_trim(double upto_seq)"),
     hCommitted: lib.func("double paste_h_committed(void)"),
     hError: lib.func("int paste_h_error(uint32_t ptr, uint32_t cap)"),
+    hPressure: lib.func("int paste_h_pressure(uint32_t ptr)"),
+    hLogPack: lib.func("double paste_h_log_pack(uint32_t ptr, uint32_t n, uint32_t out, uint32_t out_cap)"),
+    hUseReserve: lib.func("int paste_h_use_reserve(uint32_t on)"),
   };
 }
 
@@ -127,7 +134,9 @@ function bind(koffi: Koffi) {
     workerRxRing: lib.func("int64_t paste_worker_rx_ring(paste_worker *w)"),
     workerReplay: lib.func("int64_t paste_worker_replay(paste_worker *w, uint64_t pos)"),
     workerReplayNext: lib.func("int64_t paste_worker_replay_next(paste_worker *w)"),
-    workerEnter: lib.func("int paste_worker_enter(paste_worker *w)"),
+    workerEnter: lib.func("int paste_worker_enter(paste_worker *w, uint32_t flags)"),
+    poolPressureFlags: lib.func("int paste_pool_pressure_flags(paste_pool *p)"),
+    poolPressure: lib.func("int paste_pool_pressure(paste_pool *p, _Out_ paste_pressure *out)"),
     workerLeave: lib.func("void paste_worker_leave(void)"),
     rxRelease: lib.func("int paste_rx_release(paste_worker *w, int all)"),
     commit: lib.func("int64_t paste_commit(paste_worker *w)"),

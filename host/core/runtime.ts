@@ -13,14 +13,14 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { HandlerError, HandlerMemoryError, PasteError, PoolClosedError } from "./errors.js";
 import { Handler, type CompiledHandler } from "./handler.js";
-import type { PersistMode } from "./layout.js";
+import { CONST, type PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
 import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
 import type { LogLevel } from "./handler.js";
 
 /** Which handler export is running: what the watchdog reports when one runs too long. */
-export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close";
+export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close" | "on_clean";
 
 export interface RuntimeOptions {
   /** Handler .wasm path or bytes. */
@@ -275,7 +275,7 @@ export class Runtime {
    */
   #entered<T>(f: () => T): T {
     const n = native();
-    check(n.workerEnter(this.#w));
+    check(n.workerEnter(this.#w, 0));
     try {
       return f();
     } finally {
@@ -283,10 +283,15 @@ export class Runtime {
     }
   }
 
-  /** #call -- one handler export, under the watchdog's eye, with the worker entered. */
+  /**
+   * #call -- one handler export, under the watchdog's eye, with the worker
+   * entered. A handler with a cleaner (on_clean) has a reserve of buffers and
+   * log room that only on_clean may log into.
+   */
   #call(fn: HandlerPhase, arg?: number): void {
     const n = native();
-    check(n.workerEnter(this.#w));
+    const reserve = this.handler.exports.on_clean ? CONST.PASTE_ENTER_RESERVE : 0;
+    check(n.workerEnter(this.#w, reserve | (fn === "on_clean" ? CONST.PASTE_ENTER_CLEAN : 0)));
     this.#watch(fn);
     try {
       this.handler.call(fn, arg);
@@ -373,13 +378,56 @@ export class Runtime {
     this.#commits.sumNs += ns;
     if (ns > this.#commits.maxNs) this.#commits.maxNs = ns;
     this.#stopIfAsked();   // committed, replies out: nothing of this batch is cut off
+    this.clean();
     return replies;
+  }
+
+  /**
+   * clean -- if the handler has a cleaner and the pool is under pressure
+   * (free buffers below a quarter, the log over half full, or the reserve
+   * reached), one bounded on_clean, then a commit so that what it moved is
+   * durable (its next call trims behind it). The host calls it after every
+   * batch and whenever a poll brings nothing, so cleaning goes on when no
+   * request can arrive. Returns true if on_clean ran.
+   */
+  clean(): boolean {
+    if (!this.handler.exports.on_clean) return false;
+    const n = native();
+    const w = this.#w;
+    const flags = check(n.poolPressureFlags(this.pool.handle));
+    const due = CONST.PASTE_PRESSURE_BUFS | CONST.PASTE_PRESSURE_LOG | CONST.PASTE_PRESSURE_FULL;
+    if (!(flags & due)) return false;
+    try {
+      this.#call("on_clean");
+    } catch (e) {
+      if (!(e instanceof PasteError)) throw e;
+      this.#trapped(e);
+    }
+    this.window.verify();
+    check(num(n.commit(w)));
+    this.#stopIfAsked();
+    return true;
+  }
+
+  /** pressure -- the pool's space now: free buffers, log room, the reserve kept for the cleaner. */
+  pressure(): { freeBuffers: number; buffers: number; reserveBuffers: number; flags: number; logUsed: number;
+    logCapacity: number; logReserve: number; liveBuffers: number; ringBuffers: number } {
+    const p: Record<string, number | bigint> = {};
+    check(native().poolPressure(this.pool.handle, p));
+    return {
+      freeBuffers: num(p.free_bufs), buffers: num(p.nbufs), reserveBuffers: num(p.reserve_bufs), flags: num(p.flags),
+      logUsed: num(p.log_used), logCapacity: num(p.log_capacity), logReserve: num(p.log_reserve),
+      liveBuffers: num(p.live_bufs), ringBuffers: num(p.ring_bufs),
+    };
   }
 
   /** memBatch -- one batch from the mem port: up to max requests of size bytes over conns connections. */
   memBatch(size: number, max = 1 << 30, conns = 1): BatchResult {
     const filled = check(native().memFill(this.#w, size, Math.min(max, 0xffffffff), conns));
-    if (filled === 0) return { filled: 0, replies: 0 };
+    if (filled === 0) {
+      this.clean();
+      return { filled: 0, replies: 0 };
+    }
     return { filled, replies: this.runBatch() };
   }
 
@@ -443,6 +491,7 @@ export class Runtime {
     const w = this.#w;
     const filled = check(n.tcpPoll(w, timeoutMs));
     if (filled > 0) this.runBatch();
+    else this.clean();   // nothing arrived (maybe because the pool is full): the cleaner still runs
     for (;;) {
       const k = n.tcpTakeClosed(w, this.#closed, this.#closed.length);
       if (k <= 0) break;

@@ -18,4 +18,4 @@ export const Ctl = {
   STOP_ON_TRAP: 4,
   SIZE: 5,
 } as const;
-export const PHASES: readonly HandlerPhase[] = ["on_init", "on_replay", "on_rx", "on_close"];
+export const PHASES: readonly HandlerPhase[] = ["on_init", "on_replay", "on_rx", "on_close", "on_clean"];

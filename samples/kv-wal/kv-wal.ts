@@ -6,35 +6,51 @@
 // its value sits in those buffers, so GET answers straight from the pool
 // (replyBuffer: no copy into this module's heap, none on the way out). Every
 // write is acknowledged only after its batch is durable. After a restart,
-// on_replay rebuilds the index from the log. When most of the log is dead
-// (overwritten or deleted keys), live records are re-logged by reference and
-// the rest is trimmed, so a long benchmark runs through a small pool.
+// on_replay rebuilds the index from the log.
+//
+// The pool cleans itself (the SDK's Cleaner): when the host says space is
+// short it calls on_clean, which takes the oldest SETs, drops the overwritten
+// and deleted ones and moves the live ones to the log's tail (small ones
+// copied densely into shared buffers, large ones by reference), then trims
+// behind them. A pool whose live data really does not fit answers SETs with
+// -OOM, like Redis at maxmemory, while GET, DEL, PING and INFO go on; a DEL
+// or FLUSHALL may use the cleaner's reserve, since it frees space.
 //
 // Commands: PING ECHO SET GET DEL EXISTS DBSIZE FLUSHALL INFO COMMAND CONFIG
 // SELECT QUIT, as arrays of bulk strings or inline.
 
 import {
-  Ring, Record, Stream, Streams, RecordBuilder, ReplyBuilder, replies, replyBuffer, committed, trim,
+  Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, committed,
+  Cleaner, LiveRecord, slicePieces, pressure, useReserve, lastError, Err,
 } from "paste-host/assembly";
 
 const MAX_ARGS = 64;
 const MAX_BULK: i64 = 512 * 1024 * 1024;
 const MAX_INLINE: u32 = 64 * 1024;
 
-/** Where a key's value lives: the record that set it, and the value's pieces. */
-class Entry {
-  constructor(
-    public seq: u64,
-    public rec: StaticArray<u32>,   // the record's pieces, (buf, off, len) triples: to re-log it
-    public val: StaticArray<u32>,   // the value's pieces
-    public vlen: u32,
-  ) {}
+/**
+ * Where a key's value lives: the SET record (its pieces, to move it) and the
+ * value's pieces inside it (to answer GET from the pool). The cleaner moves
+ * it while the index still points at it.
+ */
+class Entry extends LiveRecord {
+  val: StaticArray<u32>;
+  constructor(seq: u64, rec: StaticArray<u32>, len: u32, public key: string, public voff: u32, public vlen: u32) {
+    super(seq, rec, len);
+    this.val = slicePieces(rec, voff, vlen);
+  }
+  live(): bool {
+    return index.has(this.key) && index.get(this.key) === this;
+  }
+  moved(): void {
+    this.val = slicePieces(this.rec, this.voff, this.vlen);
+  }
 }
 
 const index = new Map<string, Entry>();
+const cleaner = new Cleaner();
 const streams = new Streams();
 const replayStream = new Stream(0, 4096);
-const relog = new RecordBuilder(4096);
 const scratch = new StaticArray<u32>(3 * 4096);
 
 const argOff = new StaticArray<u32>(MAX_ARGS);
@@ -42,10 +58,6 @@ const argLen = new StaticArray<u32>(MAX_ARGS);
 let argc: i32 = 0;
 let protoError: string = "";
 
-let lastSeq: u64 = 0;        // the newest record this module logged or replayed
-let logged: u64 = 0;         // records in the log (live or dead)
-let compactUpTo: u64 = 0;    // trim this far once the re-logged copies are durable
-let compactLast: u64 = 0;
 
 // ------------------------------------------------------------------ parsing
 
@@ -121,10 +133,12 @@ function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
 
 /** apply -- the effect of a logged command on the index (live path and replay alike). */
 function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
-  lastSeq = seq;
-  logged++;
   if (is(s, 0, "SET")) {
-    index.set(key(s, 1), new Entry(seq, piecesOf(s, 0, cmdLen), piecesOf(s, argOff[2], argLen[2]), argLen[2]));
+    const k = key(s, 1);
+    const e = new Entry(seq, piecesOf(s, 0, cmdLen), cmdLen, k, argOff[2], argLen[2]);
+    if (index.has(k)) cleaner.died();   // the value it replaces is dead
+    index.set(k, e);
+    cleaner.add(e);
     return 1;
   }
   if (is(s, 0, "DEL")) {
@@ -136,9 +150,13 @@ function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
         n++;
       }
     }
+    cleaner.died(n);
     return n;
   }
-  if (is(s, 0, "FLUSHALL")) index.clear();
+  if (is(s, 0, "FLUSHALL")) {
+    cleaner.died(index.size);
+    index.clear();
+  }
   return 0;
 }
 
@@ -153,7 +171,9 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
   if (argc == 0) return;
   if (is(s, 0, "SET")) {
     if (argc != 3) return err(conn, "ERR syntax error (this server supports SET key value)");
-    apply(s, s.log(0, cmdLen), cmdLen);               // durable before the +OK leaves
+    const seq = s.tryLog(0, cmdLen);
+    if (seq < 0) return full(conn, <i32>seq);        // the pool is full: say so, serve on
+    apply(s, <u64>seq, cmdLen);                       // durable before the +OK leaves
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (is(s, 0, "GET")) {
     if (argc != 2) return arity(conn, "get");
@@ -165,7 +185,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     if (argc < 2) return arity(conn, "del");
     let n = 0;
     for (let i = 1; i < argc; i++) if (index.has(key(s, i))) n++;
-    if (n) apply(s, s.log(0, cmdLen), cmdLen);        // only a DEL that changes something is logged
+    if (n) apply(s, logFreeing(s, cmdLen), cmdLen);   // only a DEL that changes something is logged
     replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
   } else if (is(s, 0, "EXISTS")) {
     if (argc < 2) return arity(conn, "exists");
@@ -175,10 +195,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
   } else if (is(s, 0, "DBSIZE")) {
     replies.begin().ascii(":").u64(index.size).ascii("\r\n").send(conn);
   } else if (is(s, 0, "FLUSHALL")) {
-    const seq = s.log(0, cmdLen);
-    apply(s, seq, cmdLen);
-    compactUpTo = seq;   // everything up to the FLUSHALL is dead once it is durable
-    compactLast = seq;
+    apply(s, logFreeing(s, cmdLen), cmdLen);           // every SET before it is now dead: the cleaner drops them
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (is(s, 0, "PING")) {
     if (argc == 1) replies.begin().ascii("+PONG\r\n").send(conn);
@@ -212,8 +229,27 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
 /** info -- the INFO body (the same bytes each time it is built within a batch). */
 function info(b: ReplyBuilder): ReplyBuilder {
   return b.ascii("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npaste_wal:kv-wal\r\n# Keyspace\r\ndb0:keys=")
-    .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(logged)
+    .u64(index.size).ascii("\r\n# Persistence\r\npaste_log_records:").u64(<u64>cleaner.size)
+    .ascii("\r\npaste_cleaner_moved:").u64(cleaner.moved).ascii("\r\npaste_cleaner_dropped:").u64(cleaner.dropped)
     .ascii("\r\npaste_committed_seq:").u64(committed()).ascii("\r\n");
+}
+
+/** logFreeing -- log a command that frees space (DEL, FLUSHALL): a full pool must still take it. */
+function logFreeing(s: Stream, cmdLen: u32): u64 {
+  useReserve(true);
+  const seq = s.log(0, cmdLen);
+  useReserve(false);
+  return seq;
+}
+
+/** full -- a write refused for want of space: -OOM, as Redis answers at maxmemory. */
+function full(conn: u32, code: i32): void {
+  if (code != Err.POOL_FULL && code != Err.LOG_FULL) abort(lastError());
+  const p = pressure();
+  const b = replies.begin();
+  if (code == Err.POOL_FULL) b.ascii("-OOM pool full: ").u64(p.live_bufs).ascii(" of ").u64(p.nbufs).ascii(" buffers live");
+  else b.ascii("-OOM log full: ").u64(p.log_used).ascii(" of ").u64(p.log_capacity).ascii(" log bytes used");
+  b.ascii("; free space with DEL or FLUSHALL, or use a bigger pool\r\n").send(conn);
 }
 
 function err(conn: u32, msg: string): void {
@@ -224,40 +260,10 @@ function arity(conn: u32, cmd: string): void {
   err(conn, "ERR wrong number of arguments for '" + cmd + "' command");
 }
 
-// ----------------------------------------------------------------- compaction
-
-/**
- * compact -- when most records are dead, re-log every live key's record by
- * reference (same buffers, new sequence number) and, once those copies are
- * durable, trim everything up to where the re-logging started.
- */
-function compact(): void {
-  if (compactUpTo) {
-    if (committed() < compactLast) return;            // the copies are not durable yet
-    trim(compactUpTo);
-    logged = lastSeq - compactUpTo;
-    compactUpTo = 0;
-    return;
-  }
-  if (logged < 4096 || logged < 4 * <u64>index.size) return;
-  const upTo = lastSeq;
-  const entries = index.values();
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    if (e.seq > upTo) continue;
-    for (let j = 0; j < e.rec.length; j += 3) relog.add(e.rec[j], e.rec[j + 1], e.rec[j + 2]);
-    e.seq = relog.log();
-    lastSeq = e.seq;
-    logged++;
-  }
-  compactUpTo = upTo;
-  compactLast = lastSeq;
-}
-
 // ------------------------------------------------------------------- exports
 
 export function on_rx(ring: Ring): void {
-  compact();
+  cleaner.finish();   // trim behind the cleaner's last moves once they are durable
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const conn = slot.conn;
@@ -290,4 +296,9 @@ export function on_replay(rec: Record): void {
 
 export function on_close(conn: u32): void {
   streams.close(conn);
+}
+
+/** on_clean -- the host says space is short: one bounded step of cleaning. */
+export function on_clean(): void {
+  cleaner.step();
 }
