@@ -26,6 +26,9 @@ import { Err, LogExtent, Pressure, PressureFlags } from "./layout";
 
 /** A record the cleaner may move: its sequence number and its pieces, (buf, off, len) triples. */
 export class LiveRecord {
+  /** Set once the cleaner copied it into a shared buffer: moving it again gains little. */
+  packed: bool = false;
+
   constructor(
     public seq: u64,
     public rec: StaticArray<u32>,
@@ -72,15 +75,17 @@ export class Cleaner {
   /** Records moved and dropped so far (for INFO and tests). */
   moved: u64 = 0;
   dropped: u64 = 0;
-  // A pass is one trip of the head around the queue. When a whole pass found
-  // almost nothing dead, moving more live records only churns: rest until a
-  // sixteenth of the records died (died()) or as many again were added.
+  // A pass is one trip of the head around the queue. What a pass gains: the
+  // dead records it drops, and the small live ones it packs for the first
+  // time (they leave sparsely used buffers). When a whole pass gained almost
+  // nothing, moving more live records only churns: rest until a sixteenth of
+  // the records died (died()) or as many again were added.
   private added: u64 = 0;
   private deaths: u64 = 0;
   private resumeDeaths: u64 = 0;
   private passEnd: i32 = 0;
   private passScanned: u64 = 0;
-  private passDropped: u64 = 0;
+  private passGained: u64 = 0;
   private resumeAt: u64 = 0;
 
   /** add -- a record that may stay live was logged (or replayed); in log order. */
@@ -99,12 +104,19 @@ export class Cleaner {
     return this.queue.length - this.first;
   }
 
+  private addedAtStep: u64 = 0;
+
   /**
-   * step -- one bounded piece of cleaning, from on_clean: at most `budget`
-   * records from the head. Returns the records moved (0 when nothing is due
+   * step -- one bounded piece of cleaning, from on_clean: at least `budget`
+   * records from the head, and twice as many as were added since the last
+   * step (so cleaning keeps up with writing; at most 2048, so a step stays a
+   * pause of milliseconds). Returns the records moved (0 when nothing is due
    * or the last step's copies are not durable yet).
    */
   step(budget: i32 = 256): i32 {
+    const pace = <i32>min<u64>(2048, 2 * (this.added - this.addedAtStep));
+    this.addedAtStep = this.added;
+    if (pace > budget) budget = pace;
     if (!this.finish()) return 0;
     if (this.added < this.resumeAt && this.deaths < this.resumeDeaths) return 0;   // the last pass found too little dead
     const p = pressure();
@@ -117,9 +129,10 @@ export class Cleaner {
       this.passScanned++;
       if (!r.live()) {
         this.dropped++;
-        this.passDropped++;
+        this.passGained++;
         continue;
       }
+      if (r.len <= PACK_BELOW && !r.packed) this.passGained++;
       const seq = this.move(r);
       if (seq < 0) break;               // even the reserve is used up: stop, try again next step
       this.queue.push(r);
@@ -141,14 +154,14 @@ export class Cleaner {
     return moved;
   }
 
-  /** endPass -- the head went once around: if under 1 in 16 was dead, rest (see died). */
+  /** endPass -- the head went once around: if it gained on under 1 in 16 records, rest (see died). */
   private endPass(): void {
-    if (this.passScanned > 0 && this.passDropped * 16 < this.passScanned) {
+    if (this.passScanned > 0 && this.passGained * 16 < this.passScanned) {
       this.resumeAt = this.added + max<u64>(64, <u64>this.size);
       this.resumeDeaths = this.deaths + max<u64>(16, <u64>this.size / 16);
     }
     this.passScanned = 0;
-    this.passDropped = 0;
+    this.passGained = 0;
     this.passEnd = this.queue.length;
   }
 
@@ -189,6 +202,7 @@ export class Cleaner {
           unchecked((rec[k * 3 + 2] = e.len));
         }
         r.rec = rec;
+        r.packed = true;
       }
     } else {
       seq = host.log_extents(this.ext, n);
