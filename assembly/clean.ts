@@ -145,7 +145,10 @@ export class Cleaner {
     // (when none is tracked, everything durable is).
     this.trimTo = this.first < this.queue.length ? unchecked(this.queue[this.first]).seq - 1 : <u64>host.committed();
     if (this.first > 1024 && this.first * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.first);
+      // drop the records behind the head in place (a copy would be a
+      // million-element allocation for the collector at a million keys)
+      this.queue.copyWithin(0, this.first);
+      this.queue.length = this.queue.length - this.first;
       this.passEnd -= this.first;
       this.first = 0;
     }
@@ -194,7 +197,8 @@ export class Cleaner {
       seq = host.log_pack(this.ext, n, this.out, MAX_PIECES);
       if (seq >= 0) {
         const m = load<u32>(this.out);
-        const rec = new StaticArray<u32>(<i32>m * 3);
+        // usually as many pieces as before (one): reuse the array, no garbage for the collector
+        const rec = <u32>r.rec.length == m * 3 ? r.rec : new StaticArray<u32>(<i32>m * 3);
         for (let k: u32 = 0; k < m; k++) {
           const e = changetype<LogExtent>(this.out + 8 + <usize>k * offsetof<LogExtent>());
           unchecked((rec[k * 3] = e.buf_idx));
@@ -212,23 +216,4 @@ export class Cleaner {
     r.moved();
     return <i64>seq;
   }
-}
-
-/** slicePieces -- the pieces of bytes [off, off+len) of a record made of `rec`'s pieces. */
-export function slicePieces(rec: StaticArray<u32>, off: u32, len: u32): StaticArray<u32> {
-  const out = new Array<u32>();
-  for (let k = 0; k < rec.length && len > 0; k += 3) {
-    const plen = unchecked(rec[k + 2]);
-    if (off >= plen) {
-      off -= plen;
-      continue;
-    }
-    const take = min(plen - off, len);
-    out.push(unchecked(rec[k]));
-    out.push(unchecked(rec[k + 1]) + off);
-    out.push(take);
-    len -= take;
-    off = 0;
-  }
-  return StaticArray.fromArray(out);
 }

@@ -17,7 +17,7 @@ import { Err, LogExtent, Slot } from "./layout";
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
 export { Stream, Streams } from "./stream";
-export { Cleaner, LiveRecord, PACK_BELOW, pressure, slicePieces, useReserve } from "./clean";
+export { Cleaner, LiveRecord, PACK_BELOW, pressure, useReserve } from "./clean";
 export { Pressure, PressureFlags } from "./layout";
 
 /** lastError -- the host's message for the last failed import call. */
@@ -129,6 +129,26 @@ export function closeConnection(conn: u32): void {
 /** replyBuffer -- send len bytes at off of pool buffer buf_idx to conn, from the pool, no copy. */
 export function replyBuffer(conn: u32, buf_idx: u32, off: u32, len: u32): void {
   if (host.reply_ref(conn, buf_idx, off, len) < 0) abort(lastError());
+}
+
+/**
+ * replyPieces -- send bytes [off, off+len) of a record made of `pieces`
+ * ((buf, off, len) triples, as Stream.pieces and the Cleaner keep them)
+ * straight from the pool, allocating nothing: a stored value inside a
+ * logged command, say.
+ */
+export function replyPieces(conn: u32, pieces: StaticArray<u32>, off: u32, len: u32): void {
+  for (let i = 0; i < pieces.length && len > 0; i += 3) {
+    const plen = unchecked(pieces[i + 2]);
+    if (off >= plen) {
+      off -= plen;
+      continue;
+    }
+    const take = min(plen - off, len);
+    replyBuffer(conn, unchecked(pieces[i]), unchecked(pieces[i + 1]) + off, take);
+    len -= take;
+    off = 0;
+  }
 }
 
 /**

@@ -19,6 +19,9 @@
 
 #include <string.h>
 
+/* A copy fills at most this many buffers (128 KiB of 2 KiB buffers): a copy is for small records. */
+#define COPY_MAX_DST 64
+
 /* The worker the host entered on this thread; NULL outside a host call. */
 static __thread struct paste_worker *entered;
 
@@ -79,12 +82,21 @@ static int reserved(struct paste_worker *w, uint32_t n)
 	return paste_log_reserved(w->pool, n);
 }
 
-/* log_locked -- append one record by reference under the pool lock; the seq or the handler error */
-static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n)
+static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what,
+			    bool pack, struct paste_extent *dst, uint32_t *nd);
+
+/*
+ * log_locked -- one record under the pool lock, by reference (copy == NULL)
+ * or as the copying baseline (copy names the import): the seq, a refusal
+ * for want of space (not a handler error), or the handler error.
+ */
+static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n, const char *copy)
 {
+	struct paste_extent dst[COPY_MAX_DST];
+	uint32_t nd;
 	pthread_mutex_lock(&w->pool->lock);
 	int rc = reserved(w, n);
-	int64_t seq = rc ? rc : paste_log_append(w->pool, ext, n);
+	int64_t seq = rc ? rc : copy ? copy_and_log(w, ext, n, copy, false, dst, &nd) : paste_log_append(w->pool, ext, n);
 	pthread_mutex_unlock(&w->pool->lock);
 	if (rc)
 		return (double)rc;
@@ -100,7 +112,7 @@ double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
 		return not_entered("log");
 	struct paste_extent e;
 	int rc = one_extent(buf_idx, off, len, "log", &e);
-	return rc ? import_error(w, rc) : log_locked(w, &e, 1);
+	return rc ? import_error(w, rc) : log_locked(w, &e, 1, NULL);
 }
 
 double paste_h_log_extents(uint32_t ptr, uint32_t n)
@@ -112,7 +124,7 @@ double paste_h_log_extents(uint32_t ptr, uint32_t n)
 	if (!ext || (ptr & 3))
 		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
 			"log: %u extents at %u are outside the handler's memory or misaligned", n, ptr));
-	return log_locked(w, ext, n);
+	return log_locked(w, ext, n, NULL);
 }
 
 /*
@@ -128,8 +140,6 @@ double paste_h_log_extents(uint32_t ptr, uint32_t n)
  * middle leaves every committed record as it was. Called with the pool lock
  * held; on failure every buffer it took goes back.
  */
-/* A copy fills at most this many buffers (128 KiB of 2 KiB buffers): a copy is for small records. */
-#define COPY_MAX_DST 64
 
 static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what,
 			    bool pack, struct paste_extent *dst, uint32_t *nd)
@@ -192,20 +202,6 @@ static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *s
 	return seq;
 }
 
-/* copy_locked -- the copying baseline under the pool lock */
-static double copy_locked(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what)
-{
-	struct paste_extent dst[COPY_MAX_DST];
-	uint32_t nd;
-	pthread_mutex_lock(&w->pool->lock);
-	int rc = reserved(w, n);
-	int64_t seq = rc ? rc : copy_and_log(w, src, n, what, false, dst, &nd);
-	pthread_mutex_unlock(&w->pool->lock);
-	if (rc)
-		return (double)rc;
-	return seq < 0 ? import_error(w, (int)seq) : (double)seq;
-}
-
 /* paste_h_log_copy -- the copying baseline for one range of one buffer */
 double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
 {
@@ -214,7 +210,7 @@ double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
 		return not_entered("log_copy");
 	struct paste_extent e;
 	int rc = one_extent(buf_idx, off, len, "log_copy", &e);
-	return rc ? import_error(w, rc) : copy_locked(w, &e, 1, "log_copy");
+	return rc ? import_error(w, rc) : log_locked(w, &e, 1, "log_copy");
 }
 
 /* paste_h_log_copy_extents -- the copying baseline for a record of several pieces */
@@ -227,7 +223,7 @@ double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)
 	if (!src || (ptr & 3) || n > PASTE_REC_MAX_EXTENTS)
 		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
 			"log_copy_extents: %u extents at %u are not in the handler's memory", n, ptr));
-	return copy_locked(w, src, n, "log_copy_extents");
+	return log_locked(w, src, n, "log_copy_extents");
 }
 
 double paste_h_trim(double upto)

@@ -20,8 +20,8 @@
 // SELECT QUIT, as arrays of bulk strings or inline.
 
 import {
-  Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, committed,
-  Cleaner, LiveRecord, slicePieces, pressure, useReserve, lastError, Err,
+  Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, replyPieces, committed,
+  Cleaner, LiveRecord, pressure, useReserve, lastError, Err,
 } from "paste-host/assembly";
 
 const MAX_ARGS = 64;
@@ -29,21 +29,18 @@ const MAX_BULK: i64 = 512 * 1024 * 1024;
 const MAX_INLINE: u32 = 64 * 1024;
 
 /**
- * Where a key's value lives: the SET record (its pieces, to move it) and the
- * value's pieces inside it (to answer GET from the pool). The cleaner moves
- * it while the index still points at it.
+ * Where a key's value lives: the SET record (its pieces, to move it and to
+ * answer GET from the pool) and the value's place inside it. The cleaner
+ * moves it while the index still points at it. Three heap objects a key
+ * (this, the key, the pieces): at a million keys every object counts, for
+ * memory and for the collector.
  */
 class Entry extends LiveRecord {
-  val: StaticArray<u32>;
   constructor(seq: u64, rec: StaticArray<u32>, len: u32, public key: string, public voff: u32, public vlen: u32) {
     super(seq, rec, len);
-    this.val = slicePieces(rec, voff, vlen);
   }
   live(): bool {
     return index.has(this.key) && index.get(this.key) === this;
-  }
-  moved(): void {
-    this.val = slicePieces(this.rec, this.voff, this.vlen);
   }
 }
 
@@ -160,6 +157,13 @@ function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
   return 0;
 }
 
+/** bulkRange -- "$len\r\n<bytes [off, off+len) of a record's pieces, from the pool>\r\n" */
+function bulkRange(conn: u32, pieces: StaticArray<u32>, off: u32, len: u32): void {
+  replies.begin().ascii("$").u64(len).ascii("\r\n").flush(conn);
+  replyPieces(conn, pieces, off, len);
+  replies.begin().ascii("\r\n").send(conn);
+}
+
 /** bulkPieces -- "$len\r\n<bytes from the pool>\r\n" */
 function bulkPieces(conn: u32, pieces: StaticArray<u32>, len: u32): void {
   replies.begin().ascii("$").u64(len).ascii("\r\n").flush(conn);
@@ -180,7 +184,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     const k = key(s, 1);
     if (!index.has(k)) return replies.begin().ascii("$-1\r\n").send(conn);
     const e = index.get(k);
-    bulkPieces(conn, e.val, e.vlen);
+    bulkRange(conn, e.rec, e.voff, e.vlen);
   } else if (is(s, 0, "DEL")) {
     if (argc < 2) return arity(conn, "del");
     let n = 0;
