@@ -36,6 +36,9 @@ describe("admin API", () => {
     const status = await (await fetch(`${url}/v1/status`, auth)).json();
     expect(status).toMatchObject({ pool, persist: { mode: "pmem" }, handler: { abi: 1 }, stats: { committedSeq: 50 } });
     expect(status.handler.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // kv-wal has a cleaner: the reserve kept for it is reported; a fresh 64 MiB pool is not under pressure
+    expect(status.space).toMatchObject({ cleaner: true, pressure: [] });
+    expect(status.space.reserveBuffers).toBeGreaterThan(0);
     const metrics = await (await fetch(`${url}/metrics`, auth)).text();
     expect(metrics).toMatch(/^paste_records_total 50$/m);
     expect(metrics).toMatch(/^# TYPE paste_buffers_free gauge$/m);
@@ -45,6 +48,7 @@ describe("admin API", () => {
     expect(cli.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
     expect(cli.stdout).toMatch(/committed seq 50/);
     expect(cli.stdout).toMatch(/handler\s+.*kv-wal\.wasm \(ABI 1/);
+    expect(cli.stdout).toMatch(/^space\s+\d+ buffers in ring slots; \d+ buffers and [\d.]+ \w+ of log kept for the handler's cleaner; cleaning not due$/m);
 
     // the refusals were logged, the token never
     expect(s.output()).toMatch(/admin: 401 GET \/v1\/status from 127\.0\.0\.1 \(no token\)/);

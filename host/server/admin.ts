@@ -80,6 +80,8 @@ export interface HostSnapshot {
     committedSeq: number; logUsed: number; logCapacity: number; freeBuffers: number; liveBuffers: number;
   };
   buffers: number;
+  /** The pool's space as the cleaner sees it: buffers in ring slots, the reserve, and why cleaning is due. */
+  space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[] };
   connections: { open: number; accepted: number };
   /** Commit latency over the last report interval, microseconds. */
   commit: { count: number; meanUs: number; maxUs: number };

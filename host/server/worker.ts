@@ -14,7 +14,7 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import type { HostSnapshot } from "./admin.js";
 import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "../core/errors.js";
-import type { PersistMode } from "../core/layout.js";
+import { CONST, type PersistMode } from "../core/layout.js";
 import type { LogLevel } from "./logger.js";
 import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "../core/runtime.js";
 import type { HandlerInfo } from "../core/validate.js";
@@ -141,6 +141,17 @@ function deploy(rt: Runtime, m: ControlMessage): void {
   }
 }
 
+/** space -- the snapshot's view of the pool's pressure (what the host calls on_clean for). */
+function space(rt: Runtime): HostSnapshot["space"] {
+  const p = rt.pressure();
+  const pressure = [
+    p.flags & CONST.PASTE_PRESSURE_BUFS ? "buffers" : "",
+    p.flags & CONST.PASTE_PRESSURE_LOG ? "log" : "",
+    p.flags & CONST.PASTE_PRESSURE_FULL ? "full" : "",
+  ].filter(Boolean);
+  return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure };
+}
+
 function main(): void {
   const rt = open();
   current = rt;
@@ -157,7 +168,7 @@ function main(): void {
 
   const snapshot = (): Omit<HostSnapshot, "handler"> => ({
     pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
-    flush: info.flush, recovery: { ...rt.recovery }, stats: rt.stats(), buffers: rt.pool.buffers,
+    flush: info.flush, recovery: { ...rt.recovery }, stats: rt.stats(), buffers: rt.pool.buffers, space: space(rt),
     connections: rt.connections(), commit: rt.takeCommitLatency(), at: Date.now(),
   });
   post({ type: "snapshot", snapshot: snapshot() });

@@ -95,6 +95,15 @@ export function formatDeploy(r: DeployResult): string {
   ].join("\n");
 }
 
+/** spaceLine -- the pool's pressure in words: ring buffers, the cleaner's reserve, whether cleaning is due. */
+function spaceLine(sp: Status["space"] | undefined): string {
+  if (!sp) return "unknown";
+  const due = sp.pressure.length ? `due (${sp.pressure.join(", ")})` : "not due";
+  return `${sp.ringBuffers} buffers in ring slots; ` + (sp.cleaner
+    ? `${sp.reserveBuffers} buffers and ${formatSize(sp.logReserve)} of log kept for the handler's cleaner; cleaning ${due}`
+    : `the handler has no cleaner (on_clean): the pool fills until it trims; pressure ${due}`);
+}
+
 export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
@@ -106,6 +115,7 @@ export function formatStatus(s: Status): string {
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
     ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
     ["pool", `${st.freeBuffers} of ${s.buffers} buffers free, ${st.liveBuffers} held by the log; log ${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} (${pct(st.logUsed, st.logCapacity)})`],
+    ["space", spaceLine(s.space)],
     ["clients", `${s.connections.open} connected, ${s.connections.accepted} since start; ${st.replies} replies; ${st.handlerErrors} handler errors`],
   ];
   const last = s.handler.events?.at(-1);
