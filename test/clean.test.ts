@@ -127,3 +127,31 @@ describe("a full pool still answers", () => {
     for (const k of acked) expect(await r2.get(k), k).toBe(value);
   }, 150_000);
 });
+
+describe("http-wal on a full pool", () => {
+  it("answers a POST it cannot keep with 507 at once, serves /healthz, and every 201 it gave is in the log", async () => {
+    const pool = join(scratchDir("shm"), "http-full.pool");
+    const s = await startServer({ pool, handler: join(root, "samples", "http-wal", "http-wal.wasm"), createSize: "12M" });
+    running.push(s);
+    const url = `http://127.0.0.1:${s.port}`;
+    const body = Buffer.alloc(1 << 20, 0x61);   // 1 MiB: 512 buffers of 2 KiB each
+    let created = 0;
+    let refused: Response | null = null;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const r = await fetch(`${url}/wal`, { method: "POST", body });
+      if (r.status === 201) created++;
+      else refused = r;
+    }
+    const small = await fetch(`${url}/wal`, { method: "POST", body: "small" });
+    if (small.status === 201) created++;
+    expect(created).toBeGreaterThan(2);
+    expect(refused?.status).toBe(507);
+    expect(await refused!.text()).toMatch(/the pool is full of retained bodies/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect([201, 507]).toContain(small.status);   // a small body still fits above the reserve, or is refused: never a hang
+    expect(await s.stop("SIGTERM")).toBe(0);
+    running.splice(0);
+    const verify = spawnSync(process.execPath, [join(root, "dist", "host", "cli.js"), "log", "verify", pool], { encoding: "utf8" });
+    expect(verify.stdout).toContain(`ok: ${created} records, every checksum holds`);
+  }, 120_000);
+});

@@ -11,9 +11,15 @@
 // known (chunked bodies, malformed heads), the connection is closed after it,
 // so it never goes out of step. "Expect: 100-continue" is answered.
 // Retention: the newest RETAIN durable bodies are kept, older ones released,
-// so a server under wrk never fills its pool.
+// so a server under wrk never fills its pool. Releasing them is this
+// handler's cleaner (on_clean, called by the host when space is short), so
+// it also has the reserve a cleaner gets: when the bodies it must keep fill
+// the pool, a POST is answered 507 Insufficient Storage at once, and
+// everything else is served as before.
 
-import { Ring, Record, Stream, replies, closeConnection, committed, trim } from "paste-host/assembly";
+import {
+  Ring, Record, Stream, replies, closeConnection, committed, trim, lastError, Err, pressure, bufferAddress,
+} from "paste-host/assembly";
 
 const MAX_HEAD: u32 = 8192;
 const MAX_BODY: u64 = 1 << 20;
@@ -40,6 +46,14 @@ function respond(conn: u32, status: string, body: string, close: bool, seq: u64 
   if (close) r.ascii("Connection: close\r\n");
   r.ascii("\r\n").ascii(body).send(conn);
   if (close) closeConnection(conn);
+}
+
+/** fits -- can a body of len bytes still arrive and be logged without eating into the cleaner's reserve? */
+function fits(len: u64): bool {
+  const p = pressure();
+  const bufSize = <u64>(bufferAddress(1) - bufferAddress(0));
+  const need = len / bufSize + 2;
+  return <u64>p.free_bufs >= <u64>p.reserve_bufs + need;
 }
 
 /** headerValue -- the value of header `name` in [from, end) of the head, as (start, len); len -1 if absent. */
@@ -122,6 +136,13 @@ function handle(c: Conn): u32 {
     respond(conn, "413 Content Too Large", "bodies are limited to 1 MiB\n", true);
     return s.length;
   }
+  if (isPost && <u64>s.length < <u64>head + <u64>bodyLen && !fits(<u64>bodyLen)) {
+    // A body that cannot be kept would hold buffers while it arrives, until
+    // none is left to receive the rest: refuse it now, from its length, and
+    // close (its body is still coming and is not read).
+    respond(conn, "507 Insufficient Storage", "the pool is full of retained bodies; try again later, or use a bigger pool\n", true);
+    return s.length;
+  }
   if (<u64>s.length < <u64>head + <u64>bodyLen) {
     const ex = headerValue(s, eol + 2, <u32>headEnd + 2, "Expect");
     if (!c.continued && ex >= 0 && s.equalsNoCase(hvStart, <u32>ex, "100-continue")) {
@@ -133,8 +154,13 @@ function handle(c: Conn): u32 {
   const total = head + <u32>bodyLen;
   c.continued = false;
   if (isPost) {
-    const seq = COPY_LOGGING ? s.logCopy(head, <u32>bodyLen) : s.log(head, <u32>bodyLen);   // durable before the 201 leaves
-    respond(conn, "201 Created", seq.toString() + "\n", closeAfter, seq);
+    const seq = COPY_LOGGING ? <i64>s.logCopy(head, <u32>bodyLen) : s.tryLog(head, <u32>bodyLen);   // durable before the 201 leaves
+    if (seq == <i64>Err.POOL_FULL || seq == <i64>Err.LOG_FULL) {
+      respond(conn, "507 Insufficient Storage", "the pool is full of retained bodies; try again later, or use a bigger pool\n", closeAfter);
+    } else {
+      if (seq < 0) abort(lastError());
+      respond(conn, "201 Created", seq.toString() + "\n", closeAfter, <u64>seq);
+    }
   } else if (s.equalsNoCase(0, <u32>sp1, "GET") && s.equalsNoCase(<u32>sp1 + 1, <u32>sp2 - <u32>sp1 - 1, "/healthz")) {
     respond(conn, "200 OK", "ok\n", closeAfter);
   } else {
@@ -146,9 +172,14 @@ function handle(c: Conn): u32 {
   return closeAfter ? s.length : total;
 }
 
-export function on_rx(ring: Ring): void {
+/** release -- every durable body but the newest RETAIN; in steps of 1024, not every batch. */
+function release(): void {
   const done = committed();
-  if (done > RETAIN + 1024) trim(done - RETAIN);   // in steps, not every batch
+  if (done > RETAIN + 1024) trim(done - RETAIN);
+}
+
+export function on_rx(ring: Ring): void {
+  release();
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const id = slot.conn;
@@ -171,6 +202,11 @@ export function on_rx(ring: Ring): void {
 
 export function on_replay(rec: Record): void {
   replayed++;
+}
+
+/** on_clean -- space is short: release what retention lets go (there may be nothing). */
+export function on_clean(): void {
+  release();
 }
 
 export function on_close(conn: u32): void {
