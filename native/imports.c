@@ -86,17 +86,21 @@ static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *s
 			    bool pack, struct paste_extent *dst, uint32_t *nd);
 
 /*
- * log_locked -- one record under the pool lock, by reference (copy == NULL)
- * or as the copying baseline (copy names the import): the seq, a refusal
- * for want of space (not a handler error), or the handler error.
+ * log_locked -- one record under the pool lock: by reference (copy == NULL),
+ * or copied (copy names the import; pack: densely into the cleaner's shared
+ * buffer), in which case the copy's extents are left in dst (*nd of them,
+ * COPY_MAX_DST room) when dst is given. The seq, a refusal for want of space
+ * (not a handler error), or the handler error.
  */
-static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n, const char *copy)
+static double log_locked(struct paste_worker *w, const struct paste_extent *ext, uint32_t n, const char *copy, bool pack,
+			 struct paste_extent *dst, uint32_t *nd)
 {
-	struct paste_extent dst[COPY_MAX_DST];
-	uint32_t nd;
+	struct paste_extent scratch[COPY_MAX_DST];
+	uint32_t k = 0;
 	pthread_mutex_lock(&w->pool->lock);
 	int rc = reserved(w, n);
-	int64_t seq = rc ? rc : copy ? copy_and_log(w, ext, n, copy, false, dst, &nd) : paste_log_append(w->pool, ext, n);
+	int64_t seq = rc ? rc : copy ? copy_and_log(w, ext, n, copy, pack, dst ? dst : scratch, nd ? nd : &k)
+				 : paste_log_append(w->pool, ext, n);
 	pthread_mutex_unlock(&w->pool->lock);
 	if (rc)
 		return (double)rc;
@@ -112,7 +116,7 @@ double paste_h_log(uint32_t buf_idx, uint32_t off, uint32_t len)
 		return not_entered("log");
 	struct paste_extent e;
 	int rc = one_extent(buf_idx, off, len, "log", &e);
-	return rc ? import_error(w, rc) : log_locked(w, &e, 1, NULL);
+	return rc ? import_error(w, rc) : log_locked(w, &e, 1, NULL, false, NULL, NULL);
 }
 
 double paste_h_log_extents(uint32_t ptr, uint32_t n)
@@ -124,7 +128,7 @@ double paste_h_log_extents(uint32_t ptr, uint32_t n)
 	if (!ext || (ptr & 3))
 		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
 			"log: %u extents at %u are outside the handler's memory or misaligned", n, ptr));
-	return log_locked(w, ext, n, NULL);
+	return log_locked(w, ext, n, NULL, false, NULL, NULL);
 }
 
 /*
@@ -210,7 +214,7 @@ double paste_h_log_copy(uint32_t buf_idx, uint32_t off, uint32_t len)
 		return not_entered("log_copy");
 	struct paste_extent e;
 	int rc = one_extent(buf_idx, off, len, "log_copy", &e);
-	return rc ? import_error(w, rc) : log_locked(w, &e, 1, "log_copy");
+	return rc ? import_error(w, rc) : log_locked(w, &e, 1, "log_copy", false, NULL, NULL);
 }
 
 /* paste_h_log_copy_extents -- the copying baseline for a record of several pieces */
@@ -223,7 +227,7 @@ double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)
 	if (!src || (ptr & 3) || n > PASTE_REC_MAX_EXTENTS)
 		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
 			"log_copy_extents: %u extents at %u are not in the handler's memory", n, ptr));
-	return log_locked(w, src, n, "log_copy_extents");
+	return log_locked(w, src, n, "log_copy_extents", false, NULL, NULL);
 }
 
 double paste_h_trim(double upto)
@@ -356,17 +360,14 @@ double paste_h_log_pack(uint32_t ptr, uint32_t n, uint32_t out, uint32_t out_cap
 			"log_pack: %u extents at %u (out %u, room for %u) are not in the handler's memory", n, ptr, out, out_cap));
 	struct paste_extent dst[COPY_MAX_DST];
 	uint32_t nd = 0;
-	pthread_mutex_lock(&w->pool->lock);
-	int rc = reserved(w, n);
-	int64_t seq = rc ? rc : copy_and_log(w, src, n, "log_pack", true, dst, &nd);
-	pthread_mutex_unlock(&w->pool->lock);
+	double seq = log_locked(w, src, n, "log_pack", true, dst, &nd);
 	if (seq < 0)
-		return rc ? (double)rc : import_error(w, (int)seq);
+		return seq;
 	uint32_t count = nd < out_cap ? nd : out_cap, zero = 0;
 	memcpy(o, &nd, 4);
 	memcpy(o + 4, &zero, 4);
 	memcpy(o + 8, dst, (size_t)count * sizeof(*dst));
-	return (double)seq;
+	return seq;
 }
 
 /* ----------------------------------------------------------------- error */
