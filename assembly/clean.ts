@@ -22,7 +22,7 @@
 // new one is durable, and replay rebuilds the same state from either.
 
 import * as host from "./imports";
-import { Err, LogExtent, Pressure, PressureFlags } from "./layout";
+import { Err, LogExtent, Pressure, PressureFlags, bufferAddress } from "./layout";
 
 /** A record the cleaner may move: its sequence number and its pieces, (buf, off, len) triples. */
 export class LiveRecord {
@@ -61,8 +61,18 @@ export function useReserve(on: bool): void {
   host.use_reserve(on ? 1 : 0);
 }
 
-/** A record of at most this many bytes is copied into shared buffers when it moves; a larger one moves by reference. */
-export const PACK_BELOW: u32 = 512;
+/**
+ * packBelow -- a record of at most this many bytes (three quarters of a
+ * pool buffer) is copied densely into shared buffers when it moves; a larger
+ * one moves by reference. A record that fills less of its buffer leaves a
+ * quarter or more of it idle: a 1 KiB value in a 2 KiB buffer would keep
+ * half the pool empty, so more such keys than buffers could never fit.
+ */
+export function packBelow(): u32 {
+  if (!packLimit) packLimit = <u32>(bufferAddress(1) - bufferAddress(0)) / 4 * 3;
+  return packLimit;
+}
+let packLimit: u32 = 0;
 const MAX_PIECES = 64;
 
 export class Cleaner {
@@ -132,7 +142,7 @@ export class Cleaner {
         this.passGained++;
         continue;
       }
-      if (r.len <= PACK_BELOW && !r.packed) this.passGained++;
+      if (r.len <= packBelow() && !r.packed) this.passGained++;
       const seq = this.move(r);
       if (seq < 0) break;               // even the reserve is used up: stop, try again next step
       this.queue.push(r);
@@ -193,7 +203,7 @@ export class Cleaner {
       e.len = <u16>unchecked(r.rec[k * 3 + 2]);
     }
     let seq: f64;
-    if (r.len <= PACK_BELOW) {
+    if (r.len <= packBelow()) {
       seq = host.log_pack(this.ext, n, this.out, MAX_PIECES);
       if (seq >= 0) {
         const m = load<u32>(this.out);

@@ -17,7 +17,8 @@ import { Err, LogExtent, Slot } from "./layout";
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
 export { Stream, Streams } from "./stream";
-export { Cleaner, LiveRecord, PACK_BELOW, pressure, useReserve } from "./clean";
+export { Cleaner, LiveRecord, packBelow, pressure, useReserve } from "./clean";
+export { BytesMap, hashBytes } from "./bytesmap";
 export { Pressure, PressureFlags } from "./layout";
 
 /** lastError -- the host's message for the last failed import call. */

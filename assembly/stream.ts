@@ -23,6 +23,11 @@ function fail(what: string): void {
   abort(what + ": " + msg);
 }
 
+const MAX_PACK_OUT: u32 = 64;
+const packOut = heap.alloc(8 + <usize>MAX_PACK_OUT * offsetof<LogExtent>());   // log_pack's answer: count, pad, extents
+let viewCap: u32 = 256;
+let viewBuf: usize = heap.alloc(viewCap);
+
 export class Stream {
   /** Bytes available from the cursor on. */
   length: u32 = 0;
@@ -162,6 +167,24 @@ export class Stream {
     return true;
   }
 
+  /**
+   * view -- the address of [off, off+len) in one place: in the pool when it
+   * lies in one piece (no copy), else copied into a scratch area shared by
+   * all streams. Valid until the next view() on any stream; for hashing and
+   * comparing a key without allocating (BytesMap).
+   */
+  view(off: u32, len: u32): usize {
+    const at = this.contiguous(off, len);
+    if (at || len == 0) return at;
+    if (len > viewCap) {
+      heap.free(viewBuf);
+      viewCap = max<u32>(len, viewCap << 1);
+      viewBuf = heap.alloc(viewCap);
+    }
+    this.copyTo(viewBuf, off, len);
+    return viewBuf;
+  }
+
   /** copyTo -- copy [off, off+len) to dst (for small things a handler keeps: keys, headers). */
   copyTo(dst: usize, off: u32, len: u32): void {
     for (let p = 0; p < this.n && len > 0; p++) {
@@ -259,7 +282,37 @@ export class Stream {
     return <u64>r;
   }
 
+  /**
+   * tryLogPacked -- like tryLog, but the bytes are copied densely into shared
+   * pool buffers (log_pack), as the cleaner packs small live records: for a
+   * small request while buffers are short (PressureFlags.BUFFERS), so that it
+   * does not hold a whole buffer until the cleaner comes round to it. Where
+   * the copy lies: packedPieces().
+   */
+  tryLogPacked(off: u32, len: u32): i64 {
+    return <i64>host.log_pack(this.ext, this.extents(off, len), packOut, MAX_PACK_OUT);
+  }
+
+  /** packedPieces -- after a tryLogPacked that succeeded: the copy's (buf_idx, offset, length) triples (a new array). */
+  packedPieces(): StaticArray<u32> {
+    const m = min<u32>(load<u32>(packOut), MAX_PACK_OUT);
+    const out = new StaticArray<u32>(<i32>m * 3);
+    for (let k: u32 = 0; k < m; k++) {
+      const e = changetype<LogExtent>(packOut + 8 + <usize>k * offsetof<LogExtent>());
+      unchecked((out[k * 3] = e.buf_idx));
+      unchecked((out[k * 3 + 1] = e.off));
+      unchecked((out[k * 3 + 2] = e.len));
+    }
+    return out;
+  }
+
   private logRaw(off: u32, len: u32, copy: bool): f64 {
+    const k = this.extents(off, len);
+    return copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
+  }
+
+  /** extents -- [off, off+len) as LogExtents in this.ext; how many. */
+  private extents(off: u32, len: u32): u32 {
     const k = this.pieces(off, len, this.triples);
     for (let i = 0; i < k; i++) {
       const e = changetype<LogExtent>(this.ext + <usize>i * offsetof<LogExtent>());
@@ -267,7 +320,7 @@ export class Stream {
       e.off = <u16>unchecked(this.triples[i * 3 + 1]);
       e.len = <u16>unchecked(this.triples[i * 3 + 2]);
     }
-    return copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
+    return <u32>k;
   }
 
   /** consume -- drop n bytes from the front; buffers no longer needed are given back. */

@@ -70,9 +70,19 @@ static void geom_compute(uint64_t size, uint64_t log_size, uint32_t buf_size,
 	g->window_size = ALIGN_UP(g->ring_size + (uint64_t)g->nbufs * buf_size, PASTE_PAGE);
 }
 
-static uint64_t default_log_size(uint64_t size)
+/*
+ * default_log_size -- 3/8 of the pool, less the buffers its rings need in
+ * any case (buffer 0, one a slot, one spare an RX slot). Every live record
+ * keeps a 64-byte log line, so the log bounds how many small values fit: a
+ * million 16-byte values (about 60 bytes of RESP each, packed) need about as
+ * much log as buffer space, and the cleaner needs slack above that. A 256 MiB
+ * pool gets 1.5 million records; one for large values wants less
+ * (--log-size).
+ */
+static uint64_t default_log_size(uint64_t size, uint32_t buf_size, uint32_t nrings, uint32_t slots)
 {
-	uint64_t l = ALIGN_DOWN(size / 16, PASTE_PAGE);
+	uint64_t rings = (1 + 3 * (uint64_t)nrings * slots) * buf_size;
+	uint64_t l = size > rings ? ALIGN_DOWN((size - rings) / 8 * 3, PASTE_PAGE) : 0;
 	return l < PASTE_LOG_MIN_SIZE ? PASTE_LOG_MIN_SIZE : l;
 }
 
@@ -240,7 +250,7 @@ int paste_pool_create(const char *path, const struct paste_create_opts *o)
 	uint32_t buf_size = o->buf_size ? o->buf_size : PASTE_BUF_SIZE_DEFAULT;
 	uint32_t nrings = o->nrings ? o->nrings : 1;
 	uint32_t slots = o->ring_slots ? o->ring_slots : PASTE_SLOTS_DEFAULT;
-	uint64_t log_size = o->log_size ? o->log_size : default_log_size(o->size);
+	uint64_t log_size = o->log_size ? o->log_size : default_log_size(o->size, buf_size, nrings, slots);
 
 	if (!is_pow2(buf_size) || buf_size < PASTE_BUF_SIZE_MIN || buf_size > PASTE_BUF_SIZE_MAX)
 		return paste_set_error(PASTE_ERR_INVALID_ARG,

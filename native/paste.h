@@ -482,7 +482,7 @@ uint32_t paste_crc32c_hw(uint32_t crc, const void *buf, size_t len);
 
 struct paste_create_opts {
 	uint64_t size;            /* file size; must hold the rings and some buffers */
-	uint64_t log_size;        /* 0: size / 16, at least PASTE_LOG_MIN_SIZE */
+	uint64_t log_size;        /* 0: default_log_size (3/8 of what the rings leave) */
 	uint32_t buf_size;        /* 0: PASTE_BUF_SIZE_DEFAULT */
 	uint32_t nrings;          /* 0: 1 */
 	uint32_t ring_slots;      /* 0: PASTE_SLOTS_DEFAULT */

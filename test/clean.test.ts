@@ -32,8 +32,8 @@ const resp = (...a: string[]) => Buffer.from(`*${a.length}\r\n${a.map((x) => `$$
 
 describe("the pool cleans itself", () => {
   it("random-key SETs writing seven times the pool through it: every one acknowledged, every last value reads back", () => {
-    // 16 MiB pool, 7158 buffers of 2 KiB: 300 keys of 1 KiB and 3000 keys of
-    // 16 B; without cleaning the first would stop after about 7000 SETs
+    // 16 MiB pool, 6122 buffers of 2 KiB: 300 keys of 1 KiB and 3000 keys of
+    // 16 B; without cleaning the first would stop after about 6000 SETs
     for (const [keys, size, sets] of [[300, 1000, 50_000], [3000, 16, 60_000]]) {
       const rt = Runtime.open(join(scratchDir("shm"), "clean.pool"), { handler: kvWal, create: { size: 16 << 20, slots: 256 } });
       try {
@@ -65,7 +65,7 @@ describe("the pool cleans itself", () => {
   it("redis-benchmark with random keys runs through a pool a fifth the size of what it writes", async (ctx) => {
     haveProgram("redis-benchmark", "redis-tools", ctx);
     const s = await server(join(scratchDir("shm"), "bench.pool"), "16M");
-    // 40 000 SETs of 1 KiB (40 MiB) over at most 5 000 keys, into 14 MiB of buffers
+    // 40 000 SETs of 1 KiB (40 MiB) over at most 5 000 keys, into 12 MiB of buffers
     const b = spawnSync("redis-benchmark", ["-p", String(s.port), "-t", "set", "-d", "1024", "-r", "5000", "-n", "40000", "-c", "50", "-q"],
       { encoding: "utf8", timeout: 120_000 });
     expect(b.status, b.stderr).toBe(0);

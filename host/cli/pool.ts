@@ -18,7 +18,7 @@ export function poolCreate(parent: Command): void {
     .option("--buf-size <bytes>", "bytes per buffer, a power of two from 512 to 32768", optionParser((t) => parseSize(t, "--buf-size")), 2048)
     .option("--rings <n>", "ring pairs (one TX + one RX per data-path worker)", optionParser((t) => parseCount(t, "--rings")), 1)
     .option("--slots <n>", "slots per ring", optionParser((t) => parseCount(t, "--slots")), 1024)
-    .option("--log-size <size>", "bytes for the log index (default: size/16, at least 256K)", optionParser((t) => parseSize(t, "--log-size")))
+    .option("--log-size <size>", "bytes for the log index: one 64-byte line a record (default: 3/8 of size less the rings' buffers, at least 256K)", optionParser((t) => parseSize(t, "--log-size")))
     .addOption(persistOption().default("auto"))
     .option("--force", "replace an existing file (refused while a host has it open)", false)
     .action((path: string, o) => {

@@ -16,7 +16,7 @@ export interface CreateOptions {
   rings?: number;
   /** Slots per ring (default 1024). */
   slots?: number;
-  /** Bytes of the log index region (default size/16, at least 256 KiB). */
+  /** Bytes of the log index region (default 3/8 of size less the rings' buffers, at least 256 KiB). */
   logSize?: number;
   /** Persistence mode the pool opens with unless overridden (default auto). */
   persist?: PersistMode;

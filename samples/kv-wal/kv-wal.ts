@@ -21,7 +21,7 @@
 
 import {
   Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, replyPieces, committed,
-  Cleaner, LiveRecord, pressure, useReserve, lastError, Err,
+  Cleaner, LiveRecord, BytesMap, packBelow, PressureFlags, pressure, useReserve, lastError, Err,
 } from "paste-host/assembly";
 
 const MAX_ARGS = 64;
@@ -32,19 +32,25 @@ const MAX_INLINE: u32 = 64 * 1024;
  * Where a key's value lives: the SET record (its pieces, to move it and to
  * answer GET from the pool) and the value's place inside it. The cleaner
  * moves it while the index still points at it. Three heap objects a key
- * (this, the key, the pieces): at a million keys every object counts, for
- * memory and for the collector.
+ * (this, the pieces, the key's bytes in the index): at a million keys every
+ * object counts, for memory and for the collector.
+ *
+ * Liveness costs no lookup: an overwrite or a DEL marks the entry dead, and
+ * FLUSHALL starts a new epoch (every entry of an older one is dead).
  */
 class Entry extends LiveRecord {
-  constructor(seq: u64, rec: StaticArray<u32>, len: u32, public key: string, public voff: u32, public vlen: u32) {
+  dead: bool = false;
+  constructor(seq: u64, rec: StaticArray<u32>, len: u32, public voff: u32, public vlen: u32, private epoch: u32) {
     super(seq, rec, len);
   }
   live(): bool {
-    return index.has(this.key) && index.get(this.key) === this;
+    return !this.dead && this.epoch == epoch;
   }
 }
 
-const index = new Map<string, Entry>();
+const index = new BytesMap<Entry>();
+let epoch: u32 = 0;                  // FLUSHALLs so far
+let buffersShort = false;            // this batch: the host says free buffers are short
 const cleaner = new Cleaner();
 const streams = new Streams();
 const replayStream = new Stream(0, 4096);
@@ -114,9 +120,13 @@ function is(s: Stream, i: i32, name: string): bool {
   return s.equalsNoCase(unchecked(argOff[i]), unchecked(argLen[i]), name);
 }
 
-/** key -- argument i as an index key: byte for byte (Redis keys are byte strings, not text). */
-function key(s: Stream, i: i32): string {
-  return s.toBytesKey(unchecked(argOff[i]), unchecked(argLen[i]));
+/** key -- the address of argument i's bytes, for the index (valid until the next key()): Redis keys are bytes, not text. */
+function key(s: Stream, i: i32): usize {
+  return s.view(unchecked(argOff[i]), unchecked(argLen[i]));
+}
+
+function lookup(s: Stream, i: i32): Entry | null {
+  return index.get(key(s, i), unchecked(argLen[i]));
 }
 
 function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
@@ -128,22 +138,28 @@ function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
 
 // ---------------------------------------------------------------- the store
 
-/** apply -- the effect of a logged command on the index (live path and replay alike). */
-function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
+/**
+ * apply -- the effect of a logged command on the index (live path and replay
+ * alike). packed: where the record's copy lies, when it was logged packed.
+ */
+function apply(s: Stream, seq: u64, cmdLen: u32, packed: StaticArray<u32> | null = null): i32 {
   if (is(s, 0, "SET")) {
-    const k = key(s, 1);
-    const e = new Entry(seq, piecesOf(s, 0, cmdLen), cmdLen, k, argOff[2], argLen[2]);
-    if (index.has(k)) cleaner.died();   // the value it replaces is dead
-    index.set(k, e);
+    const e = new Entry(seq, packed ? packed : piecesOf(s, 0, cmdLen), cmdLen, argOff[2], argLen[2], epoch);
+    e.packed = packed != null;
+    const old = index.set(key(s, 1), argLen[1], e);
+    if (old) {
+      old.dead = true;                  // the value it replaces
+      cleaner.died();
+    }
     cleaner.add(e);
     return 1;
   }
   if (is(s, 0, "DEL")) {
     let n = 0;
     for (let i = 1; i < argc; i++) {
-      const k = key(s, i);
-      if (index.has(k)) {
-        index.delete(k);
+      const old = index.delete(key(s, i), argLen[i]);
+      if (old) {
+        old.dead = true;
         n++;
       }
     }
@@ -153,6 +169,7 @@ function apply(s: Stream, seq: u64, cmdLen: u32): i32 {
   if (is(s, 0, "FLUSHALL")) {
     cleaner.died(index.size);
     index.clear();
+    epoch++;
   }
   return 0;
 }
@@ -175,26 +192,29 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
   if (argc == 0) return;
   if (is(s, 0, "SET")) {
     if (argc != 3) return err(conn, "ERR syntax error (this server supports SET key value)");
-    const seq = s.tryLog(0, cmdLen);
+    // While buffers are short, a small SET is copied densely into shared
+    // buffers instead of holding the buffer it arrived in (a 16-byte value
+    // would keep 2 KiB) until the cleaner comes round to it.
+    const pack = buffersShort && cmdLen <= packBelow();
+    const seq = pack ? s.tryLogPacked(0, cmdLen) : s.tryLog(0, cmdLen);
     if (seq < 0) return full(conn, <i32>seq);        // the pool is full: say so, serve on
-    apply(s, <u64>seq, cmdLen);                       // durable before the +OK leaves
+    apply(s, <u64>seq, cmdLen, pack ? s.packedPieces() : null);   // durable before the +OK leaves
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (is(s, 0, "GET")) {
     if (argc != 2) return arity(conn, "get");
-    const k = key(s, 1);
-    if (!index.has(k)) return replies.begin().ascii("$-1\r\n").send(conn);
-    const e = index.get(k);
+    const e = lookup(s, 1);
+    if (!e) return replies.begin().ascii("$-1\r\n").send(conn);
     bulkRange(conn, e.rec, e.voff, e.vlen);
   } else if (is(s, 0, "DEL")) {
     if (argc < 2) return arity(conn, "del");
     let n = 0;
-    for (let i = 1; i < argc; i++) if (index.has(key(s, i))) n++;
+    for (let i = 1; i < argc; i++) if (lookup(s, i)) n++;
     if (n) apply(s, logFreeing(s, cmdLen), cmdLen);   // only a DEL that changes something is logged
     replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
   } else if (is(s, 0, "EXISTS")) {
     if (argc < 2) return arity(conn, "exists");
     let n = 0;
-    for (let i = 1; i < argc; i++) if (index.has(key(s, i))) n++;
+    for (let i = 1; i < argc; i++) if (lookup(s, i)) n++;
     replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
   } else if (is(s, 0, "DBSIZE")) {
     replies.begin().ascii(":").u64(index.size).ascii("\r\n").send(conn);
@@ -268,6 +288,7 @@ function arity(conn: u32, cmd: string): void {
 
 export function on_rx(ring: Ring): void {
   cleaner.finish();   // trim behind the cleaner's last moves once they are durable
+  buffersShort = (pressure().flags & PressureFlags.BUFFERS) != 0;
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const conn = slot.conn;
