@@ -29,6 +29,7 @@ int paste_bufs_init(struct paste_pool *p)
 	p->bstate[0] = BS_RESERVED;   /* netmap's "invalid" buffer: never handed out */
 	p->nfree = 0;
 	p->nlogged = 0;
+	p->nholds = 0;
 	p->pack_buf = p->pack_used = 0;
 	return 0;
 }
@@ -99,6 +100,7 @@ int paste_hold_push(struct paste_pool *p, uint32_t *head, uint32_t b)
 	if (p->holds[b])
 		return paste_set_error(PASTE_ERR_HANDLER, "hold: buffer %u is already held", b);
 	p->holds[b] = 1;
+	p->nholds++;
 	p->hold_next[b] = *head;
 	*head = b;
 	return 0;
@@ -114,6 +116,7 @@ int paste_hold_remove(struct paste_pool *p, uint32_t *head, uint32_t b)
 	*link = p->hold_next[b];
 	p->hold_next[b] = 0;
 	p->holds[b] = 0;
+	p->nholds--;
 	paste_buf_maybe_free(p, b);
 	return 0;
 }
@@ -124,6 +127,7 @@ void paste_hold_drop_all(struct paste_pool *p, uint32_t *head)
 		uint32_t next = p->hold_next[b];
 		p->hold_next[b] = 0;
 		p->holds[b] = 0;
+		p->nholds--;
 		paste_buf_maybe_free(p, b);
 		b = next;
 	}

@@ -136,6 +136,8 @@ struct paste_pool {
 	uint32_t *free_stack;
 	uint32_t  nfree;
 	uint32_t  nlogged;            /* buffers in state BS_LOGGED */
+	uint32_t  nholds;             /* of them, held by a handler for a request still arriving */
+	uint64_t  log_bytes;          /* payload bytes of the records between head and vtail */
 	uint32_t  pack_buf;           /* the shared buffer the cleaner's copies go into now (0: none) */
 	uint32_t  pack_used;          /* its bytes taken */
 	/* log.c */

@@ -142,6 +142,7 @@ int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, u
 	if (p->sim)
 		paste_sim_note_append(p, p->next_seq, (uint32_t)total, crc);
 	p->vtail += need;
+	p->log_bytes += total;
 	p->stats.records++;
 	p->stats.payload_bytes += total;
 	return (int64_t)p->next_seq++;
@@ -224,6 +225,7 @@ uint32_t paste_log_abort(struct paste_pool *p)
 			}
 			p->stats.records--;
 			p->stats.payload_bytes -= r->len;
+			p->log_bytes -= r->len;
 			dropped++;
 		}
 		pos += (uint64_t)r->nlines * PASTE_CACHELINE;
@@ -276,6 +278,7 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 	for (uint64_t q = old; q < pos;) {
 		struct paste_log_rec *r = rec_at(p, q);
 		if (!(r->flags & PASTE_REC_PAD)) {
+			p->log_bytes -= r->len;
 			for (uint32_t i = 0; i < r->nextents; i++) {
 				uint32_t b = rec_ext(r, i)->buf_idx;
 				--p->refs[b];
@@ -414,6 +417,7 @@ int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
 	int rc = paste_log_walk_begin(p);
 	if (rc)
 		return rc;
+	p->log_bytes = 0;
 
 	uint64_t old_tail = p->walk_end, head = p->walk_pos, head_seq = p->log->head_seq;
 	uint64_t first_live_pos = UINT64_MAX, last_seq = 0;
@@ -439,6 +443,7 @@ int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
 			first_live_pos = info.pos;
 		last_seq = info.seq;
 		struct paste_log_rec *rec = rec_at(p, info.pos);
+		p->log_bytes += rec->len;
 		for (uint32_t i = 0; i < rec->nextents; i++) {
 			uint32_t b = rec_ext(rec, i)->buf_idx;
 			if (p->refs[b]++ == 0)

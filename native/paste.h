@@ -611,7 +611,10 @@ struct paste_stats {
 	uint64_t log_used;        /* bytes between head and the volatile tail */
 	uint64_t log_capacity;
 	uint32_t free_bufs;
-	uint32_t live_bufs;       /* out of the rings, referenced by the log */
+	uint32_t live_bufs;       /* out of the rings, referenced by the log or held */
+	uint64_t log_bytes;       /* payload bytes of the records in the log (head to volatile tail) */
+	uint32_t hold_bufs;       /* of live_bufs, held by the handler for requests still arriving */
+	uint32_t ring_bufs;       /* in ring slots */
 };
 
 /* paste_pool_recover -- walk, verify, cut a torn tail, rebuild; once, after a read-write open */

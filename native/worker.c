@@ -180,6 +180,9 @@ int paste_pool_stats(paste_pool *p, struct paste_stats *out)
 	out->log_capacity = p->cap;
 	out->free_bufs = p->nfree;
 	out->live_bufs = p->nlogged;
+	out->log_bytes = p->log_bytes;
+	out->hold_bufs = p->nholds;
+	out->ring_bufs = p->sb.nbufs - 1 - p->nfree - p->nlogged;
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }

@@ -39,6 +39,12 @@ describe("admin API", () => {
     // kv-wal has a cleaner: the reserve kept for it is reported; a fresh 64 MiB pool is not under pressure
     expect(status.space).toMatchObject({ cleaner: true, pressure: [] });
     expect(status.space.reserveBuffers).toBeGreaterThan(0);
+    // where the bytes are: the 50 SETs as they arrived (10 of 28 bytes, 40 of 29), every buffer in one state
+    const u = status.space.usage;
+    expect(u.liveBytes).toBe(10 * 28 + 40 * 29);
+    expect(u.buffers.free + u.buffers.rings + u.buffers.log + u.buffers.arriving).toBe(u.buffers.total);
+    expect(u.buffers.log).toBeGreaterThan(0);
+    expect(u.amplification).toBeGreaterThan(1);
     const metrics = await (await fetch(`${url}/metrics`, auth)).text();
     expect(metrics).toMatch(/^paste_records_total 50$/m);
     expect(metrics).toMatch(/^# TYPE paste_buffers_free gauge$/m);
@@ -47,6 +53,7 @@ describe("admin API", () => {
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
     expect(cli.stdout).toMatch(/committed seq 50/);
+    expect(cli.stdout).toMatch(/^data\s+1\.4 KiB live in the log's records; .* space amplification [\d.]+x$/m);
     expect(cli.stdout).toMatch(/handler\s+.*kv-wal\.wasm \(ABI 1/);
     expect(cli.stdout).toMatch(/^space\s+\d+ buffers in ring slots; \d+ buffers and [\d.]+ \w+ of log kept for the handler's cleaner; cleaning not due$/m);
 
@@ -54,7 +61,14 @@ describe("admin API", () => {
     expect(s.output()).toMatch(/admin: 401 GET \/v1\/status from 127\.0\.0\.1 \(no token\)/);
     expect(s.output()).toMatch(/admin: 401 GET \/metrics from 127\.0\.0\.1 \(wrong token\)/);
     expect(s.output()).not.toContain(token);
-  });
+
+    // with the host gone, pool info walks the log and finds the same bytes
+    await s.stop("SIGTERM");
+    const off = runCli(["pool", "info", pool, "--json"]);
+    expect(off.status, off.stderr).toBe(0);
+    expect(JSON.parse(off.stdout).space).toMatchObject({ records: 50, liveBytes: 10 * 28 + 40 * 29 });
+    expect(runCli(["pool", "info", pool]).stdout).toMatch(/^records\s+50 in the log$/m);
+  }, 20_000);
 
   it("paste-host status with a wrong token file or no host says so", async () => {
     const pool = join(scratchDir("shm"), "b.pool");

@@ -3,6 +3,7 @@
 
 import { formatSize } from "../core/size.js";
 import type { PoolInfo } from "../core/pool.js";
+import { formatSpace, type Space } from "../core/space.js";
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 
@@ -13,7 +14,7 @@ function medium(i: PoolInfo): string {
   return `plain file on ${fs}`;
 }
 
-export function formatPoolInfo(i: PoolInfo): string {
+export function formatPoolInfo(i: PoolInfo, space?: Space, records?: number): string {
   const g = i.geometry;
   const usedPct = i.log.capacity ? ((100 * i.log.usedBytes) / i.log.capacity).toFixed(1) : "0.0";
   const shutdown = i.state.inUse
@@ -37,6 +38,10 @@ export function formatPoolInfo(i: PoolInfo): string {
     ["log", `${formatSize(i.log.usedBytes)} of ${formatSize(i.log.capacity)} used (${usedPct}%); head ${i.log.head}, tail ${i.log.tail}, next live seq ${i.log.headSeq}`],
     ["shutdown", shutdown],
   ];
+  if (space) {
+    const f = formatSpace(space);
+    rows.splice(rows.length - 1, 0, ["records", `${records} in the log`], ["space", f.buffers], ["data", f.data]);
+  }
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }

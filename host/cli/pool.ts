@@ -4,6 +4,8 @@ import { Command } from "commander";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { formatPoolInfo } from "./format.js";
+import { logSpace } from "../core/logwalk.js";
+import { spaceOf } from "../core/space.js";
 import type { PersistMode } from "../core/layout.js";
 import { Pool } from "../core/pool.js";
 import { formatSize, parseCount, parseSize } from "../core/size.js";
@@ -56,9 +58,31 @@ export function poolInfo(parent: Command): void {
       const p = Pool.open(path, { readOnly: true, persist: o.persist as PersistMode });
       try {
         const info = p.info();
-        console.log(o.json ? JSON.stringify(info, null, 2) : formatPoolInfo(info));
+        const g = info.geometry;
+        // one walk of the log, no payload read; a running host may move the
+        // head under it, and then `status` has the live figures
+        const walked = walkedSpace(p, info.state.inUse);
+        if (!walked) {
+          console.log(o.json ? JSON.stringify(info, null, 2) : formatPoolInfo(info));
+          return;
+        }
+        const space = spaceOf({
+          bufSize: g.bufSize, buffers: g.buffers, ringBuffers: g.ringBuffers, liveBuffers: walked.buffers, holdBuffers: 0,
+          freeBuffers: g.buffers - 1 - g.ringBuffers - walked.buffers, liveBytes: walked.liveBytes, logUsed: info.log.usedBytes,
+        });
+        console.log(o.json ? JSON.stringify({ ...info, space: { records: walked.records, ...space } }, null, 2) : formatPoolInfo(info, space, walked.records));
       } finally {
         p.close();
       }
     });
+}
+
+/** walkedSpace -- logSpace, or null where a running host changed the log under the walk. */
+function walkedSpace(p: Pool, inUse: boolean): ReturnType<typeof logSpace> | null {
+  try {
+    return logSpace(p);
+  } catch (e) {
+    if (inUse) return null;
+    throw e;
+  }
 }

@@ -55,3 +55,33 @@ export function preview(data: Buffer, max = 48): string {
   }
   return data.length > max ? `${s}...` : s;
 }
+
+/**
+ * logSpace -- what `pool info` says of the pool's space without a host: the
+ * records in the log, their payload bytes and the distinct buffers they
+ * reference (one walk, no payload read). Read-only, like walkLog.
+ */
+export function logSpace(pool: Pool): { records: number; liveBytes: number; buffers: number } {
+  const n = native();
+  check(n.walkBegin(pool.handle));
+  const info: Record<string, number | bigint> = {};
+  const ext: Record<string, number> = {};
+  const seen = new Uint8Array(pool.buffers);
+  let records = 0;
+  let liveBytes = 0;
+  let buffers = 0;
+  for (;;) {
+    const r = n.walkNext(pool.handle, info);
+    if (r === 0) return { records, liveBytes, buffers };
+    check(r);
+    records++;
+    liveBytes += Number(info.len);
+    for (let i = 0; i < Number(info.nextents); i++) {
+      check(n.logExtent(pool.handle, Number(info.pos), i, ext));
+      if (!seen[ext.buf_idx]) {
+        seen[ext.buf_idx] = 1;
+        buffers++;
+      }
+    }
+  }
+}

@@ -16,6 +16,7 @@ import { Handler, type CompiledHandler } from "./handler.js";
 import { CONST, type PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
+import { spaceOf, type Space } from "./space.js";
 import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
 import type { LogLevel } from "./handler.js";
 
@@ -102,7 +103,12 @@ export interface RuntimeStats {
   logUsed: number;
   logCapacity: number;
   freeBuffers: number;
+  /** Out of the rings: referenced by the log, or held for requests still arriving (holdBuffers of them). */
   liveBuffers: number;
+  /** Payload bytes of the records in the log: what a restart would replay. */
+  logBytes: number;
+  holdBuffers: number;
+  ringBuffers: number;
 }
 
 export interface Reply {
@@ -421,6 +427,15 @@ export class Runtime {
     };
   }
 
+  /** space -- where the pool's bytes are: buffers by state, live and unused bytes, amplification (space.ts). */
+  space(): Space {
+    const s = this.stats();
+    return spaceOf({
+      bufSize: this.pool.bufSize, buffers: this.pool.buffers, freeBuffers: s.freeBuffers, ringBuffers: s.ringBuffers,
+      liveBuffers: s.liveBuffers, holdBuffers: s.holdBuffers, liveBytes: s.logBytes, logUsed: s.logUsed,
+    });
+  }
+
   /** memBatch -- one batch from the mem port: up to max requests of size bytes over conns connections. */
   memBatch(size: number, max = 1 << 30, conns = 1): BatchResult {
     const filled = check(native().memFill(this.#w, size, Math.min(max, 0xffffffff), conns));
@@ -550,7 +565,8 @@ export class Runtime {
       payloadCopies: num(s.payload_copies), replies: num(s.replies), replyBytes: num(s.reply_bytes),
       trimmed: num(s.trimmed), handlerErrors: num(s.handler_errors), nextSeq: num(s.next_seq),
       committedSeq: num(s.committed_seq), logUsed: num(s.log_used), logCapacity: num(s.log_capacity),
-      freeBuffers: num(s.free_bufs), liveBuffers: num(s.live_bufs),
+      freeBuffers: num(s.free_bufs), liveBuffers: num(s.live_bufs), logBytes: num(s.log_bytes),
+      holdBuffers: num(s.hold_bufs), ringBuffers: num(s.ring_bufs),
     };
   }
 

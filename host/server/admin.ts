@@ -22,6 +22,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import client from "prom-client";
 import { PasteError } from "../core/errors.js";
+import type { Space } from "../core/space.js";
 import { MAX_HANDLER_BYTES } from "../core/validate.js";
 
 export interface HandlerSummaryWithTime {
@@ -80,8 +81,8 @@ export interface HostSnapshot {
     committedSeq: number; logUsed: number; logCapacity: number; freeBuffers: number; liveBuffers: number;
   };
   buffers: number;
-  /** The pool's space as the cleaner sees it: buffers in ring slots, the reserve, and why cleaning is due. */
-  space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[] };
+  /** The pool's space as the cleaner sees it (buffers in ring slots, the reserve, why cleaning is due) and where its bytes are (usage). */
+  space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[]; usage: Space };
   connections: { open: number; accepted: number };
   /** Commit latency over the last report interval, microseconds. */
   commit: { count: number; meanUs: number; maxUs: number };

@@ -149,7 +149,7 @@ function space(rt: Runtime): HostSnapshot["space"] {
     p.flags & CONST.PASTE_PRESSURE_LOG ? "log" : "",
     p.flags & CONST.PASTE_PRESSURE_FULL ? "full" : "",
   ].filter(Boolean);
-  return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure };
+  return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure, usage: rt.space() };
 }
 
 function main(): void {

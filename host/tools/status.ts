@@ -6,6 +6,7 @@ import { basename } from "node:path";
 import type { DeployResult, HostSnapshot } from "../server/admin.js";
 import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "../core/errors.js";
 import { formatSize } from "../core/size.js";
+import { formatSpace } from "../core/space.js";
 
 export type Status = HostSnapshot & { recordsPerSec: number };
 
@@ -104,6 +105,13 @@ function spaceLine(sp: Status["space"] | undefined): string {
     : `the handler has no cleaner (on_clean): the pool fills until it trims; pressure ${due}`);
 }
 
+/** usageRows -- buffers by state, and the data's bytes (space.ts); a host older than them reports neither. */
+function usageRows(s: Status): [string, string][] {
+  if (!s.space?.usage) return [["pool", `${s.stats.freeBuffers} of ${s.buffers} buffers free, ${s.stats.liveBuffers} held by the log`]];
+  const f = formatSpace(s.space.usage);
+  return [["buffers", f.buffers], ["data", f.data]];
+}
+
 export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
@@ -114,7 +122,8 @@ export function formatStatus(s: Status): string {
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
     ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
-    ["pool", `${st.freeBuffers} of ${s.buffers} buffers free, ${st.liveBuffers} held by the log; log ${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} (${pct(st.logUsed, st.logCapacity)})`],
+    ...usageRows(s),
+    ["log", `${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} used (${pct(st.logUsed, st.logCapacity)})`],
     ["space", spaceLine(s.space)],
     ["clients", `${s.connections.open} connected, ${s.connections.accepted} since start; ${st.replies} replies; ${st.handlerErrors} handler errors`],
   ];
