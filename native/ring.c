@@ -112,20 +112,24 @@ void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t
 
 /*
  * paste_rx_take_back -- RX slot s returns to native with the buffer native
- * put there. A buffer the log references or a hold keeps leaves the ring, and
- * the slot gets another at the next claim. Called with the pool lock held.
+ * put there. A buffer the log references or a hold keeps leaves the ring; one
+ * nothing needs goes back to the free list. Either way the slot gets a buffer
+ * at its next claim. Parking an unneeded buffer in its slot instead would
+ * strand it: on a full pool the next slot to claim has none and the free list
+ * is empty, so receiving would stop with buffers idle in other slots (a
+ * handler refusing requests for want of space would lose one buffer to the
+ * ring per refusal). Called with the pool lock held.
  */
 void paste_rx_take_back(struct paste_worker *w, uint32_t s)
 {
 	struct paste_pool *p = w->pool;
 	uint32_t b = w->rx_shadow[s];
-	w->rx->slot[s].buf_idx = b;
-	if (p->refs[b] || p->holds[b]) {
+	w->rx_shadow[s] = 0;
+	w->rx->slot[s].buf_idx = 0;
+	if (p->refs[b] || p->holds[b])
 		paste_buf_state(p, b, BS_LOGGED);
-		w->rx_shadow[s] = 0;
-	} else {
-		p->bstate[b] = BS_RX_KERNEL;
-	}
+	else
+		paste_free_push(p, b);
 }
 
 /* in_span -- is h in the cyclic range [from, to] of a ring of n slots? */

@@ -93,6 +93,37 @@ describe("wal-append", () => {
     expect(cli.stdout).toMatch(/^2000 of 2000 frames of 100 B acknowledged/);
   });
 
+  it("a pool full of untrimmed frames refuses new ones with 2^64-1 at once, still takes a trim, then accepts again", async () => {
+    const pool = join(scratchDir("shm"), "full.pool");
+    const s = await startServer({ pool, handler: join(root, "samples", "wal-append", "wal-append.wasm"), createSize: "16M" });
+    running.push(s);
+    const url = `tcp://127.0.0.1:${s.port}`;
+    // 12,000 frames of 1500 B (18 MB) into a 16 MiB pool, never trimmed
+    const first = await runWalClient({ connect: url, frames: 12_000, size: 1500, conns: 2, window: 16 });
+    expect(first.errors).toEqual([]);
+    expect(first.acked).toBeGreaterThan(1000);
+    expect(first.full).toBeGreaterThan(1000);
+    expect(first.refused).toBe(first.full);                 // none for being too long
+    // the consumer's trim still gets through, and frees space
+    const t = Buffer.alloc(12);
+    t.writeUInt32LE(0xffffffff, 0);
+    t.writeBigUInt64LE(BigInt(first.lastSeq), 4);
+    const { data } = await exchange(s.port, [t], (d) => d.length >= 8);
+    expect(Number(data.readBigUInt64LE(0))).toBe(first.acked);
+    const again = await runWalClient({ connect: url, frames: 500, size: 1500, conns: 1, window: 8 });
+    expect(again).toMatchObject({ acked: 500, refused: 0, errors: [] });
+    expect(s.output()).not.toMatch(/PASTE_ERR/);            // the handler never trapped
+    await s.stop("SIGTERM");
+    running.splice(0);
+    const p = Pool.open(pool, { readOnly: true });
+    try {
+      const recs = [...walkLog(p)];
+      expect(recs.map((x) => x.seq)).toEqual(Array.from({ length: 500 }, (_, i) => first.lastSeq + 1 + i));
+    } finally {
+      p.close();
+    }
+  }, 60_000);
+
   it("an oversized frame is refused with 0 and the connection closed; others keep going", async () => {
     const s = await server("wal-append");
     const bad = Buffer.alloc(4);

@@ -85,7 +85,7 @@ export function walClient(parent: Command): void {
       if (process.stderr.isTTY) process.stderr.write("\n");
       console.log(`${r.acked} of ${r.sent} frames of ${o.size} B acknowledged in ${r.seconds.toFixed(3)} s ` +
         `(${Math.round(r.acked / r.seconds)} frames/s) over ${o.conns} connections; seq ${r.firstSeq}..${r.lastSeq}` +
-        `${r.refused ? `; ${r.refused} refused` : ""}`);
+        `${r.refused ? `; ${r.refused} refused${r.full ? ` (${r.full} for a full pool: trim, or use --trim)` : ""}` : ""}`);
       if (r.errors.length || r.acked !== r.sent) {
         throw new WalClientError(`${r.errors.length} problem(s): ${r.errors.slice(0, 5).join("; ")}`);
       }

@@ -11,6 +11,8 @@
 //              with appendfsync always on tmpfs and on disk, and without persistence
 //   http-wal   wrk, 1 KiB POST bodies, 1 and 50 connections: persistence none /
 //              pmem, and the copy-logging variant of the same handler
+//   cleaner    kv-wal writing ten times its pool through it with random keys
+//              (60% of buffer bytes live) next to one key (bench-clean.ts)
 //
 // Latency: mem-port records get their batch's fill-to-commit time, recorded
 // in an HDR histogram (hdr-histogram-js); redis-benchmark and wrk report their
@@ -26,6 +28,7 @@ import { buildHandler } from "../core/build.js";
 import { packageRoot } from "../core/native.js";
 import { Runtime } from "../core/runtime.js";
 import { spawnHost } from "../server/spawn.js";
+import { cleanBench, type CleanRow } from "./bench-clean.js";
 
 export interface BenchOptions {
   /** CI smoke size: fewer requests and rounds (under two minutes). */
@@ -57,6 +60,8 @@ export interface BenchReport {
   machine: Record<string, string | number>;
   command: string;
   results: Result[];
+  /** The cleaner's table (empty without redis-benchmark). */
+  cleaner: CleanRow[];
   skipped: string[];
 }
 
@@ -402,6 +407,15 @@ export function markdown(r: BenchReport): string {
       L.push(`| ${x.config} | ${x.client} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${(x.requestsPerSec / none.requestsPerSec).toFixed(2)}x | ${vsCopy} |`);
     }
   }
+  if (r.cleaner?.length) {
+    L.push("", "## The cleaner: kv-wal writing ten times its pool, `redis-benchmark -t set -d 1024 -c 50`", "",
+      "| run | client | SETs | keys | SET/s | vs one key | keys read back whole |",
+      "|---|---|---:|---:|---:|---:|---:|");
+    for (const x of r.cleaner) {
+      L.push(`| ${x.config} | ${x.client} | ${fmt(x.sets)} | ${fmt(x.keys)} | ${fmt(Math.round(x.requestsPerSec))} | ${x.ratio.toFixed(2)}x | ${Number.isNaN(x.readBack) ? "" : `${fmt(x.readBack)} of ${fmt(x.keys)}`} |`);
+    }
+    L.push("", "A refused SET (-OOM) stops redis-benchmark and fails the run, so a row means none was refused.");
+  }
   if (r.skipped.length) L.push("", "Skipped:", ...r.skipped.map((x) => `- ${x}`));
   return L.join("\n") + "\n";
 }
@@ -470,9 +484,22 @@ export function svgChart(r: BenchReport): string {
 /** runBench -- every table, then results/<date>.json, .md and .svg. */
 export async function runBench(o: BenchOptions = {}): Promise<{ report: BenchReport; files: string[] }> {
   const date = new Date().toISOString().replace(/:/g, "-").replace(/\..*/, "");
-  const report: BenchReport = { date, machine: {}, command: `paste-host bench${o.quick ? " --quick" : ""}`, results: [], skipped: [] };
+  const report: BenchReport = { date, machine: {}, command: `paste-host bench${o.quick ? " --quick" : ""}`, results: [], cleaner: [], skipped: [] };
   await memBench(o, report);
   await tcpBench(o, report);
+  if (have("redis-benchmark")) {
+    const dir = mkdtempSync(join(o.poolDir ?? "/dev/shm", "paste-bench-clean-"));
+    try {
+      const r = new Rounds(5);
+      report.cleaner = await cleanBench({
+        handler: join(packageRoot(), "samples", "kv-wal", "kv-wal.wasm"), poolPath: (tag) => join(dir, `${tag}.pool`),
+        size: o.quick ? "16M" : "256M", step: (what) => r.step(what),
+      });
+      r.finish("cleaner");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
   const outDir = o.outDir ?? join(packageRoot(), "bench", "results");
   mkdirSync(outDir, { recursive: true });
   const files = [join(outDir, `${date}.json`), join(outDir, `${date}.md`), join(outDir, `${date}.svg`)];

@@ -22,7 +22,9 @@ export interface WalClientOptions {
 export interface WalClientResult {
   sent: number;
   acked: number;
+  /** Frames refused: too long (the connection then closes), or for a full pool (full of them). */
   refused: number;
+  full: number;
   seconds: number;
   firstSeq: number;
   lastSeq: number;
@@ -30,6 +32,9 @@ export interface WalClientResult {
 }
 
 export { WalClientFailedError as WalClientError };
+
+/** The reply to a frame the server could not log because its pool is full (wal-append). */
+const FULL = 0xffffffffffffffffn;
 
 /** frame -- payload k of a run: its number, then a pattern the server never sees as structure. */
 export function walFrame(k: number, size: number): Buffer {
@@ -46,7 +51,7 @@ export async function runWalClient(o: WalClientOptions): Promise<WalClientResult
   const seqs = new Set<number>();
   const errors: string[] = [];
   let acked = 0;
-  let refused = 0;
+  let [refused, full] = [0, 0];
   let sent = 0;
   let next = 0;
   const runOne = (id: number) =>
@@ -81,12 +86,13 @@ export async function runWalClient(o: WalClientOptions): Promise<WalClientResult
       sock.on("data", (d) => {
         pending = Buffer.concat([pending, d]);
         while (pending.length >= 8) {
-          const seq = Number(pending.readBigUInt64LE(0));
+          const raw = pending.readBigUInt64LE(0);
+          const seq = Number(raw);
           pending = pending.subarray(8);
           if (expect.shift() === "trim") continue;   // frames released by a trim
           inflight--;
-          if (seq === 0) {
-            refused++;
+          if (raw === 0n || raw === FULL) {
+            [refused, full] = [refused + 1, full + (raw === FULL ? 1 : 0)];
             continue;
           }
           if (seq <= last) errors.push(`connection ${id}: ack ${seq} after ${last}`);
@@ -113,7 +119,7 @@ export async function runWalClient(o: WalClientOptions): Promise<WalClientResult
   const all = [...seqs];
   if (acked + refused !== sent) errors.push(`${sent} frames sent, ${acked + refused} acknowledged`);
   return {
-    sent, acked, refused, seconds, errors,
+    sent, acked, refused, full, seconds, errors,
     firstSeq: all.length ? Math.min(...all.slice(0, 100000)) : 0,
     lastSeq: all.length ? all.reduce((a, b) => Math.max(a, b), 0) : 0,
   };

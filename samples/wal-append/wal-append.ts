@@ -4,7 +4,9 @@
 //   request:  u32 length (little-endian), then that many payload bytes
 //   reply:    u64 sequence number (little-endian), once the frame is durable;
 //             0 if the frame was refused (longer than MAX_FRAME), after which
-//             the connection is closed
+//             the connection is closed; 2^64-1 if the pool is full (frames
+//             the consumer has not trimmed fill it): the frame was not
+//             logged, the connection goes on, send it again after a trim
 //   trim:     u32 0xffffffff, then a u64 sequence number: the consumer is done
 //             with every frame up to it; reply: u64 frames released. Their
 //             buffers return to the pool, so a steady stream never fills it.
@@ -12,10 +14,17 @@
 // Each frame's payload is logged by reference, as it arrived (a frame split
 // over several recv()s becomes one record of several extents), and replayed in
 // order after a restart.
+//
+// Space comes back only through the consumer's trims, so there is nothing for
+// a cleaner to do; on_clean is exported all the same, because a handler with
+// a cleaner gets the host's reserve: when untrimmed frames fill the pool, new
+// frames still arrive and get the refusal, and the consumer's trim frame
+// still gets through. Without it a full pool would stop reading.
 
-import { Ring, Record, Streams, replies, closeConnection, trim } from "paste-host/assembly";
+import { Ring, Record, Streams, Err, replies, closeConnection, trim, lastError } from "paste-host/assembly";
 
 const MAX_FRAME: u32 = 1 << 20;
+const FULL: u64 = u64.MAX_VALUE;
 
 const streams = new Streams();
 let replayed: u64 = 0;
@@ -51,7 +60,10 @@ export function on_rx(ring: Ring): void {
         break;
       }
       if (s.length < 4 + len) break;       // the rest is still on its way; the stream holds what came
-      ack(conn, s.log(4, len));            // durable before the ack leaves
+      const seq = s.tryLog(4, len);
+      if (seq == Err.POOL_FULL || seq == Err.LOG_FULL) ack(conn, FULL);   // not logged: trim, then send it again
+      else if (seq < 0) abort(lastError());
+      else ack(conn, <u64>seq);           // durable before the ack leaves
       s.consume(4 + len);
     }
   }
@@ -66,6 +78,9 @@ export function on_replay(rec: Record): void {
 export function on_close(conn: u32): void {
   streams.close(conn);
 }
+
+/** on_clean -- nothing to clean (the consumer trims); exported for the reserve (see the top). */
+export function on_clean(): void {}
 
 /** replay_stats -- records and bytes replayed at start-up (for tests and tools). */
 export function replay_count(): f64 { return <f64>replayed; }
