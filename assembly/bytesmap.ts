@@ -15,6 +15,8 @@
 // time, from the stored hashes (no key is hashed again): a single doubling
 // at once measured 128 ms at half a million keys.
 
+import { Chunks } from "./chunks";
+
 const EMPTY: u32 = 0;                // a slot never used: a probe run ends here
 const TOMB: u32 = 1;                 // a slot freed in a table whose runs must stay whole
 const MIN_CAPACITY = 16;
@@ -49,14 +51,14 @@ export function hashBytes(ptr: usize, len: u32): u32 {
 /** One open-addressing table: hashes (EMPTY or TOMB for a free slot), the keys' bytes, the values. */
 class Table<V> {
   hashes: StaticArray<u32>;
-  keys: StaticArray<ArrayBuffer | null>;
-  vals: StaticArray<V | null>;
+  keys: Chunks<ArrayBuffer>;          // in chunks: the collector visits 4096 at a time (chunks.ts)
+  vals: Chunks<V>;
   mask: u32;
 
   constructor(capacity: i32) {
     this.hashes = new StaticArray<u32>(capacity);
-    this.keys = new StaticArray<ArrayBuffer | null>(capacity);
-    this.vals = new StaticArray<V | null>(capacity);
+    this.keys = new Chunks<ArrayBuffer>(<u32>capacity);
+    this.vals = new Chunks<V>(<u32>capacity);
     this.mask = <u32>capacity - 1;
   }
 
@@ -67,7 +69,7 @@ class Table<V> {
     let hi = unchecked(this.hashes[i]);
     while (hi != EMPTY) {                 // never full: every run ends
       if (hi == h) {
-        const k = changetype<ArrayBuffer>(unchecked(this.keys[i]));
+        const k = changetype<ArrayBuffer>(this.keys.get(i));
         if (<u32>k.byteLength == len && memory.compare(changetype<usize>(k), ptr, len) == 0) return <i32>i;
       }
       i = (i + 1) & mask;
@@ -82,15 +84,15 @@ class Table<V> {
     let i = h & mask;
     while (unchecked(this.hashes[i]) > TOMB) i = (i + 1) & mask;
     unchecked((this.hashes[i] = h));
-    unchecked((this.keys[i] = key));
-    unchecked((this.vals[i] = v));
+    this.keys.set(i, key);
+    this.vals.set(i, v);
   }
 
   /** empty -- free slot i (TOMB: the old table while it migrates, where runs must stay whole). */
   empty(i: i32, mark: u32): void {
     unchecked((this.hashes[i] = mark));
-    unchecked((this.keys[i] = null));
-    unchecked((this.vals[i] = null));
+    this.keys.set(<u32>i, null);
+    this.vals.set(<u32>i, null);
   }
 
   /** remove -- free slot i by backward shift: pull later members of its run into the hole, so no tombstone is left. */
@@ -103,8 +105,8 @@ class Table<V> {
       if (hj == EMPTY) break;
       if (((j - (hj & mask)) & mask) >= ((j - <u32>i) & mask)) {
         unchecked((this.hashes[i] = hj));
-        unchecked((this.keys[i] = this.keys[j]));
-        unchecked((this.vals[i] = this.vals[j]));
+        this.keys.set(<u32>i, this.keys.get(j));
+        this.vals.set(<u32>i, this.vals.get(j));
         i = <i32>j;
       }
     }
@@ -132,11 +134,11 @@ export class BytesMap<V> {
   get(ptr: usize, len: u32): V | null {
     const h = hashBytes(ptr, len);
     const i = this.cur.find(ptr, len, h);
-    if (i >= 0) return unchecked(this.cur.vals[i]);
+    if (i >= 0) return this.cur.vals.get(<u32>i);
     const old = this.old;
     if (!old) return null;
     const j = old.find(ptr, len, h);
-    return j < 0 ? null : unchecked(old.vals[j]);
+    return j < 0 ? null : old.vals.get(<u32>j);
   }
 
   has(ptr: usize, len: u32): bool {
@@ -150,16 +152,16 @@ export class BytesMap<V> {
     const cur = this.cur;
     const i = cur.find(ptr, len, h);
     if (i >= 0) {
-      const prev = unchecked(cur.vals[i]);
-      unchecked((cur.vals[i] = v));
+      const prev = cur.vals.get(<u32>i);
+      cur.vals.set(<u32>i, v);
       return prev;
     }
     const old = this.old;
     if (old) {
       const j = old.find(ptr, len, h);
       if (j >= 0) {
-        const prev = unchecked(old.vals[j]);
-        unchecked((old.vals[j] = v));   // stays where it is until its slot is moved
+        const prev = old.vals.get(<u32>j);
+        old.vals.set(<u32>j, v);         // stays where it is until its slot is moved
         return prev;
       }
     }
@@ -177,7 +179,7 @@ export class BytesMap<V> {
     const h = hashBytes(ptr, len);
     const i = this.cur.find(ptr, len, h);
     if (i >= 0) {
-      const prev = unchecked(this.cur.vals[i]);
+      const prev = this.cur.vals.get(<u32>i);
       this.cur.remove(i);                     // cur never holds a TOMB
       this.count--;
       return prev;
@@ -186,7 +188,7 @@ export class BytesMap<V> {
     if (!old) return null;
     const j = old.find(ptr, len, h);
     if (j < 0) return null;
-    const prev = unchecked(old.vals[j]);
+    const prev = old.vals.get(<u32>j);
     old.empty(j, TOMB);
     this.count--;
     return prev;
@@ -215,7 +217,7 @@ export class BytesMap<V> {
     for (let i = this.moved; i < end; i++) {
       const h = unchecked(old.hashes[i]);
       if (h <= TOMB) continue;
-      this.cur.put(h, changetype<ArrayBuffer>(unchecked(old.keys[i])), unchecked(old.vals[i]));
+      this.cur.put(h, changetype<ArrayBuffer>(old.keys.get(<u32>i)), old.vals.get(<u32>i));
       old.empty(i, TOMB);              // later slots' runs pass through it
     }
     this.moved = end;

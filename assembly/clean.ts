@@ -22,6 +22,7 @@
 // new one is durable, and replay rebuilds the same state from either.
 
 import * as host from "./imports";
+import { ChunkQueue } from "./chunks";
 import { Err, LogExtent, Pressure, PressureFlags, bufferAddress } from "./layout";
 
 /** A record the cleaner may move: its sequence number and its pieces, (buf, off, len) triples. */
@@ -76,7 +77,7 @@ let packLimit: u32 = 0;
 const MAX_PIECES = 64;
 
 export class Cleaner {
-  private queue: Array<LiveRecord> = [];
+  private queue: ChunkQueue<LiveRecord> = new ChunkQueue<LiveRecord>();   // in chunks: see chunks.ts
   private first: i32 = 0;             // queue[first..] are in the log, oldest first
   private trimTo: u64 = 0;            // trim this far ...
   private trimAfter: u64 = 0;         // ... once this seq (the last moved copy) is durable
@@ -135,7 +136,7 @@ export class Cleaner {
     let moved = 0;
     let i = this.first;
     for (; i < end && i - this.first < budget; i++) {
-      const r = unchecked(this.queue[i]);
+      const r = this.queue.at(i);
       this.passScanned++;
       if (!r.live()) {
         this.dropped++;
@@ -153,12 +154,10 @@ export class Cleaner {
     if (this.first >= this.passEnd) this.endPass();
     // Everything before the oldest record still tracked is dead or moved: trim it
     // (when none is tracked, everything durable is).
-    this.trimTo = this.first < this.queue.length ? unchecked(this.queue[this.first]).seq - 1 : <u64>host.committed();
-    if (this.first > 1024 && this.first * 2 > this.queue.length) {
-      // drop the records behind the head in place (a copy would be a
-      // million-element allocation for the collector at a million keys)
-      this.queue.copyWithin(0, this.first);
-      this.queue.length = this.queue.length - this.first;
+    this.trimTo = this.first < this.queue.length ? this.queue.at(this.first).seq - 1 : <u64>host.committed();
+    if (this.first >= 4096) {
+      // forget the records behind the head: whole chunks go, nothing is copied
+      this.queue.drop(this.first);
       this.passEnd -= this.first;
       this.first = 0;
     }
