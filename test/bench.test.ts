@@ -29,11 +29,14 @@ describe("paste-host bench --quick", () => {
       expect(md).toMatch(/http-wal, copy logging/);
       // the cleaner's table: ten times the pool written through it, no SET refused, every key reads back
       expect(md).toMatch(/## The cleaner/);
-      expect(report.cleaner).toHaveLength(3);
-      const random = report.cleaner.filter((x: { keys: number }) => x.keys > 1);
+      expect(report.cleaner).toHaveLength(4);
+      const random = report.cleaner.filter((x: { config: string }) => x.config.includes("60% of buffer bytes"));
       expect(random).toHaveLength(2);
       for (const x of random) expect(x.readBack).toBe(x.keys);
       expect(random[1].sets * 1024).toBeGreaterThanOrEqual(10 * (16 << 20) - 1024);
+      const small = report.cleaner[3];
+      expect(small.readBack + small.missing).toBe(small.keys);            // none damaged
+      expect(small.readBack).toBeGreaterThan(small.keys * 0.95);
     }
     expect(readFileSync(join(out, files[2]), "utf8")).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
     expect(r.stderr).toMatch(/runs in [\d.]+ s/);   // the progress line's summary

@@ -412,7 +412,8 @@ export function markdown(r: BenchReport): string {
       "| run | client | SETs | keys | SET/s | vs one key | keys read back whole |",
       "|---|---|---:|---:|---:|---:|---:|");
     for (const x of r.cleaner) {
-      L.push(`| ${x.config} | ${x.client} | ${fmt(x.sets)} | ${fmt(x.keys)} | ${fmt(Math.round(x.requestsPerSec))} | ${x.ratio.toFixed(2)}x | ${Number.isNaN(x.readBack) ? "" : `${fmt(x.readBack)} of ${fmt(x.keys)}`} |`);
+      const back = Number.isNaN(x.readBack) ? "" : `${fmt(x.readBack)} of ${fmt(x.keys)}${x.missing ? ` (${fmt(x.missing)} never written)` : ""}`;
+      L.push(`| ${x.config} | ${x.client} | ${fmt(x.sets)} | ${fmt(x.keys)} | ${fmt(Math.round(x.requestsPerSec))} | ${Number.isNaN(x.ratio) ? "" : `${x.ratio.toFixed(2)}x`} | ${back} |`);
     }
     L.push("", "A refused SET (-OOM) stops redis-benchmark and fails the run, so a row means none was refused.");
   }
@@ -490,7 +491,7 @@ export async function runBench(o: BenchOptions = {}): Promise<{ report: BenchRep
   if (have("redis-benchmark")) {
     const dir = mkdtempSync(join(o.poolDir ?? "/dev/shm", "paste-bench-clean-"));
     try {
-      const r = new Rounds(5);
+      const r = new Rounds(7);
       report.cleaner = await cleanBench({
         handler: join(packageRoot(), "samples", "kv-wal", "kv-wal.wasm"), poolPath: (tag) => join(dir, `${tag}.pool`),
         size: o.quick ? "16M" : "256M", step: (what) => r.step(what),
