@@ -7,7 +7,7 @@ import { CrashtestFailedError, TortureLossError } from "../core/errors.js";
 import { Runtime } from "../core/runtime.js";
 import { runWalClient, WalClientError } from "../tools/walclient.js";
 import { runTorture } from "../tools/torture.js";
-import { runCrashtest, type Workload } from "../tools/crashtest.js";
+import { runCrashtest, STEP_KINDS, type StepKind, type Workload } from "../tools/crashtest.js";
 import type { PersistMode } from "../core/layout.js";
 import { parseCount, parseSize } from "../core/size.js";
 import { optionParser, persistOption } from "./options.js";
@@ -103,21 +103,41 @@ export function crashtest(parent: Command): void {
     .option("--requests <n>", "requests in the workload", optionParser((t) => parseCount(t, "--requests")), 40)
     .option("--size <bytes>", "payload bytes per request", optionParser((t) => parseSize(t, "--size")), 600)
     .option("--batch <n>", "requests per batch", optionParser((t) => parseCount(t, "--batch")), 6)
+    .option("--keys <n>", "kv: distinct keys the SETs and DELs go to", optionParser((t) => parseCount(t, "--keys")), 7)
     .option("--keep <n>", "trim all but the newest n committed records after each batch (0: never; default 12, 0 for kv and http)", (t) => Number(t))
     .option("--pool-size <size>", "pool file size", optionParser((t) => parseSize(t, "--pool-size")), 4 << 20)
-    .option("--last <n>", "crash only among the last n persist steps (aim at late work such as compaction)", optionParser((t) => parseCount(t, "--last")))
+    .option("--last <n>", "crash only among the last n persist steps (aim at late work)", optionParser((t) => parseCount(t, "--last")))
+    .addOption(new Option("--aim <kind>", "crash only at persist steps inside on_clean, a trim, the commit of packed copies or of re-logged records")
+      .choices(Object.keys(STEP_KINDS)))
     .option("--point <step:draw>", "rebuild one image (from a failure's report) and keep it")
     .option("--keep-dir <dir>", "where failing images are kept", ".")
     .action(async (handler: string, o) => {
+      const t0 = Date.now();
+      let last = 0;
       const r = await runCrashtest({
         handler, images: o.images, seed: o.seed, workload: o.workload as Workload, requests: o.requests, size: o.size,
-        batch: o.batch, keep: o.keep, point: o.point, keepDir: o.keepDir, poolSize: o.poolSize, last: o.last,
-        onProgress: (d, t) => process.stderr.isTTY && process.stderr.write(`\r\x1b[Kcrash images: ${d}/${t}`),
+        batch: o.batch, keys: o.keys, keep: o.keep, point: o.point, keepDir: o.keepDir, poolSize: o.poolSize, last: o.last,
+        aim: o.aim as StepKind | undefined,
+        onProgress: (d, t, failed) => {
+          // once a second, and at the end: on a terminal one line redrawn, elsewhere a line each
+          if (d < t && Date.now() - last < 1000) return;
+          last = Date.now();
+          const secs = (Date.now() - t0) / 1000;
+          const line = `crash images: ${d}/${t}, ${Math.round(d / Math.max(secs, 0.001))}/s, ${failed} failed, ${secs.toFixed(0)} s`;
+          process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}${d === t ? "\n" : ""}` : `${line}\n`);
+        },
       });
-      if (process.stderr.isTTY) process.stderr.write("\n");
-      console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed`);
+      const kinds = (k: Record<StepKind, number>) => `${k.clean} in on_clean, ${k.pack} committing packed copies, ${k.relog} committing re-logged records, ${k.trim} in trims`;
+      console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed (${r.seconds.toFixed(1)} s)`);
+      console.log(`  persist steps: ${kinds(r.stepKinds)}`);
+      console.log(`  images cut:    ${kinds(r.imageKinds)}`);
+      if (o.workload === "kv") console.log(`  keys read back through the handler and checked: ${r.keysChecked}`);
+      // the replay names every option the workload depends on
+      const same = [`--workload ${o.workload}`, `--requests ${o.requests}`, `--size ${o.size}`, `--batch ${o.batch}`,
+        `--pool-size ${o.poolSize}`, ...(o.workload === "kv" ? [`--keys ${o.keys}`] : []), ...(o.keep !== undefined ? [`--keep ${o.keep}`] : [])].join(" ");
       for (const f of r.failures.slice(0, 10)) {
-        console.log(`  FAIL step ${f.step} draw ${f.draw}: ${f.problem}\n    image ${f.image}; replay: paste-host crashtest ${handler} --seed ${r.seed} --point ${f.step}:${f.draw}`);
+        console.log(`  FAIL step ${f.step} draw ${f.draw}: ${f.problem}\n    image ${f.image}; ` +
+          `replay: paste-host crashtest ${handler} --seed ${r.seed} --point ${f.step}:${f.draw} ${same}`);
       }
       if (r.failures.length) throw new CrashtestFailedError(`${r.failures.length} of ${r.images} crash images broke an invariant`);
     });
