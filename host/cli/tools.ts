@@ -6,7 +6,7 @@ import { markdown, runBench } from "../tools/bench.js";
 import { CrashtestFailedError, TortureLossError } from "../core/errors.js";
 import { Runtime } from "../core/runtime.js";
 import { runWalClient, WalClientError } from "../tools/walclient.js";
-import { runTorture } from "../tools/torture.js";
+import { runTorture, type TortureWorkload } from "../tools/torture.js";
 import { runCrashtest, STEP_KINDS, type StepKind, type Workload } from "../tools/crashtest.js";
 import type { PersistMode } from "../core/layout.js";
 import { parseCount, parseSize } from "../core/size.js";
@@ -150,19 +150,30 @@ export function torture(parent: Command): void {
     .option("--kills <n>", "how many kills", optionParser((t) => parseCount(t, "--kills")), 5)
     .option("--duration <ms>", "each kill lands at a random moment within this many ms of load", optionParser((t) => parseCount(t, "--duration")), 600)
     .option("--conns <n>", "client connections", optionParser((t) => parseCount(t, "--conns")), 8)
+    .addOption(new Option("--workload <kind>", "kv: each connection cycles over its own keys; kv-random: random keys from --keys, " +
+      "on a pool of --create-size, so the cleaner keeps working").choices(["kv", "kv-random"]).default("kv"))
+    .option("--keys <n>", "distinct keys: per connection (kv, default 50) or in all (kv-random, default 2000)", optionParser((t) => parseCount(t, "--keys")))
+    .option("--value-size <bytes>", "bytes per value", optionParser((t) => parseSize(t, "--value-size")), 200)
+    .option("--create-size <size>", "pool size when it is created (default 64M; kv-random: 12M, small enough that the cleaner must run)")
+    .option("--redis-tools", "also load with redis-benchmark (random keys of its own) and read back with redis-cli (Debian: redis-tools)", false)
     .option("--handler <file.wasm>", "a kv-wal-compatible handler (default: the kv-wal sample)")
     .option("--pool <path>", "pool to use (default: a fresh one on /dev/shm, removed afterwards)")
     .option("--deploy-every <ms>", "also deploy handlers all through the load, this often (0: never)", optionParser((t) => parseCount(t, "--deploy-every")), 0)
     .option("--deploy-handler <file.wasm>", "what to deploy, alternating with --handler (default: the same handler)")
     .addOption(persistOption())
     .action(async (o) => {
+      const random = o.workload === "kv-random";
       const r = await runTorture({
         kills: o.kills, maxMs: Math.max(o.duration, 20), minMs: Math.min(50, o.duration), conns: o.conns,
+        workload: o.workload as TortureWorkload, keys: o.keys ?? (random ? 2000 : 50), valueSize: o.valueSize,
+        createSize: o.createSize ?? (random ? "12M" : undefined),
+        redisTools: o.redisTools,
         handler: o.handler, pool: o.pool, persist: o.persist, onProgress: (l) => console.error(l),
         deployEveryMs: o.deployEvery, deployHandler: o.deployHandler,
       });
       console.log(`kills: ${r.kills}, writes sent: ${r.written}, acknowledged: ${r.acked}, reads verified: ${r.verified}, ` +
         `${o.deployEvery ? `deploys: ${r.deploys}, ` : ""}losses: ${r.losses.length} (${r.seconds.toFixed(1)} s)`);
+      console.log(`cleaner (kv-wal INFO, last seen before each kill, summed): ${r.cleaner.moved} live values moved, ${r.cleaner.dropped} dead ones dropped`);
       for (const l of r.losses.slice(0, 20)) console.log(`  LOSS ${l}`);
       if (r.losses.length) throw new TortureLossError(`${r.losses.length} acknowledged write(s) lost or damaged`);
     });
