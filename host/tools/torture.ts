@@ -314,8 +314,9 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
   const t = new Torture(o, pool);
   const deploying = (o.deployEveryMs ?? 0) > 0;
   const start = () => startHost({ handler: o.handler, pool, persist: o.persist, createSize: o.createSize, admin: deploying });
-  let host = await start();
+  let host: Awaited<ReturnType<typeof start>> | null = null;
   try {
+    host = await start();   // inside the try: a host that does not start must not leave the scratch pool behind
     for (let round = 1; round <= o.kills; round++) {
       const delay = await t.loadAndKill(host);
       host = await start();
@@ -325,7 +326,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
         `${deploying ? `${t.deploys} deploys, ` : ""}cleaner moved ${t.cleaner.moved}, dropped ${t.cleaner.dropped}, ${t.losses.length} losses`);
     }
   } finally {
-    await killed(host.child);
+    if (host) await killed(host.child);
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
   return { kills: o.kills, written: t.written, acked: t.acked, verified: t.verified, losses: t.losses, seconds: (Date.now() - t0) / 1000,
