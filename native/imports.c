@@ -33,11 +33,16 @@ int paste_worker_enter(paste_worker *w, uint32_t flags)
 	w->has_cleaner = (flags & PASTE_ENTER_RESERVE) != 0;
 	w->use_reserve = false;
 	entered = w;
+	if (w->pool->sim)   /* crash testing counts the steps inside the cleaner */
+		paste_sim_tag(w->pool, (flags & PASTE_ENTER_CLEAN) ? PASTE_SIM_TAG_CLEAN : 0,
+			      (flags & PASTE_ENTER_CLEAN) ? 0 : PASTE_SIM_TAG_CLEAN);
 	return 0;
 }
 
 void paste_worker_leave(void)
 {
+	if (entered && entered->pool->sim)
+		paste_sim_tag(entered->pool, 0, PASTE_SIM_TAG_CLEAN);
 	entered = NULL;
 }
 
@@ -191,7 +196,11 @@ static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *s
 		(*nd)--;
 		fresh = 0;
 	}
+	if (pack && p->sim)
+		paste_sim_tag(p, PASTE_SIM_TAG_PACK, 0);
 	int64_t seq = rc ? rc : paste_log_append(p, dst, *nd);
+	if (pack && p->sim)
+		paste_sim_tag(p, 0, PASTE_SIM_TAG_PACK);
 	if (seq < 0) {
 		for (uint32_t k = fresh; k < *nd; k++)
 			paste_buf_maybe_free(p, dst[k].buf_idx);

@@ -152,6 +152,7 @@ struct paste_pool {
 	struct paste_worker *workers;
 	struct paste_stats stats;
 	struct paste_sim *sim;        /* the persistence simulator, if enabled */
+	struct paste_touched *touched; /* crash testing: where to note the pages this pool's mappings touched */
 	char      reason[160];
 	char      fs_name[24];
 	char      path[4096];
@@ -201,6 +202,21 @@ static inline void paste_fence(void)
 void paste_sim_note_append(struct paste_pool *p, uint64_t seq, uint32_t len, uint32_t crc);
 void paste_sim_note_commit(struct paste_pool *p, uint64_t seq);
 void paste_sim_note_trim(struct paste_pool *p, uint64_t seq);
+/*
+ * Pages of a pool file some mapping touched (crash testing): a verifying pool
+ * notes its own mappings here before it unmaps them (pool.c), so that the
+ * simulator rebuilds only those pages of the next image. open counts pools
+ * still holding it.
+ */
+struct paste_touched {
+	uint8_t *bits;                /* one bit per 4 KiB page of the file */
+	uint64_t npages;
+	int      open;
+};
+/* paste_sim_present -- OR into t's bits the pages of [addr, +len) (file offset off) this process has mapped */
+void paste_sim_present(struct paste_touched *t, const void *addr, uint64_t len, uint64_t off);
+/* paste_sim_tag -- what runs now (PASTE_SIM_TAG_*): set the bits of set, then clear those of clear */
+void paste_sim_tag(struct paste_pool *p, uint32_t set, uint32_t clear);
 void paste_sim_free(struct paste_pool *p);
 
 /* format.c */

@@ -170,11 +170,24 @@ static void flush_batch(struct paste_pool *p)
 	}
 }
 
+static int commit_steps(struct paste_pool *p);
+
 /* paste_log_commit -- make every appended record durable, then the tail that covers them */
 int paste_log_commit(struct paste_pool *p)
 {
 	if (p->vtail == p->ptail)
 		return 0;
+	if (p->sim)
+		paste_sim_tag(p, PASTE_SIM_TAG_COMMIT, 0);
+	int rc = commit_steps(p);
+	if (p->sim)
+		paste_sim_tag(p, 0, PASTE_SIM_TAG_COMMIT);
+	return rc;
+}
+
+/* commit_steps -- paste_log_commit's persist steps, in their order */
+static int commit_steps(struct paste_pool *p)
+{
 #ifdef PASTE_TEST_BROKEN_ORDER
 	/* Deliberately wrong, for the crash-test's own test: the tail first. */
 	__atomic_store_n(&p->log->tail, p->vtail, __ATOMIC_RELEASE);
@@ -259,8 +272,10 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 	}
 	uint64_t old = p->head;
 	/* From here on the release may reach the media, in part or whole. */
-	if (p->sim)
+	if (p->sim) {
 		paste_sim_note_trim(p, upto);
+		paste_sim_tag(p, PASTE_SIM_TAG_TRIM, 0);
+	}
 	/* head_seq first: a crash before head moves leaves records recovery skips. */
 	__atomic_store_n(&p->log->head_seq, upto + 1 > p->head_seq ? upto + 1 : p->head_seq, __ATOMIC_RELEASE);
 	int rc = paste_persist_word(p, &p->log->head_seq);
@@ -268,6 +283,8 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 		__atomic_store_n(&p->log->head, pos, __ATOMIC_RELEASE);
 		rc = paste_persist_word(p, &p->log->head);
 	}
+	if (p->sim)
+		paste_sim_tag(p, 0, PASTE_SIM_TAG_TRIM);
 	if (rc) {
 		pthread_mutex_unlock(&p->lock);
 		return rc;

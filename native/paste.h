@@ -656,6 +656,8 @@ int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len, p
 int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_t *closed);
 /* paste_log_discard -- drop the records appended since the last commit (a deploy's new handler failed during replay); records dropped */
 int paste_log_discard(paste_pool *p);
+/* paste_mem_zero -- [mem+off, +len) of a handler memory reads as zeros again (pages given back) */
+int paste_mem_zero(void *mem, uint64_t off, uint64_t len);
 /* paste_mem_resident -- bytes of [mem+off, +len) resident in RAM (how much of its heap a handler touched) */
 int64_t paste_mem_resident(void *mem, uint64_t off, uint64_t len);
 /* paste_worker_mem_len -- tell the worker its memory's new length after a grow */
@@ -766,9 +768,41 @@ struct paste_sim_report {
 	uint32_t reserved;
 };
 
+/* What a persist step was part of (paste_sim_tags, paste_sim_point.tags). */
+#define PASTE_SIM_TAG_CLEAN  0x01u  /* the handler's on_clean, or the commit of what it logged */
+#define PASTE_SIM_TAG_TRIM   0x02u  /* a trim making its release durable (head_seq, head) */
+#define PASTE_SIM_TAG_PACK   0x04u  /* the commit of records log_pack copied into shared buffers */
+#define PASTE_SIM_TAG_RELOG  0x08u  /* the commit of records on_clean logged again by reference */
+#define PASTE_SIM_TAG_COMMIT 0x10u  /* (internal) inside paste_log_commit */
+
+/* A captured crash image (paste_sim_take): where it was cut and what the workload had been told. */
+struct paste_sim_point {
+	uint64_t step;            /* the persist step the power failed at (before it ran) */
+	uint64_t seed;            /* the seed of its cache evictions */
+	uint64_t committed;       /* highest seq whose commit completed before it */
+	uint64_t trimmed;         /* highest seq a trim had begun to release before it */
+	uint64_t appended;        /* records appended before it (paste_sim_record 0..appended-1) */
+	uint64_t replies;         /* replies released (acknowledgements sent) before it */
+	uint32_t tags;            /* PASTE_SIM_TAG_* of its step */
+	uint32_t reserved;
+};
+
 /* paste_sim_enable -- right after a read-write open: simulate NVMM; at persist step
  * crash_at (0: never) write a crash image to `image` and fail every later fence */
 int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image);
+/* paste_sim_capture -- after enable, before recovery: at each of the n steps (ascending; repeats
+ * allowed) keep the image a power failure there would leave, with seeds[i]'s evictions, and go on */
+int paste_sim_capture(paste_pool *p, const uint64_t *steps, const uint64_t *seeds, uint64_t n);
+/* paste_sim_take -- the oldest captured image not yet taken, rebuilt into the file at path (kept mapped:
+ * use one scratch file); 1, or 0 if none is waiting */
+int paste_sim_take(paste_pool *p, const char *path, struct paste_sim_point *out);
+/* paste_sim_track -- check is a pool just opened on that scratch file: it notes the pages it touches
+ * (at its close), so the next paste_sim_take rewrites only those and what the images do not share */
+int paste_sim_track(paste_pool *p, paste_pool *check);
+/* paste_sim_write -- the image taken last, rebuilt again into a new file (to keep a failing one) */
+int paste_sim_write(paste_pool *p, const char *path);
+/* paste_sim_tags -- PASTE_SIM_TAG_* of steps 1.. into out (at most cap); the steps so far */
+uint64_t paste_sim_tags(paste_pool *p, uint8_t *out, uint64_t cap);
 /* paste_sim_report -- steps, commits and trims seen so far */
 int paste_sim_report(paste_pool *p, struct paste_sim_report *out);
 /* paste_sim_record -- appended record i */

@@ -300,6 +300,8 @@ fail:
 /* window_release -- give window i's range back to its Wasm memory as zero pages */
 static int window_release(struct paste_pool *p, int i)
 {
+	if (p->touched)
+		paste_sim_present(p->touched, p->windows[i], p->sb.window_size, p->sb.ring_ofs);
 	void *w = mmap(p->windows[i], p->sb.window_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (w == MAP_FAILED)
@@ -335,6 +337,10 @@ int paste_pool_close(paste_pool *p, int clean)
 	}
 	registry_remove(p);
 	paste_sim_free(p);
+	if (p->touched) {
+		paste_sim_present(p->touched, p->base, p->map_len, 0);
+		p->touched->open--;
+	}
 	munmap(p->base, p->map_len);
 	close(p->fd);   /* drops the flock */
 	free(p);

@@ -1,19 +1,45 @@
 // Crash consistency under simulated power failure: every persist step of the
 // commit path (payload and record flushes, fences, the tail, trims) as a crash
-// point, with random cache evictions, recovery checked on every image. And the
-// checker's own test: a build that persists the tail before the payload must
-// be caught.
+// point, with random cache evictions, recovery checked on every image; kv-wal's
+// cleaner with images cut inside it and every key read back. And the checker's
+// own tests: a captured image is the very image a crash writes, a build that
+// persists the tail before the payload is caught, so is a store that
+// acknowledges values it never logs.
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { PasteError } from "../host/core/errors.js";
+import { CONST, STATE } from "../host/core/layout.js";
+import { check, native } from "../host/core/native.js";
+import { Pool } from "../host/core/pool.js";
+import { Runtime } from "../host/core/runtime.js";
 import { runCrashtest } from "../host/tools/crashtest.js";
-import { buildFixture, root, runCli, scratchDir } from "./helpers.js";
+import { buildFixture, memRequest, root, runCli, scratchDir } from "./helpers.js";
 
 let logAll: string;
 beforeAll(async () => {
   logAll = await buildFixture("log-all");
 });
+
+const kvWal = join(root, "samples", "kv-wal", "kv-wal.wasm");
+
+/** logSome -- 40 requests of 600 B to log-all in batches of 6, trimming all but 12; stops at a simulated crash. */
+function logSome(rt: Runtime): void {
+  try {
+    for (let k = 1; k <= 40; k++) {
+      rt.memRequest(memRequest(k, 600), 1);
+      if (k % 6 === 0 || k === 40) {
+        rt.runBatch();
+        rt.takeReplies();
+        const c = rt.stats().committedSeq;
+        if (c > 12) rt.trim(c - 12);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof PasteError && e.code === "PASTE_ERR_SIM_CRASHED")) throw e;
+  }
+}
 
 describe("crashtest", () => {
   it("a logging handler with trims: every persist step, two eviction draws each, all recover", async () => {
@@ -34,16 +60,90 @@ describe("crashtest", () => {
     }, 120_000);
   }
 
-  it("kv-wal's cleaner (dead SETs dropped, live ones copied into shared buffers, then trim): crash images around it all recover", async () => {
-    // 4400 SETs on 7 keys through a 4 MiB pool: the host calls on_clean
-    // many times, and the images are cut among the last 1500 persist steps
-    const r = await runCrashtest({
-      handler: join(root, "samples", "kv-wal", "kv-wal.wasm"), workload: "kv", requests: 4400, size: 100,
-      poolSize: 4 << 20, last: 1500, images: 40, seed: 2,
+  it("a captured image is byte for byte what a crash at that step writes, also when rebuilt over an image a check wrote into", () => {
+    const dir = scratchDir("shm");
+    const template = join(dir, "template.pool");
+    Pool.create(template, { size: 4 << 20, slots: 64 });
+    const copy = (to: string) => {
+      copyFileSync(template, to);
+      return to;
+    };
+    const points = [[30, 7], [30, 8], [95, 7], [96, 3], [118, 9]];   // [step, seed], ascending steps (of 121)
+    const steps = BigUint64Array.from(points, ([st]) => BigInt(st));
+    const seeds = BigUint64Array.from(points, ([, sd]) => BigInt(sd));
+    const cap = Runtime.open(copy(join(dir, "cap.pool")), { handler: logAll, simulate: { crashAt: 0, seed: 0, image: "", capture: { steps, seeds } } });
+    const scratch = join(dir, "scratch.pool");
+    const taken: Record<string, number | bigint> = {};
+    const images: Buffer[] = [];
+    try {
+      logSome(cap);
+      for (let i = 0; i < points.length; i++) {
+        expect(check(native().simTake(cap.pool.handle, scratch, taken))).toBe(1);
+        expect(Number(taken.step)).toBe(points[i][0]);
+        images.push(readFileSync(scratch));
+        // a check writes into the scratch file (recovery, replay, close); the next image must undo that
+        const v = Runtime.open(scratch, { handler: logAll });
+        check(native().simTrack(cap.pool.handle, v.pool.handle));
+        v.close();
+      }
+      expect(check(native().simTake(cap.pool.handle, scratch, taken))).toBe(0);
+    } finally {
+      cap.pool.close({ clean: false });
+    }
+    points.forEach(([st, sd], i) => {
+      const image = join(dir, `crash-${i}.pool`);
+      const rt = Runtime.open(copy(join(dir, `run-${i}.pool`)), { handler: logAll, simulate: { crashAt: st, seed: sd, image } });
+      logSome(rt);
+      try {
+        rt.pool.close({ clean: false });
+      } catch {
+        /* the power is out: closing cannot make anything durable */
+      }
+      // the two runs' opens differ only in when they happened (struct paste_state last_open_ns)
+      const crashed = readFileSync(image);
+      const at = Number(STATE.last_open_ns) + CONST.PASTE_STATE_OFS;
+      crashed.copy(images[i], at, at, at + 8);
+      expect(images[i].equals(crashed), `the image of step ${st} seed ${sd}`).toBe(true);
     });
-    expect(r.trimmedMax).toBeGreaterThan(3000);        // the sample cleaned and trimmed its own log
+  }, 60_000);
+
+  it("kv-wal's cleaner: images cut inside on_clean, where it packs live values into shared buffers, lose no acknowledged value", async () => {
+    // 3000 SETs and DELs of 100 B values on 50 keys through a 4 MiB pool:
+    // the host calls on_clean many times; every image is cut inside it
+    const r = await runCrashtest({
+      handler: kvWal, workload: "kv", requests: 3000, size: 100, keys: 50, poolSize: 4 << 20, aim: "clean", images: 40, seed: 2,
+    });
+    expect(r.stepKinds.clean).toBeGreaterThan(200);      // the cleaner ran, many times
+    expect(r.stepKinds.trim).toBeGreaterThan(0);
+    expect(r.imageKinds.clean).toBe(40);                 // and every image was cut inside it
+    expect(r.imageKinds.pack).toBeGreaterThan(0);
+    expect(r.keysChecked).toBe(40 * 50);                 // every key read back through the handler
     expect(r.failures).toEqual([]);
+    expect(r.passed).toBe(40);
   }, 180_000);
+
+  it("kv-wal's cleaner: images cut in its trims, and in the commit of large values it logs again by reference", async () => {
+    const trims = await runCrashtest({
+      handler: kvWal, workload: "kv", requests: 3000, size: 100, keys: 50, poolSize: 4 << 20, aim: "trim", images: 16, seed: 4,
+    });
+    expect(trims.imageKinds.trim).toBe(trims.images);
+    expect(trims.images).toBeGreaterThan(8);
+    expect(trims.failures).toEqual([]);
+    // records over three quarters of a buffer (packBelow: 1536 bytes) are not copied but logged again where they lie
+    const relog = await runCrashtest({
+      handler: kvWal, workload: "kv", requests: 3000, size: 1600, keys: 50, poolSize: 8 << 20, aim: "relog", images: 16, seed: 5,
+    });
+    expect(relog.imageKinds.relog).toBe(16);
+    expect(relog.failures).toEqual([]);
+  }, 180_000);
+
+  it("the kv check catches a store that loses acknowledged values though every record is intact, by reading the keys back", async () => {
+    const amnesiac = await buildFixture("kv-amnesiac");
+    const r = await runCrashtest({ handler: amnesiac, workload: "kv", requests: 60, size: 40, images: 10, seed: 3, keepDir: scratchDir("shm") });
+    expect(r.failures.length).toBeGreaterThan(0);
+    expect(r.failures[0].problem).toMatch(/^key:\d+ is absent after recovery, but acknowledged was the value of request \d+/);
+    expect(r.failures[0].image).toMatch(/crash-seed3-step\d+-draw\d+\.pool$/);   // kept where asked
+  }, 120_000);
 
   it("catches a commit path that persists the tail before the payload, and replays the failure exactly", () => {
     const dir = scratchDir("disk");
@@ -52,6 +152,7 @@ describe("crashtest", () => {
     const env = { PASTE_NATIVE_LIB: join(dir, "lib", "libpaste.so") };
     const r = runCli(["crashtest", logAll, "--images", "120", "--seed", "5", "--keep-dir", dir], env, 170_000);
     expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/crash images: 120\/120, \d+\/s, \d+ failed/);   // the progress line
     expect(r.stderr).toMatch(/PASTE_ERR_CRASHTEST: \d+ of \d+ crash images broke an invariant/);
     const fail = /FAIL step (\d+) draw (\d+): (.*)\n\s+image (\S+); replay: paste-host crashtest \S+ --seed 5 --point (\d+:\d+)/.exec(r.stdout);
     expect(fail, r.stdout).not.toBeNull();

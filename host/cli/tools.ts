@@ -6,8 +6,8 @@ import { markdown, runBench } from "../tools/bench.js";
 import { CrashtestFailedError, TortureLossError } from "../core/errors.js";
 import { Runtime } from "../core/runtime.js";
 import { runWalClient, WalClientError } from "../tools/walclient.js";
-import { runTorture } from "../tools/torture.js";
-import { runCrashtest, type Workload } from "../tools/crashtest.js";
+import { runTorture, type TortureWorkload } from "../tools/torture.js";
+import { runCrashtest, STEP_KINDS, type StepKind, type Workload } from "../tools/crashtest.js";
 import type { PersistMode } from "../core/layout.js";
 import { parseCount, parseSize } from "../core/size.js";
 import { optionParser, persistOption } from "./options.js";
@@ -103,21 +103,41 @@ export function crashtest(parent: Command): void {
     .option("--requests <n>", "requests in the workload", optionParser((t) => parseCount(t, "--requests")), 40)
     .option("--size <bytes>", "payload bytes per request", optionParser((t) => parseSize(t, "--size")), 600)
     .option("--batch <n>", "requests per batch", optionParser((t) => parseCount(t, "--batch")), 6)
+    .option("--keys <n>", "kv: distinct keys the SETs and DELs go to", optionParser((t) => parseCount(t, "--keys")), 7)
     .option("--keep <n>", "trim all but the newest n committed records after each batch (0: never; default 12, 0 for kv and http)", (t) => Number(t))
     .option("--pool-size <size>", "pool file size", optionParser((t) => parseSize(t, "--pool-size")), 4 << 20)
-    .option("--last <n>", "crash only among the last n persist steps (aim at late work such as compaction)", optionParser((t) => parseCount(t, "--last")))
+    .option("--last <n>", "crash only among the last n persist steps (aim at late work)", optionParser((t) => parseCount(t, "--last")))
+    .addOption(new Option("--aim <kind>", "crash only at persist steps inside on_clean, a trim, the commit of packed copies or of re-logged records")
+      .choices(Object.keys(STEP_KINDS)))
     .option("--point <step:draw>", "rebuild one image (from a failure's report) and keep it")
     .option("--keep-dir <dir>", "where failing images are kept", ".")
     .action(async (handler: string, o) => {
+      const t0 = Date.now();
+      let last = 0;
       const r = await runCrashtest({
         handler, images: o.images, seed: o.seed, workload: o.workload as Workload, requests: o.requests, size: o.size,
-        batch: o.batch, keep: o.keep, point: o.point, keepDir: o.keepDir, poolSize: o.poolSize, last: o.last,
-        onProgress: (d, t) => process.stderr.isTTY && process.stderr.write(`\r\x1b[Kcrash images: ${d}/${t}`),
+        batch: o.batch, keys: o.keys, keep: o.keep, point: o.point, keepDir: o.keepDir, poolSize: o.poolSize, last: o.last,
+        aim: o.aim as StepKind | undefined,
+        onProgress: (d, t, failed) => {
+          // once a second, and at the end: on a terminal one line redrawn, elsewhere a line each
+          if (d < t && Date.now() - last < 1000) return;
+          last = Date.now();
+          const secs = (Date.now() - t0) / 1000;
+          const line = `crash images: ${d}/${t}, ${Math.round(d / Math.max(secs, 0.001))}/s, ${failed} failed, ${secs.toFixed(0)} s`;
+          process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}${d === t ? "\n" : ""}` : `${line}\n`);
+        },
       });
-      if (process.stderr.isTTY) process.stderr.write("\n");
-      console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed`);
+      const kinds = (k: Record<StepKind, number>) => `${k.clean} in on_clean, ${k.pack} committing packed copies, ${k.relog} committing re-logged records, ${k.trim} in trims`;
+      console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed (${r.seconds.toFixed(1)} s)`);
+      console.log(`  persist steps: ${kinds(r.stepKinds)}`);
+      console.log(`  images cut:    ${kinds(r.imageKinds)}`);
+      if (o.workload === "kv") console.log(`  keys read back through the handler and checked: ${r.keysChecked}`);
+      // the replay names every option the workload depends on
+      const same = [`--workload ${o.workload}`, `--requests ${o.requests}`, `--size ${o.size}`, `--batch ${o.batch}`,
+        `--pool-size ${o.poolSize}`, ...(o.workload === "kv" ? [`--keys ${o.keys}`] : []), ...(o.keep !== undefined ? [`--keep ${o.keep}`] : [])].join(" ");
       for (const f of r.failures.slice(0, 10)) {
-        console.log(`  FAIL step ${f.step} draw ${f.draw}: ${f.problem}\n    image ${f.image}; replay: paste-host crashtest ${handler} --seed ${r.seed} --point ${f.step}:${f.draw}`);
+        console.log(`  FAIL step ${f.step} draw ${f.draw}: ${f.problem}\n    image ${f.image}; ` +
+          `replay: paste-host crashtest ${handler} --seed ${r.seed} --point ${f.step}:${f.draw} ${same}`);
       }
       if (r.failures.length) throw new CrashtestFailedError(`${r.failures.length} of ${r.images} crash images broke an invariant`);
     });
@@ -130,19 +150,30 @@ export function torture(parent: Command): void {
     .option("--kills <n>", "how many kills", optionParser((t) => parseCount(t, "--kills")), 5)
     .option("--duration <ms>", "each kill lands at a random moment within this many ms of load", optionParser((t) => parseCount(t, "--duration")), 600)
     .option("--conns <n>", "client connections", optionParser((t) => parseCount(t, "--conns")), 8)
+    .addOption(new Option("--workload <kind>", "kv: each connection cycles over its own keys; kv-random: random keys from --keys, " +
+      "on a pool of --create-size, so the cleaner keeps working").choices(["kv", "kv-random"]).default("kv"))
+    .option("--keys <n>", "distinct keys: per connection (kv, default 50) or in all (kv-random, default 2000)", optionParser((t) => parseCount(t, "--keys")))
+    .option("--value-size <bytes>", "bytes per value", optionParser((t) => parseSize(t, "--value-size")), 200)
+    .option("--create-size <size>", "pool size when it is created (default 64M; kv-random: 12M, small enough that the cleaner must run)")
+    .option("--redis-tools", "also load with redis-benchmark (random keys of its own) and read back with redis-cli (Debian: redis-tools)", false)
     .option("--handler <file.wasm>", "a kv-wal-compatible handler (default: the kv-wal sample)")
     .option("--pool <path>", "pool to use (default: a fresh one on /dev/shm, removed afterwards)")
     .option("--deploy-every <ms>", "also deploy handlers all through the load, this often (0: never)", optionParser((t) => parseCount(t, "--deploy-every")), 0)
     .option("--deploy-handler <file.wasm>", "what to deploy, alternating with --handler (default: the same handler)")
     .addOption(persistOption())
     .action(async (o) => {
+      const random = o.workload === "kv-random";
       const r = await runTorture({
         kills: o.kills, maxMs: Math.max(o.duration, 20), minMs: Math.min(50, o.duration), conns: o.conns,
+        workload: o.workload as TortureWorkload, keys: o.keys ?? (random ? 2000 : 50), valueSize: o.valueSize,
+        createSize: o.createSize ?? (random ? "12M" : undefined),
+        redisTools: o.redisTools,
         handler: o.handler, pool: o.pool, persist: o.persist, onProgress: (l) => console.error(l),
         deployEveryMs: o.deployEvery, deployHandler: o.deployHandler,
       });
       console.log(`kills: ${r.kills}, writes sent: ${r.written}, acknowledged: ${r.acked}, reads verified: ${r.verified}, ` +
         `${o.deployEvery ? `deploys: ${r.deploys}, ` : ""}losses: ${r.losses.length} (${r.seconds.toFixed(1)} s)`);
+      console.log(`cleaner (kv-wal INFO, last seen before each kill, summed): ${r.cleaner.moved} live values moved, ${r.cleaner.dropped} dead ones dropped`);
       for (const l of r.losses.slice(0, 20)) console.log(`  LOSS ${l}`);
       if (r.losses.length) throw new TortureLossError(`${r.losses.length} acknowledged write(s) lost or damaged`);
     });

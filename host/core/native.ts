@@ -59,6 +59,10 @@ function structs(koffi: Koffi): void {
   koffi.struct("paste_sim_report", {
     steps: "uint64_t", committed: "uint64_t", trimmed: "uint64_t", appended: "uint64_t", crashed: "uint32_t", reserved: "uint32_t",
   });
+  koffi.struct("paste_sim_point", {
+    step: "uint64_t", seed: "uint64_t", committed: "uint64_t", trimmed: "uint64_t", appended: "uint64_t",
+    replies: "uint64_t", tags: "uint32_t", reserved: "uint32_t",
+  });
   koffi.struct("paste_extent", { buf_idx: "uint32_t", off: "uint16_t", len: "uint16_t" });
   koffi.struct("paste_stats", {
     records: "uint64_t", payload_bytes: "uint64_t", batches: "uint64_t", payload_copies: "uint64_t",
@@ -129,6 +133,7 @@ function bind(koffi: Koffi) {
     workerBind: lib.func("int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len, _Out_ paste_worker **out)"),
     workerTakeover: lib.func("int paste_worker_takeover(paste_pool *p, uint32_t id, _Out_ uint32_t *dropped, _Out_ uint32_t *closed)"),
     logDiscard: lib.func("int paste_log_discard(paste_pool *p)"),
+    memZero: lib.func("int paste_mem_zero(void *mem, uint64_t off, uint64_t len)"),
     memResident: lib.func("int64_t paste_mem_resident(void *mem, uint64_t off, uint64_t len)"),
     workerMemLen: lib.func("int paste_worker_mem_len(paste_worker *w, uint64_t mem_len)"),
     workerRxRing: lib.func("int64_t paste_worker_rx_ring(paste_worker *w)"),
@@ -160,6 +165,11 @@ function bind(koffi: Koffi) {
     simEnable: lib.func("int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image)"),
     simReport: lib.func("int paste_sim_report(paste_pool *p, _Out_ paste_sim_report *out)"),
     simRecord: lib.func("int paste_sim_record(paste_pool *p, uint64_t i, _Out_ paste_sim_rec *out)"),
+    simCapture: lib.func("int paste_sim_capture(paste_pool *p, const uint64_t *steps, const uint64_t *seeds, uint64_t n)"),
+    simTake: lib.func("int paste_sim_take(paste_pool *p, const char *path, _Out_ paste_sim_point *out)"),
+    simTrack: lib.func("int paste_sim_track(paste_pool *p, paste_pool *check)"),
+    simWrite: lib.func("int paste_sim_write(paste_pool *p, const char *path)"),
+    simTags: lib.func("uint64_t paste_sim_tags(paste_pool *p, _Out_ uint8_t *out, uint64_t cap)"),
     checkBuffers: lib.func("int paste_check_buffers(paste_pool *p)"),
     layoutCount: lib.func("int paste_layout_count(void)"),
     layoutName: lib.func("const char *paste_layout_name(int i)"),

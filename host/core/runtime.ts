@@ -24,18 +24,30 @@ import type { LogLevel } from "./handler.js";
 export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close" | "on_clean";
 
 export interface RuntimeOptions {
-  /** Handler .wasm path or bytes. */
-  handler: string | Uint8Array;
+  /** Handler .wasm path or bytes, or a module Handler.compile made (to open many pools with one, as crashtest does). */
+  handler: string | Uint8Array | CompiledHandler;
   /** Override the pool's persistence mode. */
   persist?: PersistMode;
   /** Create the pool with these options if the file does not exist. */
   create?: CreateOptions;
-  /** Run under the persistence simulator (crash testing): power fails at persist step crashAt. */
-  simulate?: { crashAt: number; seed: number; image: string };
+  /**
+   * Run under the persistence simulator (crash testing): power fails at
+   * persist step crashAt (0: never); with capture, the image of each of those
+   * steps (ascending) is kept instead, with its seed's evictions, and the run
+   * goes on (native paste_sim_take rebuilds them one by one).
+   */
+  simulate?: { crashAt: number; seed: number; image: string; capture?: { steps: BigUint64Array; seeds: BigUint64Array } };
   /** Called for each handler error (trap, bogus index); the runtime keeps going. Default: logged to stderr. */
   onHandlerError?: (e: Error) => void;
   /** Name for messages (default: the path, or "handler"). */
   handlerName?: string;
+  /**
+   * A memory from createHandlerMemory to install the handler into, zeroed
+   * first, instead of a new one: for a tool that opens pool after pool in one
+   * process (crashtest), where making a 4 GiB memory each time costs
+   * milliseconds and garbage. Nothing else may use it meanwhile.
+   */
+  memory?: WebAssembly.Memory;
   /** Heap bytes above HANDLER_BASE (default: the rest of wasm32, 2 GiB). A handler that fills it is stopped. */
   memoryLimit?: number;
   /** Told when a handler call starts (its phase) and ends (null): the watchdog's view of the data path. */
@@ -154,7 +166,11 @@ export class Runtime {
     const pool = Pool.open(path, { persist: o.persist });
     try {
       const n = native();
-      if (o.simulate) check(n.simEnable(pool.handle, o.simulate.crashAt, o.simulate.seed, o.simulate.image));
+      if (o.simulate) {
+        const { crashAt, seed, image, capture } = o.simulate;
+        check(n.simEnable(pool.handle, crashAt, seed, image));
+        if (capture) check(n.simCapture(pool.handle, capture.steps, capture.seeds, capture.steps.length));
+      }
       const rec: Record<string, number | bigint> = {};
       check(n.poolRecover(pool.handle, rec));
       const report: RecoveryReport = {
@@ -192,7 +208,7 @@ export class Runtime {
   }
 
   /** #install -- prepare and activate a handler: the start-up path. Returns the records replayed. */
-  #install(source: string | Uint8Array, name?: string): number {
+  #install(source: string | Uint8Array | CompiledHandler, name?: string): number {
     return this.#activate(this.prepareHandler(source, name));
   }
 
@@ -202,10 +218,13 @@ export class Runtime {
    * memory, map the pool window into it (beside the current window). Nothing
    * runs yet. Hand it to replaceHandler, or to discardHandler.
    */
-  prepareHandler(source: string | Uint8Array, name?: string): PreparedHandler {
-    const compiled = Handler.compile(source, name);
+  prepareHandler(source: string | Uint8Array | CompiledHandler, name?: string): PreparedHandler {
+    const compiled = typeof source === "string" || source instanceof Uint8Array ? Handler.compile(source, name) : source;
     const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
-    const memory = createHandlerMemory(heapPages, { fixed: true });
+    // the given memory serves the first handler; a deploy's next one, beside it, gets its own
+    let memory = this.pool.window ? undefined : this.o.memory;
+    if (memory) check(native().memZero(memory.buffer, 0, memory.buffer.byteLength));
+    else memory = createHandlerMemory(heapPages, { fixed: true });
     return { compiled, window: this.pool.mapWindow(memory) };
   }
 

@@ -1,34 +1,53 @@
 // crashtest.ts -- `paste-host crashtest H.wasm`: simulated power failures at
-// every persist step of the commit path, and recovery checked on each image.
+// the persist steps of a handler's workload, and recovery checked on each
+// image.
 //
-// The workload (mem port requests in a handler's protocol, batches, trims)
-// runs once without a crash to count its persist steps, then once per crash
-// point under the persistence simulator (native/sim.c), which writes the image
-// a power failure at that step would leave: what was fenced, plus a seeded
-// random half of the lines written but not yet durable. Each image is reopened
-// with the same handler (recovery and replay), and checked:
+// The workload (mem port requests in a handler's protocol, batches, trims;
+// crashload.ts) runs twice under the persistence simulator (native/sim.c).
+// The first run counts its persist steps and what each was part of (the
+// handler's on_clean, a trim, the commit of packed copies). The crash points
+// are chosen from those steps, and the second run captures, at each of them,
+// the image a power failure there would leave (what was fenced, plus a
+// seeded random half of the lines written but not yet durable) without
+// stopping: one run yields every image. Between batches, each captured image
+// is rebuilt into one scratch file (only the lines where it differs from the
+// file are written) and reopened with the same handler (recovery and
+// replay), and checked:
 //
 //   - every record whose commit completed (its acknowledgement may have left),
 //     and that no trim had begun to release, is present with its exact bytes;
 //   - every exposed record is one the workload appended, byte for byte, and
 //     passes its checksum; sequence numbers are dense and ordered;
 //   - no buffer is both on the free list and referenced or in a ring;
-//   - the pool reopens without manual repair.
+//   - the pool reopens without manual repair;
+//   - kv: every key reads back, through the handler (GET), as its last
+//     acknowledged value, or as one written after it whose acknowledgement
+//     had not left. The cleaner moves values: an acknowledged record may be
+//     gone while its value lives on in a record the cleaner wrote.
 //
 // Small workloads are enumerated (every step, two eviction draws each); larger
 // ones are sampled with the seed. A failure names the seed and the point, so
 // `--seed S --point STEP:DRAW` rebuilds the very same image.
 
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { crc32c } from "../core/crc32c.js";
-import { PasteError, PoolFullError } from "../core/errors.js";
-import { walkLog } from "../core/logwalk.js";
+import { CrashtestFailedError, PoolFullError } from "../core/errors.js";
+import { Handler, type CompiledHandler } from "../core/handler.js";
+import { CONST } from "../core/layout.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { Runtime } from "../core/runtime.js";
+import { createHandlerMemory } from "../core/window.js";
+import { judgeKeys, KvModel, readKeys, request, rng, type Workload } from "./crashload.js";
 
-export type Workload = "mem" | "kv" | "frames" | "http";
+export type { Workload } from "./crashload.js";
+
+/** What a persist step can be part of, as the report counts them (native PASTE_SIM_TAG_*). */
+export const STEP_KINDS = {
+  clean: CONST.PASTE_SIM_TAG_CLEAN, trim: CONST.PASTE_SIM_TAG_TRIM, pack: CONST.PASTE_SIM_TAG_PACK, relog: CONST.PASTE_SIM_TAG_RELOG,
+} as const;
+export type StepKind = keyof typeof STEP_KINDS;
+export type KindCounts = Record<StepKind, number>;
 
 export interface CrashtestOptions {
   handler: string;
@@ -38,17 +57,21 @@ export interface CrashtestOptions {
   requests?: number;
   size?: number;
   batch?: number;
+  /** kv: distinct keys (default 7): few keys, many dead values, a busy cleaner. */
+  keys?: number;
   /** Trim all but the newest `keep` committed records after each batch (0: never; default 12, 0 for kv and http). */
   keep?: number;
   /** Pool file size (default 4 MiB). */
   poolSize?: number;
-  /** Crash only among the last n persist steps (to aim at what happens late, like compaction). */
+  /** Crash only among the last n persist steps (to aim at what happens late). */
   last?: number;
+  /** Crash only at steps of this kind (inside on_clean, a trim, ...). */
+  aim?: StepKind;
   /** Run only this point ("STEP:DRAW") and keep its image. */
   point?: string;
   /** Where failing images are kept (default: the current directory). */
   keepDir?: string;
-  onProgress?: (done: number, total: number) => void;
+  onProgress?: (done: number, total: number, failed: number) => void;
 }
 
 export interface CrashFailure {
@@ -65,181 +88,272 @@ export interface CrashtestResult {
   failures: CrashFailure[];
   seed: number;
   committedMax: number;
-  /** Highest seq the workload's trims released (kv-wal's compaction trims too). */
+  /** Highest seq the workload's trims released (the handler's cleaner trims too). */
   trimmedMax: number;
+  /** Persist steps of the workload by kind, and the images cut at such steps. */
+  stepKinds: KindCounts;
+  imageKinds: KindCounts;
+  /** kv: key reads checked through the handler, over all images. */
+  keysChecked: number;
+  seconds: number;
 }
 
-/** request -- bytes of request k in the workload's protocol. */
-function request(w: Workload, k: number, size: number): Buffer {
-  const payload = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) payload[i] = (k * 31 + i) & 0xff;
-  if (size >= 8) payload.writeBigUInt64LE(BigInt(k), 0);
-  switch (w) {
-    case "mem":
-      return payload;
-    case "frames": {
-      const h = Buffer.alloc(4);
-      h.writeUInt32LE(size, 0);
-      return Buffer.concat([h, payload]);
-    }
-    case "kv": {
-      const key = `key:${k % 7}`;
-      return Buffer.concat([Buffer.from(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${size}\r\n`), payload, Buffer.from("\r\n")]);
-    }
-    case "http":
-      return Buffer.concat([Buffer.from(`POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: ${size}\r\n\r\n`), payload]);
-  }
-}
-
+type Opts = Required<Omit<CrashtestOptions, "point" | "keepDir" | "onProgress" | "last" | "aim">> & CrashtestOptions;
 interface Appended { len: number; crc: number }
-interface RunInfo { steps: number; committed: number; trimmed: number; appended: Map<number, Appended>; crashed: boolean }
+interface Point { step: number; draw: number }
+type TakenPoint = { step: number; committed: number; trimmed: number; appended: number; replies: number; tags: number };
 
-/** runWorkload -- the deterministic workload on `pool`, optionally until a simulated crash. */
-function runWorkload(o: Required<Omit<CrashtestOptions, "point" | "keepDir" | "onProgress" | "images" | "poolSize" | "last">>, pool: string,
-  sim: { crashAt: number; seed: number; image: string }): RunInfo {
-  const rt = Runtime.open(pool, { handler: o.handler, simulate: sim, onHandlerError: () => {} });
-  const n = native();
-  try {
-    let k = 0;
-    try {
-      while (k < o.requests) {
-        let filled = 0;
-        while (filled < o.batch && k < o.requests && rt.memRequest(request(o.workload, k + 1, o.size), 1 + (k % 3))) {
-          filled++;
-          k++;
-        }
-        if (filled === 0) {
-          throw new PoolFullError(`the workload stalled after ${k} requests: the pool or its log is full (use --keep, or a larger --pool-size)`);
-        }
-        rt.runBatch();
-        rt.takeReplies();
-        if (o.keep) {
-          const c = rt.stats().committedSeq;
-          if (c > o.keep) rt.trim(c - o.keep);
-        }
-      }
-    } catch (e) {
-      if (!(e instanceof PasteError && e.code === "PASTE_ERR_SIM_CRASHED")) throw e;
-    }
+const kinds = (): KindCounts => ({ clean: 0, trim: 0, pack: 0, relog: 0 });
+function countKinds(into: KindCounts, tags: number): void {
+  for (const [k, bit] of Object.entries(STEP_KINDS)) if (tags & bit) into[k as StepKind]++;
+}
+const num = (v: number | bigint) => Number(v);
+
+/**
+ * Run -- one run of the workload on a fresh copy of the template pool,
+ * under the simulator; with a capture plan, `each` is handed every captured
+ * image, rebuilt into the scratch file, between batches.
+ */
+class Run {
+  readonly rt: Runtime;
+  readonly model: KvModel | null;
+  readonly appended = new Map<number, Appended>();
+
+  constructor(readonly o: Opts, pool: string, capture?: { steps: BigUint64Array; seeds: BigUint64Array }) {
+    this.rt = Runtime.open(pool, { handler: o.handler, simulate: { crashAt: 0, seed: o.seed, image: "", capture }, onHandlerError: () => {} });
+    this.model = o.workload === "kv" ? new KvModel(o.keys, o.size) : null;
+  }
+
+  report(): { steps: number; committed: number; trimmed: number; appended: number } {
     const rep: Record<string, number | bigint> = {};
-    check(n.simReport(rt.pool.handle, rep));
-    const appended = new Map<number, Appended>();
+    check(native().simReport(this.rt.pool.handle, rep));
+    return { steps: num(rep.steps), committed: num(rep.committed), trimmed: num(rep.trimmed), appended: num(rep.appended) };
+  }
+
+  /** records -- the first n records appended (n only grows: images come in step order), fetched as needed. */
+  records(n: number): Map<number, Appended> {
     const r: Record<string, number | bigint> = {};
-    for (let i = 0; i < Number(rep.appended); i++) {
-      check(n.simRecord(rt.pool.handle, i, r));
-      appended.set(Number(r.seq), { len: Number(r.len), crc: Number(r.crc) >>> 0 });
+    for (; this.#fetched < n; this.#fetched++) {
+      check(native().simRecord(this.rt.pool.handle, this.#fetched, r));
+      this.appended.set(num(r.seq), { len: num(r.len), crc: num(r.crc) >>> 0 });
     }
-    return { steps: Number(rep.steps), committed: Number(rep.committed), trimmed: Number(rep.trimmed), appended, crashed: rep.crashed === 1 };
-  } finally {
-    try {
-      rt.pool.close({ clean: false });
-    } catch {
-      /* the power is out: closing cannot make anything durable */
+    return this.appended;
+  }
+
+  #fetched = 0;
+
+  /** workload -- the deterministic requests; after each batch, each(): the place to take captured images. */
+  workload(each: () => void): void {
+    const { o, rt, model } = this;
+    let k = 0;
+    while (k < o.requests) {
+      const first = k + 1;
+      let filled = 0;
+      while (filled < o.batch && k < o.requests && rt.memRequest(request(o.workload, k + 1, o.size, o.keys), 1 + (k % 3))) {
+        model?.sent(k + 1, 1 + (k % 3));
+        filled++;
+        k++;
+      }
+      if (filled === 0) {
+        throw new PoolFullError(`the workload stalled after ${k} requests: the pool or its log is full (use --keep, or a larger --pool-size)`);
+      }
+      const filledAt = this.report().steps;
+      rt.runBatch();
+      const replies = rt.takeReplies();
+      if (model) {
+        model.replies(replies);
+        model.batch(first, k + 1, filledAt, rt.stats().replies);
+      }
+      if (o.keep) {
+        const c = rt.stats().committedSeq;
+        if (c > o.keep) rt.trim(c - o.keep);
+      }
+      each();
     }
+    each();
+  }
+
+  /** tags -- what each persist step so far was part of (tags[i]: step i + 1). */
+  tags(): Uint8Array {
+    const n = native();
+    const steps = num(n.simTags(this.rt.pool.handle, new Uint8Array(0), 0));
+    const out = new Uint8Array(steps);
+    n.simTags(this.rt.pool.handle, out, steps);
+    return out;
+  }
+
+  close(): void {
+    this.rt.pool.close({ clean: false });
   }
 }
 
 /** verifyImage -- recovery on a crash image, and the invariants; the first problem, or null. */
-function verifyImage(image: string, handler: string, run: RunInfo): string | null {
+function verifyImage(image: string, handler: CompiledHandler, memory: WebAssembly.Memory, run: Run, pt: TakenPoint):
+  { problem: string | null; keys: number } {
   let rt: Runtime;
   try {
-    rt = Runtime.open(image, { handler, onHandlerError: () => {} });
+    rt = Runtime.open(image, { handler, memory, onHandlerError: () => {} });
   } catch (e) {
-    return `the image does not reopen: ${(e as Error).message}`;
+    return { problem: `the image does not reopen: ${(e as Error).message}`, keys: 0 };
   }
   try {
-    if (rt.recovery.corrupt) return `recovery found ${rt.recovery.corrupt} committed record(s) failing their checksum, from seq ${rt.recovery.firstCorruptSeq}`;
-    const seen = new Map<number, Buffer>();
-    let prev = 0;
-    for (const r of walkLog(rt.pool)) {
-      if (!r.crcOk) return `seq ${r.seq} is exposed with a bad checksum`;
-      if (prev && r.seq !== prev + 1) return `sequence numbers jump from ${prev} to ${r.seq}`;
-      prev = r.seq;
-      const a = run.appended.get(r.seq);
-      if (!a) return `seq ${r.seq} is exposed but the workload never appended it`;
-      if (a.len !== r.len || a.crc !== crc32c(r.data)) return `seq ${r.seq} does not hold the bytes the workload logged`;
-      seen.set(r.seq, r.data);
+    // what this check writes into the image is noted, so the next image rewrites only that
+    check(native().simTrack(run.rt.pool.handle, rt.pool.handle));
+    const problem = checkLog(rt, run.records(pt.appended), pt);
+    if (problem || !run.model) return { problem, keys: 0 };
+    const keys = Array.from({ length: run.o.keys }, (_, i) => `key:${i}`);
+    let values;
+    try {
+      values = readKeys(rt, keys, Math.min(32, run.o.batch * 4));
+    } catch (e) {
+      return { problem: (e as Error).message, keys: 0 };
     }
-    for (let s = run.trimmed + 1; s <= run.committed; s++) {
-      if (!seen.has(s)) return `seq ${s} was committed (acknowledged) but is missing after recovery`;
-    }
-    const rc = native().checkBuffers(rt.pool.handle);
-    if (rc < 0) return native().lastError();
-    return null;
+    return { problem: judgeKeys(run.model, values, pt.step, pt.replies), keys: keys.length };
   } finally {
     rt.close();
   }
 }
 
-/** mulberry32 -- a small seeded generator, so a seed names the same sample everywhere. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** checkLog -- the record-level invariants of a recovered image: the first problem, or null. */
+function checkLog(rt: Runtime, appended: Map<number, Appended>, pt: TakenPoint): string | null {
+  if (rt.recovery.corrupt) return `recovery found ${rt.recovery.corrupt} committed record(s) failing their checksum, from seq ${rt.recovery.firstCorruptSeq}`;
+  const seen = new Set<number>();
+  let prev = 0;
+  // the walk log verify does, without copying payloads out: the checksums are all it needs
+  const n = native();
+  check(n.walkBegin(rt.pool.handle));
+  const r: Record<string, number | bigint> = {};
+  while (check(n.walkNext(rt.pool.handle, r)) !== 0) {
+    const seq = num(r.seq);
+    if (r.status !== 0) return `seq ${seq} is exposed with a bad checksum`;
+    if (prev && seq !== prev + 1) return `sequence numbers jump from ${prev} to ${seq}`;
+    prev = seq;
+    const a = appended.get(seq);   // the records appended before the crash, and only those
+    if (!a) return `seq ${seq} is exposed but the workload never appended it`;
+    if (a.len !== num(r.len) || a.crc !== num(r.computed_crc) >>> 0) return `seq ${seq} does not hold the bytes the workload logged`;
+    seen.add(seq);
+  }
+  for (let s = pt.trimmed + 1; s <= pt.committed; s++) {
+    if (!seen.has(s)) return `seq ${s} was committed (acknowledged) but is missing after recovery`;
+  }
+  const rc = native().checkBuffers(rt.pool.handle);
+  if (rc < 0) return native().lastError();
+  return null;
 }
 
+/** plan -- the crash points: one given, every candidate step twice when few, else a seeded sample; in step order. */
+function plan(o: Opts, tags: Uint8Array): Point[] {
+  if (o.point) {
+    const [s, d] = o.point.split(":").map(Number);
+    return [{ step: s, draw: d || 0 }];
+  }
+  const first = o.last ? Math.max(1, tags.length - o.last + 1) : 1;
+  const want = o.aim ? STEP_KINDS[o.aim] : 0;
+  const cand: number[] = [];
+  for (let s = first; s <= tags.length; s++) if (!want || tags[s - 1] & want) cand.push(s);
+  const points: Point[] = [];
+  if (cand.length * 2 <= o.images) {
+    for (const s of cand) points.push({ step: s, draw: 0 }, { step: s, draw: 1 });
+  } else {
+    const r = rng(o.seed);
+    for (let i = 0; i < o.images; i++) points.push({ step: cand[Math.floor(r() * cand.length)], draw: Math.floor(r() * 1000) });
+  }
+  return points.sort((a, b) => a.step - b.step || a.draw - b.draw);
+}
+
+const evictionSeed = (o: Opts, draw: number) => BigInt(o.seed) * 1000003n + BigInt(draw);
+
 export async function runCrashtest(opts: CrashtestOptions): Promise<CrashtestResult> {
-  // Handlers that manage their own log (kv-wal compacts, http-wal keeps a
+  // Handlers that manage their own log (kv-wal cleans, http-wal keeps a
   // window) must not have the host trim under them: keep defaults to 0 there.
   const workload = opts.workload ?? "mem";
-  const o = {
-    images: 300, seed: 1, workload, requests: 40, size: 600, batch: 6,
+  const o: Opts = {
+    images: 300, seed: 1, workload, requests: 40, size: 600, batch: 6, keys: 7, poolSize: 4 << 20,
     ...opts, keep: opts.keep ?? (workload === "kv" || workload === "http" ? 0 : 12),
   };
+  if (workload === "kv" && o.size < 8) throw new RangeError("crashtest --workload kv needs --size 8 or more: a value names its request in its first 8 bytes");
+  const t0 = Date.now();
   const work = mkdtempSync(join("/dev/shm", "paste-crashtest-"));
   try {
     const template = join(work, "template.pool");
-    Pool.create(template, { size: o.poolSize ?? 4 << 20, slots: 64 });
-    const fresh = () => {
-      const p = join(work, "run.pool");
+    Pool.create(template, { size: o.poolSize, slots: 64 });
+    const fresh = (name: string) => {
+      const p = join(work, name);
       copyFileSync(template, p);
       return p;
     };
-    const dry = runWorkload(o, fresh(), { crashAt: 0, seed: o.seed, image: "" });
-    const steps = dry.steps;
-    let points: [number, number][] = [];
-    if (o.point) {
-      const [s, d] = o.point.split(":").map(Number);
-      points = [[s, d || 0]];
-    } else {
-      const first = o.last ? Math.max(1, steps - o.last + 1) : 1;
-      const span = steps - first + 1;
-      if (span * 2 <= o.images) {
-        for (let s = first; s <= steps; s++) points.push([s, 0], [s, 1]);
-      } else {
-        const r = rng(o.seed);
-        for (let i = 0; i < o.images; i++) points.push([first + Math.floor(r() * span), Math.floor(r() * 1000)]);
-      }
+    const dry = new Run(o, fresh("dry.pool"));
+    let tags: Uint8Array;
+    let end: ReturnType<Run["report"]>;
+    try {
+      dry.workload(() => {});
+      tags = dry.tags();
+      end = dry.report();
+    } finally {
+      dry.close();
     }
-    const failures: CrashFailure[] = [];
-    let passed = 0;
-    let done = 0;
-    for (const [step, draw] of points) {
-      const image = join(work, "crash.pool");
-      const run = runWorkload(o, fresh(), { crashAt: step, seed: o.seed * 1000003 + draw, image });
-      const problem = run.crashed ? verifyImage(image, o.handler, run) : `persist step ${step} never came (${run.steps} steps)`;
-      if (problem) {
-        const kept = join(o.keepDir ?? process.cwd(), `crash-seed${o.seed}-step${step}-draw${draw}.pool`);
-        try {
-          mkdirSync(o.keepDir ?? process.cwd(), { recursive: true });
-          renameSync(image, kept);
-        } catch {
-          copyFileSync(image, kept);
-        }
-        failures.push({ step, draw, problem, image: kept });
-      } else {
-        passed++;
-      }
-      rmSync(image, { force: true });
-      o.onProgress?.(++done, points.length);
+    rmSync(join(work, "dry.pool"));
+    if (tags.length === 0) {
+      throw new CrashtestFailedError("the workload made no persist step (the handler logged nothing): there is no crash point to test");
     }
-    return { steps, images: points.length, passed, failures, seed: o.seed, committedMax: dry.committed, trimmedMax: dry.trimmed };
+    const stepKinds = kinds();
+    for (const t of tags) countKinds(stepKinds, t);
+    const points = plan(o, tags);
+    const r = await capture(o, points, fresh("run.pool"), join(work, "image.pool"));
+    return { ...r, steps: tags.length, images: points.length, seed: o.seed, committedMax: end.committed, trimmedMax: end.trimmed,
+      stepKinds, seconds: (Date.now() - t0) / 1000 };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** capture -- the second run: every point's image taken between batches, verified, kept if it fails. */
+async function capture(o: Opts, points: Point[], pool: string, scratch: string) {
+  // one module and one memory for every check: compiling and making a 4 GiB memory cost more than a check
+  const handler = Handler.compile(o.handler);
+  const memory = createHandlerMemory(undefined, { fixed: true });
+  const steps = BigUint64Array.from(points, (p) => BigInt(p.step));
+  const seeds = BigUint64Array.from(points, (p) => evictionSeed(o, p.draw));
+  const run = new Run(o, pool, { steps, seeds });
+  const failures: CrashFailure[] = [];
+  const imageKinds = kinds();
+  let done = 0;
+  let keysChecked = 0;
+  const seen = new Set<string>();
+  const n = native();
+  const taken: Record<string, number | bigint> = {};
+  const takeAll = () => {
+    while (check(n.simTake(run.rt.pool.handle, scratch, taken)) === 1) {
+      const pt: TakenPoint = { step: num(taken.step), committed: num(taken.committed), trimmed: num(taken.trimmed),
+        appended: num(taken.appended), replies: num(taken.replies), tags: num(taken.tags) };
+      const draw = Number(BigInt(taken.seed) - evictionSeed(o, 0));
+      seen.add(`${pt.step}:${draw}`);
+      countKinds(imageKinds, pt.tags);
+      const v = verifyImage(scratch, handler, memory, run, pt);
+      keysChecked += v.keys;
+      if (v.problem) failures.push({ step: pt.step, draw, problem: v.problem, image: keep(o, run, pt.step, draw) });
+      done++;
+      o.onProgress?.(done, points.length, failures.length);
+    }
+  };
+  try {
+    run.workload(takeAll);
+    const ran = run.report().steps;
+    for (const p of points.filter((q) => !seen.has(`${q.step}:${q.draw}`))) {
+      failures.push({ step: p.step, draw: p.draw, problem: `no image was captured at persist step ${p.step} (the run had ${ran} steps): ` +
+        "the workload did not repeat itself, or the simulator ran out of memory" });
+    }
+  } finally {
+    run.close();
+  }
+  return { passed: points.length - failures.length, failures, imageKinds, keysChecked };
+}
+
+/** keep -- the failing image, rebuilt again (the check wrote into the scratch copy) where the user can find it. */
+function keep(o: Opts, run: Run, step: number, draw: number): string {
+  const dir = o.keepDir ?? process.cwd();
+  mkdirSync(dir, { recursive: true });
+  const kept = join(dir, `crash-seed${o.seed}-step${step}-draw${draw}.pool`);
+  check(native().simWrite(run.rt.pool.handle, kept));
+  return kept;
 }

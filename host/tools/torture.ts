@@ -9,12 +9,24 @@
 // so kills land before, during and after deploys: a deploy must neither lose
 // an acknowledged write nor leave the pool in a state the restart cannot use.
 //
+// With workload "kv-random" the keys are drawn at random from a key space
+// (--keys, split among the connections so that each key has one writer and
+// its writes have one order) on a pool small enough (createSize) that the
+// handler's cleaner must keep moving live values and dropping dead ones; an
+// INFO connection samples the cleaner's counters, so the report shows it
+// was busy when the kills landed.
+//
+// With redisTools, real Redis clients take part: redis-benchmark writes
+// random keys of its own (key:NNNNNNNNNNNN, not judged) beside the writers
+// all through each load, so kills land amid a real client's pipelined
+// traffic, and the read-back after each restart goes through redis-cli.
+//
 // What "byte-exact" allows: for each key, the value read after a restart must
 // be the last acknowledged value or one written after it whose acknowledgement
 // was lost to the kill (durable, but the reply never left). An older value,
 // a missing key, or bytes no client sent are losses.
 
-import type { ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import RedisParser from "redis-parser";
@@ -23,15 +35,23 @@ import { packageRoot } from "../core/native.js";
 import { spawnHost } from "../server/spawn.js";
 import { deployHandler } from "./status.js";
 
+export type TortureWorkload = "kv" | "kv-random";
+
 export interface TortureOptions {
   kills: number;
+  /** kv: each connection cycles over its keys; kv-random: random keys from the key space (default kv). */
+  workload?: TortureWorkload;
+  /** Pool size when the pool is created (default 64M): small, and the cleaner must work. */
+  createSize?: string;
+  /** Also load with redis-benchmark, and read back with redis-cli (both from Debian's redis-tools). */
+  redisTools?: boolean;
   /** Handler .wasm (default: the kv-wal sample). */
   handler?: string;
   /** Pool path (default: a fresh pool on /dev/shm, removed afterwards). */
   pool?: string;
   persist?: string;
   conns?: number;
-  /** Distinct keys per connection: writes overwrite each other. */
+  /** Distinct keys: per connection (kv), or in all (kv-random, split among the connections). */
   keys?: number;
   /** Writes in flight per connection. */
   window?: number;
@@ -55,6 +75,8 @@ export interface TortureResult {
   seconds: number;
   /** Deploys that completed (with deployEveryMs). */
   deploys: number;
+  /** The cleaner's work as kv-wal's INFO last reported it before each kill, summed over the rounds. */
+  cleaner: { moved: number; dropped: number };
 }
 
 interface KeyState {
@@ -88,8 +110,9 @@ function replies(onReply: (r: Buffer | null | Error) => void): RedisParser {
 }
 const OK = Buffer.from("OK");
 
-function startHost(o: { handler: string; pool: string; persist?: string; admin: boolean }): Promise<{ port: number; child: ChildProcess; output(): string }> {
-  return spawnHost({ pool: o.pool, handler: o.handler, persist: o.persist, extra: o.admin ? [] : ["--admin", "off"] });
+function startHost(o: { handler: string; pool: string; persist?: string; createSize?: string; admin: boolean }):
+  Promise<{ port: number; child: ChildProcess; output(): string }> {
+  return spawnHost({ pool: o.pool, handler: o.handler, persist: o.persist, createSize: o.createSize, extra: o.admin ? [] : ["--admin", "off"] });
 }
 
 function killed(child: ChildProcess): Promise<void> {
@@ -114,6 +137,7 @@ class Torture {
   acked = 0;
   verified = 0;
   deploys = 0;
+  readonly cleaner = { moved: 0, dropped: 0 };
   #nextId = 0;
 
   constructor(readonly o: Options, readonly pool: string) {}
@@ -135,9 +159,12 @@ class Torture {
         this.acked++;
       });
       let i = 0;
+      // kv-random: this connection's share of the key space, drawn at random
+      const share = Math.max(1, Math.ceil(o.keys / o.conns));
+      const nextKey = o.workload === "kv-random" ? () => `r${c}:${Math.floor(Math.random() * share)}` : () => `t${c}:${i++ % o.keys}`;
       const pump = () => {
         while (sent.length < o.window && !sock.destroyed) {
-          const key = `t${c}:${i++ % o.keys}`;
+          const key = nextKey();
           const id = this.#nextId++;
           const st = state.get(key) ?? { acked: -1, inflight: [] };
           st.inflight.push(id);
@@ -174,6 +201,29 @@ class Torture {
     }
   }
 
+  /**
+   * watchCleaner -- INFO every 50 ms while loading() holds; the cleaner's
+   * counters as last seen (kv-wal's paste_cleaner_moved, _dropped: since
+   * this host started), or zeros from a handler that has none.
+   */
+  watchCleaner(port: number, loading: () => boolean): Promise<{ moved: number; dropped: number }> {
+    return new Promise((resolve) => {
+      const last = { moved: 0, dropped: 0 };
+      const sock = connect(port, "127.0.0.1");
+      const reader = replies((r) => {
+        const text = r instanceof Buffer ? r.toString("latin1") : "";
+        last.moved = Number(/paste_cleaner_moved:(\d+)/.exec(text)?.[1] ?? last.moved);
+        last.dropped = Number(/paste_cleaner_dropped:(\d+)/.exec(text)?.[1] ?? last.dropped);
+        if (loading()) setTimeout(() => sock.destroyed || sock.write(cmd("INFO")), 50);
+        else sock.destroy();
+      });
+      sock.on("connect", () => sock.write(cmd("INFO")));
+      sock.on("data", (d) => reader.execute(d));
+      sock.on("error", () => {});
+      sock.on("close", () => resolve(last));
+    });
+  }
+
   /** loadAndKill -- writers (and deploys) against host, then SIGKILL at a random moment; the delay. */
   async loadAndKill(host: { port: number; child: ChildProcess }): Promise<number> {
     const o = this.o;
@@ -182,13 +232,35 @@ class Torture {
     const delay = o.minMs + Math.floor(Math.random() * (o.maxMs - o.minMs));
     let loading = true;
     const deploys = (o.deployEveryMs ?? 0) > 0 ? this.deployWhile(() => loading) : Promise.resolve();
+    const info = this.watchCleaner(host.port, () => loading);
+    const bench = o.redisTools ? spawn("redis-benchmark", ["-h", "127.0.0.1", "-p", String(host.port), "-t", "set", "-r", String(o.keys * 4),
+      "-d", String(o.valueSize), "-n", "100000000", "-c", "2", "-P", "8", "-q"], { stdio: "ignore" }) : null;
     await new Promise((r) => setTimeout(r, delay));
     loading = false;
     await killed(host.child);
+    if (bench) await killed(bench);
     await deploys;
     for (const s of socks) s.destroy();
     await Promise.all(load);
+    const seen = await info;
+    this.cleaner.moved += seen.moved;
+    this.cleaner.dropped += seen.dropped;
     return delay;
+  }
+
+  /**
+   * readBackCli -- GET every key through redis-cli (its input one command a
+   * line; to a pipe it prints each reply raw on a line, nil as an empty one:
+   * the values are ASCII with no newline).
+   */
+  readBackCli(port: number, keys: string[]): (Buffer | null)[] {
+    const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port)], {
+      input: keys.map((k) => `GET ${k}\n`).join(""), encoding: "latin1", maxBuffer: 1 << 30, timeout: 60_000,
+    });
+    if (r.error || r.status !== 0) throw new Error(`redis-cli after restart: ${r.error?.message ?? r.stderr}`);
+    const lines = r.stdout.split("\n");
+    if (lines.length < keys.length) throw new Error(`redis-cli answered ${lines.length} of ${keys.length} GETs`);
+    return keys.map((_, i) => (lines[i] === "" ? null : Buffer.from(lines[i], "latin1")));
   }
 
   /** readBack -- GET every key from a restarted host, pipelined; values in key order. */
@@ -207,6 +279,8 @@ class Torture {
       sock.on("connect", () => sock.write(Buffer.concat(keys.map((k) => cmd("GET", k)))));
       sock.on("data", (d) => reader.execute(d));
       sock.on("error", reject);
+      // a host that hangs up early must fail the run: a promise left pending would let the process end with status 0
+      sock.on("close", () => reject(new Error(`the restarted host closed the connection after ${got.length} of ${keys.length} GETs`)));
     });
   }
 
@@ -239,20 +313,22 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
   const t0 = Date.now();
   const t = new Torture(o, pool);
   const deploying = (o.deployEveryMs ?? 0) > 0;
-  const start = () => startHost({ handler: o.handler, pool, persist: o.persist, admin: deploying });
-  let host = await start();
+  const start = () => startHost({ handler: o.handler, pool, persist: o.persist, createSize: o.createSize, admin: deploying });
+  let host: Awaited<ReturnType<typeof start>> | null = null;
   try {
+    host = await start();   // inside the try: a host that does not start must not leave the scratch pool behind
     for (let round = 1; round <= o.kills; round++) {
       const delay = await t.loadAndKill(host);
       host = await start();
       const keys = [...t.state.keys()];
-      t.judge(round, keys, await t.readBack(host.port, keys));
+      t.judge(round, keys, o.redisTools ? t.readBackCli(host.port, keys) : await t.readBack(host.port, keys));
       o.onProgress?.(`kill ${round}/${o.kills} after ${delay} ms: ${t.acked} writes acknowledged so far, ${t.verified} reads verified, ` +
-        `${deploying ? `${t.deploys} deploys, ` : ""}${t.losses.length} losses`);
+        `${deploying ? `${t.deploys} deploys, ` : ""}cleaner moved ${t.cleaner.moved}, dropped ${t.cleaner.dropped}, ${t.losses.length} losses`);
     }
   } finally {
-    await killed(host.child);
+    if (host) await killed(host.child);
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
-  return { kills: o.kills, written: t.written, acked: t.acked, verified: t.verified, losses: t.losses, seconds: (Date.now() - t0) / 1000, deploys: t.deploys };
+  return { kills: o.kills, written: t.written, acked: t.acked, verified: t.verified, losses: t.losses, seconds: (Date.now() - t0) / 1000,
+    deploys: t.deploys, cleaner: t.cleaner };
 }
