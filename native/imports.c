@@ -84,7 +84,10 @@ static int reserved(struct paste_worker *w, uint32_t n)
 {
 	if ((w->entered & (PASTE_ENTER_RESERVE | PASTE_ENTER_CLEAN)) != PASTE_ENTER_RESERVE || w->use_reserve)
 		return 0;
-	return paste_log_reserved(w->pool, n);
+	int rc = paste_log_reserved(w->pool, n);
+	if (rc)
+		w->pool->stats.refused++;
+	return rc;
 }
 
 static int64_t copy_and_log(struct paste_worker *w, const struct paste_extent *src, uint32_t n, const char *what,

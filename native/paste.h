@@ -615,6 +615,7 @@ struct paste_stats {
 	uint64_t log_bytes;       /* payload bytes of the records in the log (head to volatile tail) */
 	uint32_t hold_bufs;       /* of live_bufs, held by the handler for requests still arriving */
 	uint32_t ring_bufs;       /* in ring slots */
+	uint64_t refused;         /* logs refused because only the cleaner's reserve was left (the request got an error reply) */
 };
 
 /* paste_pool_recover -- walk, verify, cut a torn tail, rebuild; once, after a read-write open */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { Runtime } from "../host/core/runtime.js";
-import { haveProgram, root, scratchDir, startServer, type Server } from "./helpers.js";
+import { haveProgram, root, scratchDir, startServer, until, type Server } from "./helpers.js";
 
 const kvWal = join(root, "samples", "kv-wal", "kv-wal.wasm");
 const running: Server[] = [];
@@ -104,6 +104,8 @@ describe("a full pool still answers", () => {
     let oom = 0;
     for (let i = 0; i < 1000; i++) await r.set(`more${i}`, value).catch((e: Error) => { if (/^OOM pool full/.test(e.message)) oom++; });
     expect(oom).toBe(1000);
+    // the host's log says so, once, with what is full
+    await until(() => /pool full: the handler's writes are refused until space is freed; \d+ of \d+ buffers free/.test(s.output()));
     // reads, PING and a new connection still work on the full pool
     expect(await r.get(acked[0])).toBe(value);
     expect(await r.ping()).toBe("PONG");
@@ -121,6 +123,8 @@ describe("a full pool still answers", () => {
       }
     }
     expect(written).toBe(true);
+    await until(() => /pool has room again: no write refused in the last second/.test(s.output()));
+    expect(s.output().match(/pool full: the handler's writes are refused/g)).toHaveLength(1);
     r.disconnect();
     expect(await s.stop("SIGKILL")).toBe("SIGKILL");
     running.splice(0);

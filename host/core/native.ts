@@ -68,7 +68,7 @@ function structs(koffi: Koffi): void {
     records: "uint64_t", payload_bytes: "uint64_t", batches: "uint64_t", payload_copies: "uint64_t",
     replies: "uint64_t", reply_bytes: "uint64_t", trimmed: "uint64_t", handler_errors: "uint64_t",
     next_seq: "uint64_t", committed_seq: "uint64_t", log_used: "uint64_t", log_capacity: "uint64_t",
-    free_bufs: "uint32_t", live_bufs: "uint32_t", log_bytes: "uint64_t", hold_bufs: "uint32_t", ring_bufs: "uint32_t",
+    free_bufs: "uint32_t", live_bufs: "uint32_t", log_bytes: "uint64_t", hold_bufs: "uint32_t", ring_bufs: "uint32_t", refused: "uint64_t",
   });
   koffi.struct("paste_pressure", {
     free_bufs: "uint32_t", nbufs: "uint32_t", reserve_bufs: "uint32_t", flags: "uint32_t",

@@ -121,6 +121,8 @@ export interface RuntimeStats {
   logBytes: number;
   holdBuffers: number;
   ringBuffers: number;
+  /** Logs refused because only the cleaner's reserve was left: requests answered with an error (kv-wal: -OOM). */
+  refused: number;
 }
 
 export interface Reply {
@@ -585,7 +587,7 @@ export class Runtime {
       trimmed: num(s.trimmed), handlerErrors: num(s.handler_errors), nextSeq: num(s.next_seq),
       committedSeq: num(s.committed_seq), logUsed: num(s.log_used), logCapacity: num(s.log_capacity),
       freeBuffers: num(s.free_bufs), liveBuffers: num(s.live_bufs), logBytes: num(s.log_bytes),
-      holdBuffers: num(s.hold_bufs), ringBuffers: num(s.ring_bufs),
+      holdBuffers: num(s.hold_bufs), ringBuffers: num(s.ring_bufs), refused: num(s.refused),
     };
   }
 

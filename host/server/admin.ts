@@ -79,6 +79,8 @@ export interface HostSnapshot {
   stats: {
     records: number; payloadBytes: number; batches: number; replies: number; handlerErrors: number; trimmed: number;
     committedSeq: number; logUsed: number; logCapacity: number; freeBuffers: number; liveBuffers: number;
+    /** Writes refused for want of space (the handler answered them with an error). */
+    refused: number;
   };
   buffers: number;
   /** The pool's space as the cleaner sees it (buffers in ring slots, the reserve, why cleaning is due) and where its bytes are (usage). */
@@ -110,6 +112,7 @@ export class AdminApi {
     batches: new client.Counter({ name: "paste_commits_total", help: "Batch commits that made records durable", registers: [this.registry] }),
     replies: new client.Counter({ name: "paste_replies_total", help: "Replies released after their commit", registers: [this.registry] }),
     errors: new client.Counter({ name: "paste_handler_errors_total", help: "Handler errors contained", registers: [this.registry] }),
+    refused: new client.Counter({ name: "paste_writes_refused_total", help: "Writes refused for want of space (answered with an error)", registers: [this.registry] }),
     committed: new client.Gauge({ name: "paste_committed_seq", help: "Highest durable sequence number", registers: [this.registry] }),
     logUsed: new client.Gauge({ name: "paste_log_used_bytes", help: "Log index bytes between head and tail", registers: [this.registry] }),
     logCap: new client.Gauge({ name: "paste_log_capacity_bytes", help: "Log index capacity", registers: [this.registry] }),
@@ -155,6 +158,7 @@ export class AdminApi {
     inc(this.#g.batches, s.stats.batches, b?.batches ?? 0);
     inc(this.#g.replies, s.stats.replies, b?.replies ?? 0);
     inc(this.#g.errors, s.stats.handlerErrors, b?.handlerErrors ?? 0);
+    inc(this.#g.refused, s.stats.refused, b?.refused ?? 0);
     this.#g.committed.set(s.stats.committedSeq);
     this.#g.logUsed.set(s.stats.logUsed);
     this.#g.logCap.set(s.stats.logCapacity);

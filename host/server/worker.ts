@@ -152,6 +152,26 @@ function space(rt: Runtime): HostSnapshot["space"] {
   return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure, usage: rt.space() };
 }
 
+/**
+ * sayWhenFull -- while the pool is down to the cleaner's reserve, a handler's
+ * writes are refused (kv-wal: -OOM): log it once when refusals start, with
+ * what is full, and once when a second passes without one. Returns the
+ * refusal count seen and whether refusals are going on.
+ */
+function sayWhenFull(snap: Omit<HostSnapshot, "handler">, was: { refused: number; full: boolean }): { refused: number; full: boolean } {
+  const refused = snap.stats.refused;
+  const now = refused > was.refused;
+  if (now !== was.full) {
+    const b = snap.space.usage.buffers;
+    const what = `${b.free} of ${b.total} buffers free (the last ${snap.space.reserveBuffers} kept for the cleaner), ` +
+      `${snap.stats.logUsed} of ${snap.stats.logCapacity} log bytes used (the last ${snap.space.logReserve} kept)`;
+    post(now
+      ? { type: "log", level: "warn", code: "PASTE_ERR_POOL_FULL", message: `pool full: the handler's writes are refused until space is freed; ${what}` }
+      : { type: "log", level: "info", message: `pool has room again: no write refused in the last second; ${what}` });
+  }
+  return { refused, full: now };
+}
+
 function main(): void {
   const rt = open();
   current = rt;
@@ -175,6 +195,7 @@ function main(): void {
   let lastSnapshot = Date.now();
   let blockedSince = 0;
   let warned = false;
+  let full = { refused: 0, full: false };
   while (Atomics.load(ctl, Ctl.STOP) === 0) {
     if (Atomics.load(ctl, Ctl.MAIL) !== 0) {
       Atomics.store(ctl, Ctl.MAIL, 0);
@@ -182,8 +203,10 @@ function main(): void {
     }
     const got = rt.pollTcp(50);
     if (Date.now() - lastSnapshot >= 1000) {
-      post({ type: "snapshot", snapshot: snapshot() });   // for the admin API, once a second
+      const snap = snapshot();
+      post({ type: "snapshot", snapshot: snap });   // for the admin API, once a second
       lastSnapshot = Date.now();
+      full = sayWhenFull(snap, full);
     }
     if (got === 0 && rt.backpressured) {
       // Every buffer is referenced by the log, or the index is full: nothing

@@ -109,7 +109,8 @@ function spaceLine(sp: Status["space"] | undefined): string {
 function usageRows(s: Status): [string, string][] {
   if (!s.space?.usage) return [["pool", `${s.stats.freeBuffers} of ${s.buffers} buffers free, ${s.stats.liveBuffers} held by the log`]];
   const f = formatSpace(s.space.usage);
-  return [["buffers", f.buffers], ["data", f.data]];
+  const refused = s.stats.refused ? `; ${s.stats.refused} writes refused for want of space since start` : "";
+  return [["buffers", f.buffers], ["data", f.data + refused]];
 }
 
 export function formatStatus(s: Status): string {
