@@ -1,4 +1,4 @@
-// index.ts -- the SDK handler authors import: `import { Ring, log, reply } from "paste-host"`.
+// index.ts -- the SDK handler authors import: `import { Ring, log, reply } from "paste-host/assembly"`.
 //
 // A handler module exports:
 //   on_rx(ring: Ring): void       a batch: RX slots [ring.head, ring.tail) hold requests, in place
