@@ -112,6 +112,23 @@ export class Stream {
     return -1;
   }
 
+  /** indexOfEither -- position of the first byte at or after from that is a or b, or -1. */
+  indexOfEither(a: u8, b: u8, from: u32 = 0): i32 {
+    let base: u32 = 0;
+    for (let p = 0; p < this.n; p++) {
+      const l = unchecked(this.lens[p]);
+      if (from < base + l) {
+        const at = <usize>unchecked(this.addr[p]);
+        for (let i = from > base ? from - base : 0; i < l; i++) {
+          const c = load<u8>(at + i);
+          if (c == a || c == b) return <i32>(base + i);
+        }
+      }
+      base += l;
+    }
+    return -1;
+  }
+
   /** indexOfCrlf -- position of the next "\r\n" at or after from, or -1. */
   indexOfCrlf(from: u32 = 0): i32 {
     let at = from;
