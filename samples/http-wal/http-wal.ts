@@ -37,6 +37,8 @@ class Conn {
 }
 
 const conns = new Map<u32, Conn>();
+/** Connections closed after their last response: what else arrives on them is not read (RFC 9112 9.6). */
+const closing = new Set<u32>();
 let replayed: u64 = 0;
 
 function respond(conn: u32, status: string, body: string, close: bool, seq: u64 = 0, headOnly: bool = false, extra: string = ""): void {
@@ -47,7 +49,10 @@ function respond(conn: u32, status: string, body: string, close: bool, seq: u64 
   r.ascii("\r\n");
   if (!headOnly) r.ascii(body);   // a response to HEAD has no body (RFC 9110 9.3.2), only its length
   r.send(conn);
-  if (close) closeConnection(conn);
+  if (close) {
+    closeConnection(conn);
+    closing.add(conn);
+  }
 }
 
 /** fits -- can a body of len bytes still arrive and be logged without eating into the cleaner's reserve? */
@@ -100,9 +105,17 @@ function tchar(c: u8): bool {
   return c == 33 || (c >= 35 && c <= 39) || c == 42 || c == 43 || c == 45 || c == 46 || c == 94 || c == 95 || c == 96 || c == 124 || c == 126;
 }
 
-/** lineEnd -- the CR of the CRLF ending the line at `from`; -1 if not here yet; -2 for a bare LF (RFC 9112 2.2). */
+/**
+ * lineEnd -- the CR of the CRLF ending the line at `from`; -1 if not here
+ * yet; -2 for a bare LF or a bare CR (RFC 9112 2.2), found as soon as it
+ * arrives, so a head that can never end is refused at once.
+ */
 function lineEnd(s: Stream, from: u32): i32 {
-  const lf = s.indexOf(10, from);
+  const lf = s.indexOf(10, from, from + MAX_HEAD + 2);
+  const to = lf < 0 ? min<u32>(s.length, from + MAX_HEAD + 2) : <u32>lf;
+  for (let cr = s.indexOf(13, from, to); cr >= 0; cr = s.indexOf(13, <u32>cr + 1, to)) {
+    if (<u32>cr + 1 < to) return -2;   // a CR, and after it a byte that is not the line's LF
+  }
   if (lf < 0) return -1;
   if (<u32>lf == from || s.byteAt(<u32>lf - 1) != 13) return -2;
   return lf - 1;
@@ -117,13 +130,13 @@ function scanHead(s: Stream): u32 {
   refusal = "";
   const first = lineEnd(s, 0);
   if (first == -1) return s.length > MAX_HEAD ? tooLarge() : 0;
-  if (first == -2) return malformed("a line ends in a bare LF; lines end in CRLF");
+  if (first == -2) return malformed("a bare LF or CR; lines end in CRLF");
   // find the empty line first: nothing is judged before the head is whole
   let at = <u32>first + 2;
   for (;;) {
     const e = lineEnd(s, at);
     if (e == -1) return s.length > MAX_HEAD ? tooLarge() : 0;
-    if (e == -2) return malformed("a line ends in a bare LF; lines end in CRLF");
+    if (e == -2) return malformed("a bare LF or CR; lines end in CRLF");
     if (<u32>e > MAX_HEAD) return tooLarge();
     if (<u32>e == at) break;
     at = <u32>e + 2;
@@ -305,7 +318,10 @@ function framing(): void {
 function handle(c: Conn): u32 {
   const s = c.stream;
   const conn = s.conn;
-  // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request-line
+  // RFC 9112 2.2: a server SHOULD ignore at least one empty line before the
+  // request-line. A bare LF there is ignored too, as llhttp does: between
+  // requests it can frame nothing, so both sides of a proxy agree on it.
+  if (s.byteAt(0) == 10) return 1;
   if (s.length >= 2 && s.byteAt(0) == 13 && s.byteAt(1) == 10) return 2;
   if (s.length == 1 && s.byteAt(0) == 13) return 0;
   if (scanHead(s) == 0) return 0;
@@ -362,6 +378,7 @@ export function on_rx(ring: Ring): void {
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const id = slot.conn;
+    if (closing.has(id)) continue;
     let c: Conn;
     if (conns.has(id)) c = conns.get(id);
     else {
@@ -373,7 +390,7 @@ export function on_rx(ring: Ring): void {
       const n = handle(c);
       if (n == 0) break;
       c.stream.consume(n);
-      if (c.stream.length == 0) break;
+      if (c.stream.length == 0 || closing.has(id)) break;
     }
   }
   ring.release();
@@ -389,6 +406,7 @@ export function on_clean(): void {
 }
 
 export function on_close(conn: u32): void {
+  closing.delete(conn);
   if (conns.has(conn)) {
     conns.get(conn).stream.reset();
     conns.delete(conn);

@@ -7,9 +7,11 @@ export interface Conversation {
   data: Buffer;
   /** The peer closed the connection (rather than falling silent, waiting). */
   closed: boolean;
+  /** This side's port: how a server in this process tells the conversation apart. */
+  localPort: number;
 }
 
-export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; gapMs?: number } = {}): Promise<Conversation> {
+export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; gapMs?: number; onConnect?: (localPort: number) => void } = {}): Promise<Conversation> {
   const idleMs = o.idleMs ?? 150;
   return new Promise((resolve, reject) => {
     const sock = connect(port, "127.0.0.1");
@@ -18,13 +20,14 @@ export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; g
     let idle: NodeJS.Timeout | undefined;
     let sent = false;
     let settled = false;
+    let localPort = 0;
     const finish = (closed: boolean) => {
       if (settled) return;
       settled = true;
       clearTimeout(idle);
       clearTimeout(limit);
       sock.destroy();
-      resolve({ data: Buffer.concat(got), closed });
+      resolve({ data: Buffer.concat(got), closed, localPort });
     };
     const arm = () => {
       clearTimeout(idle);
@@ -44,6 +47,8 @@ export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; g
     // a peer that closes with unread input resets the connection: that is a close too
     sock.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" || e.code === "EPIPE" ? finish(true) : reject(e)));
     sock.on("connect", async () => {
+      localPort = sock.localPort ?? 0;
+      o.onConnect?.(localPort);
       for (let i = 0; i < chunks.length && !settled; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, o.gapMs ?? 1));
         if (!settled && !sock.destroyed) sock.write(chunks[i]);
