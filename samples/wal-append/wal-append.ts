@@ -13,7 +13,7 @@
 // over several recv()s becomes one record of several extents), and replayed in
 // order after a restart.
 
-import { Ring, Record, Streams, replies, closeConnection, trim } from "paste-host/assembly";
+import { Ring, Record, Streams, replies, closeConnection, trim, committed } from "paste-host/assembly";
 
 const MAX_FRAME: u32 = 1 << 20;
 
@@ -40,7 +40,8 @@ export function on_rx(ring: Ring): void {
         if (s.length < 12) break;
         let upTo: u64 = 0;
         for (let b: u32 = 0; b < 8; b++) upTo |= <u64>s.byteAt(4 + b) << (8 * b);
-        ack(conn, trim(upTo));             // only durable frames are released
+        const done = committed();          // only durable frames can be released: a client may ask for more
+        ack(conn, trim(upTo < done ? upTo : done));
         s.consume(12);
         continue;
       }

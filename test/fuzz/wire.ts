@@ -11,7 +11,7 @@ export interface Conversation {
   localPort: number;
 }
 
-export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; gapMs?: number; onConnect?: (localPort: number) => void } = {}): Promise<Conversation> {
+export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; gapMs?: number; onConnect?: (localPort: number) => void; until?: (got: Buffer) => boolean } = {}): Promise<Conversation> {
   const idleMs = o.idleMs ?? 150;
   return new Promise((resolve, reject) => {
     const sock = connect(port, "127.0.0.1");
@@ -40,7 +40,8 @@ export function converse(port: number, chunks: Buffer[], o: { idleMs?: number; g
     }, 20_000);
     sock.on("data", (d) => {
       got.push(d);
-      arm();
+      if (o.until?.(Buffer.concat(got))) finish(false);
+      else arm();
     });
     sock.on("end", () => finish(true));
     sock.on("close", () => finish(true));
