@@ -30,6 +30,8 @@ const rules: Rule[] = [
     request: "GET /healthz HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", statuses: [400], closed: true },
   { rule: "9112 2.2", quote: "a server that is expecting to receive and parse a request-line SHOULD ignore at least one empty line (CRLF) received prior to the request-line",
     request: `\r\n\r\n${ok()}`, statuses: [200], closed: false },
+  { rule: "9112 2.2", quote: "(a bare LF before the request-line is ignored too, as llhttp ignores it: between requests it frames nothing)",
+    request: `\n${ok()}\n${ok()}`, statuses: [200, 200], closed: false },
   { rule: "9112 2.2", quote: "A recipient that receives whitespace between the start-line and the first header field MUST either reject the message as invalid or consume each whitespace-preceded line",
     request: "GET /healthz HTTP/1.1\r\n Host: h\r\n\r\n", statuses: [400], closed: true },
   // ---- 2.3 and 3: the request line

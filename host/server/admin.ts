@@ -126,7 +126,10 @@ export class AdminApi {
     // A request that fails in a way #handle did not foresee (a client gone
     // mid-upload, a hook that throws) is answered 500 or hung up on; it must
     // never become an unhandled rejection, which would stop the host.
-    this.#server = createServer((req, res) => void this.#handle(req, res).catch((e: unknown) => this.#failed(req, res, e)));
+    this.#server = createServer((req, res) => {
+      const peer = req.socket.remoteAddress;   // gone from the socket once the client is
+      void this.#handle(req, res).catch((e: unknown) => this.#failed(req, res, peer, e));
+    });
   }
 
   listen(host: string, port: number): Promise<string> {
@@ -173,9 +176,9 @@ export class AdminApi {
     this.#g.stopped.inc({ reason });
   }
 
-  #failed(req: IncomingMessage, res: ServerResponse, e: unknown): void {
+  #failed(req: IncomingMessage, res: ServerResponse, peer: string | undefined, e: unknown): void {
     const msg = e instanceof Error ? e.message : String(e);
-    this.hooks.log(`admin: ${req.method} ${req.url} from ${req.socket.remoteAddress} failed: ${msg}`);
+    this.hooks.log(`admin: ${req.method} ${req.url} from ${peer} failed: ${msg}`);
     if (res.headersSent || req.destroyed) return void res.destroy();
     const body = JSON.stringify({ error: "PASTE_ERR_ADMIN", message: msg });
     res.writeHead(500, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Connection: "close" });

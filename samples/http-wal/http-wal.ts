@@ -131,7 +131,7 @@ function scanHead(s: Stream): u32 {
   const first = lineEnd(s, 0);
   if (first == -1) return s.length > MAX_HEAD ? tooLarge() : 0;
   if (first == -2) return malformed("a bare LF or CR; lines end in CRLF");
-  // find the empty line first: nothing is judged before the head is whole
+  // find the empty line first: line ends are judged as they arrive, the rest once the head is whole
   let at = <u32>first + 2;
   for (;;) {
     const e = lineEnd(s, at);
