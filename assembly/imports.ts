@@ -96,6 +96,7 @@ export declare function close(conn: u32): i32;
 /**
  * trim -- release every committed record up to and including seq; their
  * buffers return to the free list once the release is durable.
+ * in:  seq  at most committed(): a seq past it is Err.HANDLER
  * out: records released (0 if none), or a negative error
  */
 // @ts-ignore: decorator

@@ -105,7 +105,7 @@ export class RecordBuilder {
   }
 }
 
-/** trim -- release every committed record up to seq; records released. */
+/** trim -- release every committed record up to seq (at most committed(): past it is an error, and aborts); records released. */
 export function trim(seq: u64): u64 {
   return check(host.trim(<f64>seq));
 }

@@ -103,14 +103,32 @@ export class Stream {
     return 0;
   }
 
-  /** indexOf -- position of byte b at or after from, or -1. */
-  indexOf(b: u8, from: u32 = 0): i32 {
+  /** indexOf -- position of byte b at or after from (and before `to`, if given), or -1. */
+  indexOf(b: u8, from: u32 = 0, to: u32 = u32.MAX_VALUE): i32 {
+    let base: u32 = 0;
+    for (let p = 0; p < this.n && base < to; p++) {
+      const l = unchecked(this.lens[p]);
+      if (from < base + l) {
+        const a = <usize>unchecked(this.addr[p]);
+        const end = to - base < l ? to - base : l;
+        for (let i = from > base ? from - base : 0; i < end; i++) if (load<u8>(a + i) == b) return <i32>(base + i);
+      }
+      base += l;
+    }
+    return -1;
+  }
+
+  /** indexOfEither -- position of the first byte at or after from that is a or b, or -1. */
+  indexOfEither(a: u8, b: u8, from: u32 = 0): i32 {
     let base: u32 = 0;
     for (let p = 0; p < this.n; p++) {
       const l = unchecked(this.lens[p]);
       if (from < base + l) {
-        const a = <usize>unchecked(this.addr[p]);
-        for (let i = from > base ? from - base : 0; i < l; i++) if (load<u8>(a + i) == b) return <i32>(base + i);
+        const at = <usize>unchecked(this.addr[p]);
+        for (let i = from > base ? from - base : 0; i < l; i++) {
+          const c = load<u8>(at + i);
+          if (c == a || c == b) return <i32>(base + i);
+        }
       }
       base += l;
     }

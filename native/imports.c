@@ -249,6 +249,13 @@ double paste_h_trim(double upto)
 		return not_entered("trim");
 	if (!(upto >= 0))
 		return import_error(w, paste_set_error(PASTE_ERR_HANDLER, "trim: bad sequence number"));
+	/* Past the committed sequence is a handler's mistake, not a wish the host
+	 * can half grant: records not yet durable are not the handler's to release. */
+	uint64_t committed = __atomic_load_n(&w->pool->committed_seq, __ATOMIC_ACQUIRE);
+	if (upto > (double)committed)
+		return import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"trim: %.0f is beyond the committed sequence %llu (only durable records can be released)",
+			upto, (unsigned long long)committed));
 	return (double)paste_trim(w->pool, (uint64_t)upto);
 }
 

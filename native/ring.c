@@ -147,19 +147,22 @@ int paste_rx_release(paste_worker *w, int all)
 	uint32_t n = p->sb.ring_slots;
 	uint32_t h = all ? w->rx_tail : __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
 	int rc = 0;
+	bool bogus = false;
 	if (!in_span(h, w->rx_head, w->rx_tail, n)) {
 		/* A bogus head: take every slot back so the ring stays usable. */
 		rc = paste_set_error(PASTE_ERR_HANDLER,
-			"handler set RX ring %u head to %u, outside its slots [%u, %u) of %u; all slots taken back",
+			"handler set RX ring %u head to %u, outside its slots [%u, %u) of %u; all slots taken back, their connections closed",
 			w->id, h, w->rx_head, w->rx_tail, n);
 		h = w->rx_tail;
+		bogus = true;
 	}
-	if (all) {
-		/* The handler trapped: the requests it did not get to release will
-		 * never be answered. Their connections are closed once the replies
-		 * already owed (this batch's included) are sent, so no client waits
-		 * for an answer that is not coming. */
-		uint32_t hh = __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
+	if (all || bogus) {
+		/* The handler trapped, or its head says nothing true about what it
+		 * handled: the requests it did not get to release (for a bogus head,
+		 * any of the batch's) may never be answered. Their connections are
+		 * closed once the replies already owed (this batch's included) are
+		 * sent, so no client waits for an answer that is not coming. */
+		uint32_t hh = bogus ? w->rx_head : __atomic_load_n(&w->rx->head, __ATOMIC_ACQUIRE);
 		if (!in_span(hh, w->rx_head, w->rx_tail, n))
 			hh = w->rx_head;
 		for (uint32_t s = hh; s != w->rx_tail; s = paste_ring_next(s, n))

@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
+import { converse } from "./fuzz/wire.js";
 import { root, runCli, scratchDir, startServer, until, type Server } from "./helpers.js";
 
 const running: Server[] = [];
@@ -69,6 +70,24 @@ describe("admin API", () => {
     expect(JSON.parse(off.stdout).space).toMatchObject({ records: 50, liveBytes: 10 * 28 + 40 * 29 });
     expect(runCli(["pool", "info", pool]).stdout).toMatch(/^records\s+50 in the log$/m);
   }, 20_000);
+
+  it("a handler upload cut off mid-body is logged and the host serves on (it used to stop it)", async () => {
+    const pool = join(scratchDir("shm"), "cut.pool");
+    const s = await startServer({ pool, handler: join(root, "samples", "kv-wal", "kv-wal.wasm") });
+    running.push(s);
+    await until(() => /admin API on http:\/\/127\.0\.0\.1:\d+/.test(s.output()));
+    const port = Number(/admin API on http:\/\/127\.0\.0\.1:(\d+)/.exec(s.output())![1]);
+    const token = readFileSync(`${pool}.token`, "utf8").trim();
+    // the body read throws when the client goes: an unhandled rejection stopped the host
+    const cut = await converse(port, [Buffer.from(`POST /v1/handler HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nContent-Length: 100000\r\n\r\n\0asm`)], { idleMs: 200 });
+    expect(cut.data.length).toBe(0);
+    await until(() => /admin: POST \/v1\/handler from 127\.0\.0\.1 failed: aborted/.test(s.output()), 3000).catch(() => { throw new Error(s.output().slice(-2000)); });
+    expect(s.child.exitCode).toBeNull();
+    const r = new Redis({ port: s.port, host: "127.0.0.1" });
+    expect(await r.set("still", "here")).toBe("OK");
+    r.disconnect();
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
 
   it("paste-host status with a wrong token file or no host says so", async () => {
     const pool = join(scratchDir("shm"), "b.pool");

@@ -235,9 +235,9 @@ describe("http-wal", () => {
     const cases: [string, RegExp][] = [
       ["GARBAGE\r\n\r\n", /^HTTP\/1\.1 400 Bad Request/],
       ["POST / HTTP/1.1\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 411 Length Required/],
-      ["POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", /^HTTP\/1\.1 413 Content Too Large/],
-      ["POST / HTTP/1.1\r\nContent-Length: x1\r\n\r\n", /^HTTP\/1\.1 400 Bad Request/],
-      ["POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", /^HTTP\/1\.1 501 Not Implemented/],
+      ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", /^HTTP\/1\.1 413 Content Too Large/],
+      ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n", /^HTTP\/1\.1 400 Bad Request/],
+      ["POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", /^HTTP\/1\.1 501 Not Implemented/],
       [`GET / HTTP/1.1\r\n${"X-Long: y\r\n".repeat(1000)}\r\n`, /^HTTP\/1\.1 431 Request Header Fields Too Large/],
     ];
     for (const [req, status] of cases) {
@@ -245,7 +245,7 @@ describe("http-wal", () => {
       expect(data.toString(), req.slice(0, 40)).toMatch(status);
       expect(closed).toBe(true);
     }
-    const split = Buffer.from("POST /s HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+    const split = Buffer.from("POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
     for (const cut of [1, 10, 20, 38, 40]) {
       const { data } = await exchange(s.port, [split.subarray(0, cut), split.subarray(cut)], (d) => d.toString().endsWith("\n"));
       expect(data.toString()).toMatch(/^HTTP\/1\.1 201 Created/);

@@ -107,6 +107,9 @@ export const CrashtestFailedError = define("CrashtestFailedError", "PASTE_ERR_CR
 export const UnauthorizedError = define("UnauthorizedError", "PASTE_ERR_UNAUTHORIZED", null,
   "the admin API refused a request without a valid bearer token",
   "use the token the host wrote to POOL.token (paste-host status --pool POOL finds it)");
+export const AdminFailedError = define("AdminFailedError", "PASTE_ERR_ADMIN", null,
+  "an admin API request failed in a way the API does not foresee (a client gone mid-upload, a hook that threw); answered 500 or hung up on, the host serves on",
+  "the host's log line names the method, path and message; report it if it repeats");
 export const HandlerTrapError = define("HandlerTrapError", "PASTE_ERR_HANDLER_TRAP", null,
   "a handler trapped or aborted; the message carries its text, file and line",
   "fix the handler at the reported location; the host kept running");
@@ -150,7 +153,7 @@ export const catalogue = [
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
   HandlerError, StateError, AddressInUseError, SimCrashedError, WalClientFailedError, TortureLossError,
-  CrashtestFailedError, UnauthorizedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
+  CrashtestFailedError, UnauthorizedError, AdminFailedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
   DeployBusyError, DeployFailedError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;

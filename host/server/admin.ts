@@ -127,7 +127,13 @@ export class AdminApi {
   };
 
   constructor(private readonly token: string, private readonly hooks: AdminHooks) {
-    this.#server = createServer((req, res) => this.#handle(req, res));
+    // A request that fails in a way #handle did not foresee (a client gone
+    // mid-upload, a hook that throws) is answered 500 or hung up on; it must
+    // never become an unhandled rejection, which would stop the host.
+    this.#server = createServer((req, res) => {
+      const peer = req.socket.remoteAddress;   // gone from the socket once the client is
+      void this.#handle(req, res).catch((e: unknown) => this.#failed(req, res, peer, e));
+    });
   }
 
   listen(host: string, port: number): Promise<string> {
@@ -173,6 +179,15 @@ export class AdminApi {
   /** handlerStopped -- the host stopped a handler (budget, memory); counted by reason. */
   handlerStopped(reason: string): void {
     this.#g.stopped.inc({ reason });
+  }
+
+  #failed(req: IncomingMessage, res: ServerResponse, peer: string | undefined, e: unknown): void {
+    const msg = e instanceof Error ? e.message : String(e);
+    this.hooks.log(`admin: ${req.method} ${req.url} from ${peer} failed: ${msg}`);
+    if (res.headersSent || req.destroyed) return void res.destroy();
+    const body = JSON.stringify({ error: "PASTE_ERR_ADMIN", message: msg });
+    res.writeHead(500, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Connection: "close" });
+    res.end(body);
   }
 
   #authorized(req: IncomingMessage): boolean {

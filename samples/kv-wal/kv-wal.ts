@@ -21,12 +21,13 @@
 
 import {
   Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, replyPieces, committed,
-  Cleaner, LiveRecord, BytesMap, packBelow, PressureFlags, pressure, useReserve, lastError, Err,
+  Cleaner, LiveRecord, BytesMap, packBelow, PressureFlags, pressure, useReserve, lastError, Err, closeConnection,
 } from "paste-host/assembly";
 
-const MAX_ARGS = 64;
-const MAX_BULK: i64 = 512 * 1024 * 1024;
-const MAX_INLINE: u32 = 64 * 1024;
+// Redis 7's framing limits, so that kv-wal frames a stream where redis-server does.
+const INLINE_MAX: u32 = 64 * 1024;                 // PROTO_INLINE_MAX_SIZE: a line without its end
+const MAX_BULK: i64 = 512 * 1024 * 1024;           // proto-max-bulk-len's default
+const MAX_MULTIBULK: i64 = 2147483647;             // INT_MAX: more is "invalid multibulk length"
 
 /**
  * Where a key's value lives: the SET record (its pieces, to move it and to
@@ -53,66 +54,137 @@ let epoch: u32 = 0;                  // FLUSHALLs so far
 let buffersShort = false;            // this batch: the host says free buffers are short
 const cleaner = new Cleaner();
 const streams = new Streams();
+const closing = new Set<u32>();   // connections closed after their replies: QUIT or a protocol error
 const replayStream = new Stream(0, 4096);
 const scratch = new StaticArray<u32>(3 * 4096);
 
-const argOff = new StaticArray<u32>(MAX_ARGS);
-const argLen = new StaticArray<u32>(MAX_ARGS);
+// A command's arguments, as offsets into the stream. They grow with the
+// command: a count of a million costs nothing until its arguments arrive,
+// and what arrives is bounded by the stream's capacity.
+let argOff = new StaticArray<u32>(16);
+let argLen = new StaticArray<u32>(16);
 let argc: i32 = 0;
 let protoError: string = "";
+let number: i64 = 0;
 
 
 // ------------------------------------------------------------------ parsing
+//
+// The framing is redis-server 7's (networking.c), rule for rule, so that a
+// client, a proxy and kv-wal always agree on where one command ends and the
+// next begins: test/fuzz/kv-wal.fuzz.ts compares the two on generated streams.
+// Redis finds a line's end with strchr, which stops at a NUL byte (the line
+// then never ends), takes the byte after a '\r' as its '\n' without looking,
+// and skips the two bytes after a bulk string the same way. The one rule
+// kept out is quoting in inline commands: see parseInline.
+
+function setArg(i: i32, off: u32, len: u32): void {
+  if (i >= argOff.length) {
+    const o = new StaticArray<u32>(argOff.length * 2);
+    const l = new StaticArray<u32>(argOff.length * 2);
+    memory.copy(changetype<usize>(o), changetype<usize>(argOff), <usize>argOff.length * 4);
+    memory.copy(changetype<usize>(l), changetype<usize>(argLen), <usize>argLen.length * 4);
+    argOff = o;
+    argLen = l;
+  }
+  unchecked((argOff[i] = off));
+  unchecked((argLen[i] = len));
+}
+
+/** lineEnd -- the first byte c at or after from, as strchr finds it: -1 if a NUL or the end comes first. */
+function lineEnd(s: Stream, from: u32, c: u8): i32 {
+  const at = s.indexOfEither(c, 0, from);
+  return at < 0 || s.byteAt(<u32>at) == 0 ? -1 : at;
+}
+
+/** toNumber -- Redis's string2ll: [off, off+len) as a decimal i64 into `number`; no '+', no leading zeros, no "-0". */
+function toNumber(s: Stream, off: u32, len: u32): bool {
+  if (len == 0 || len >= 21) return false;
+  if (len == 1 && s.byteAt(off) == 48) {
+    number = 0;
+    return true;
+  }
+  let i: u32 = 0;
+  const neg = s.byteAt(off) == 45;
+  if (neg && ++i == len) return false;
+  const first = s.byteAt(off + i);
+  if (first < 49 || first > 57) return false;
+  let v: u64 = 0;
+  for (; i < len; i++) {
+    const c = s.byteAt(off + i);
+    if (c < 48 || c > 57) return false;
+    if (v > (u64.MAX_VALUE - 9) / 10) return false;   // the next digit could overflow
+    v = v * 10 + <u64>(c - 48);
+  }
+  if (neg ? v > <u64>i64.MAX_VALUE + 1 : v > <u64>i64.MAX_VALUE) return false;
+  number = neg ? -<i64>v : <i64>v;
+  return true;
+}
 
 /** parse -- one command at the stream's cursor: bytes it takes, 0 if incomplete, -1 on a protocol error. */
 function parse(s: Stream): i32 {
+  argc = 0;
   if (s.length == 0) return 0;
   if (s.byteAt(0) != 42 /* '*' */) return parseInline(s);
-  const crlf = s.indexOfCrlf(1);
-  if (crlf < 0) return s.length > 32 ? error("Protocol error: invalid multibulk length") : 0;
-  const n = s.parseI64(1, <u32>crlf - 1);
-  if (n < 0 || n > MAX_ARGS) return error("Protocol error: invalid multibulk length");
-  let pos = <u32>crlf + 2;
-  for (let i = 0; i < <i32>n; i++) {
+  const r = lineEnd(s, 0, 13);
+  if (r < 0) return s.length > INLINE_MAX ? error("Protocol error: too big mbulk count string") : 0;
+  if (<u32>r + 2 > s.length) return 0;              // the '\n' is not here yet
+  if (!toNumber(s, 1, <u32>r - 1) || number > MAX_MULTIBULK) return error("Protocol error: invalid multibulk length");
+  const n = number;
+  let pos = <u32>r + 2;
+  if (n <= 0) return <i32>pos;                      // "*0", "*-1": nothing to run
+  for (let i: i64 = 0; i < n; i++) {
     if (pos >= s.length) return 0;
-    if (s.byteAt(pos) != 36 /* '$' */) return error("Protocol error: expected '$'");
-    const e = s.indexOfCrlf(pos + 1);
-    if (e < 0) return s.length - pos > 32 ? error("Protocol error: invalid bulk length") : 0;
-    const len = s.parseI64(pos + 1, <u32>e - pos - 1);
-    if (len < 0 || len > MAX_BULK) return error("Protocol error: invalid bulk length");
+    const e = lineEnd(s, pos, 13);
+    if (e < 0) return s.length - pos > INLINE_MAX ? error("Protocol error: too big bulk count string") : 0;
+    if (<u32>e + 2 > s.length) return 0;
+    const lead = s.byteAt(pos);
+    if (lead != 36 /* '$' */) return error("Protocol error: expected '$', got '" + String.fromCharCode(lead) + "'");
+    if (!toNumber(s, pos + 1, <u32>e - pos - 1) || number < 0 || number > MAX_BULK) return error("Protocol error: invalid bulk length");
     const start = <u32>e + 2;
-    if (<u64>start + <u64>len + 2 > <u64>s.length) return 0;
-    if (s.byteAt(start + <u32>len) != 13 || s.byteAt(start + <u32>len + 1) != 10) return error("Protocol error: bulk not followed by CRLF");
-    unchecked((argOff[i] = start));
-    unchecked((argLen[i] = <u32>len));
-    pos = start + <u32>len + 2;
+    if (<u64>start + <u64>number + 2 > <u64>s.length) return 0;
+    setArg(<i32>i, start, <u32>number);
+    pos = start + <u32>number + 2;                  // Redis skips the two bytes after a bulk unseen
   }
   argc = <i32>n;
   return <i32>pos;
 }
 
-/** parseInline -- "PING\r\n", "SET k v\r\n": words separated by spaces. */
+/** isSpace -- C's isspace: what Redis skips between inline arguments. */
+function isSpace(c: u8): bool {
+  return c == 32 || (c >= 9 && c <= 13);
+}
+
+/**
+ * parseInline -- "PING\r\n", "SET k v\n": Redis's sdssplitargs on the line
+ * up to its '\n' (a '\r' before it dropped). An argument ends at a space, a
+ * tab, '\r' or '\n'. Quoted arguments ("a b", "\x41") are refused, with a
+ * protocol error: their bytes are not the bytes that arrived, and a command
+ * is logged as it arrived. Clients send arrays of bulk strings; quoting is
+ * for people at a terminal, and redis-cli sends arrays too.
+ */
 function parseInline(s: Stream): i32 {
-  const crlf = s.indexOfCrlf(0);
-  if (crlf < 0) return s.length > MAX_INLINE ? error("Protocol error: too big inline request") : 0;
-  argc = 0;
+  const nl = lineEnd(s, 0, 10);
+  if (nl < 0) return s.length > INLINE_MAX ? error("Protocol error: too big inline request") : 0;
+  const end: u32 = nl > 0 && s.byteAt(<u32>nl - 1) == 13 ? <u32>nl - 1 : <u32>nl;
   let i: u32 = 0;
-  const end = <u32>crlf;
-  while (i < end) {
-    while (i < end && s.byteAt(i) == 32) i++;
+  for (;;) {
+    while (i < end && isSpace(s.byteAt(i))) i++;
     if (i == end) break;
     const start = i;
-    while (i < end && s.byteAt(i) != 32) i++;
-    if (argc == MAX_ARGS) return error("Protocol error: too many arguments");
-    unchecked((argOff[argc] = start));
-    unchecked((argLen[argc] = i - start));
-    argc++;
+    for (; i < end; i++) {
+      const c = s.byteAt(i);
+      if (c == 32 || c == 9 || c == 10 || c == 13) break;
+      if (c == 34 || c == 39) return error("Protocol error: quoted inline arguments are not supported (send an array of bulk strings)");
+    }
+    setArg(argc++, start, i - start);
   }
-  return end + 2;
+  return nl + 1;
 }
 
 function error(msg: string): i32 {
   protoError = msg;
+  argc = 0;
   return -1;
 }
 
@@ -191,7 +263,8 @@ function bulkPieces(conn: u32, pieces: StaticArray<u32>, len: u32): void {
 function execute(conn: u32, s: Stream, cmdLen: u32): void {
   if (argc == 0) return;
   if (is(s, 0, "SET")) {
-    if (argc != 3) return err(conn, "ERR syntax error (this server supports SET key value)");
+    if (argc < 3) return arity(conn, "set");
+    if (argc > 3) return err(conn, "ERR syntax error (this server supports SET key value, no options)");
     // While buffers are short, a small SET is copied densely into shared
     // buffers instead of holding the buffer it arrived in (a 16-byte value
     // would keep 2 KiB) until the cleaner comes round to it.
@@ -208,8 +281,8 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
   } else if (is(s, 0, "DEL")) {
     if (argc < 2) return arity(conn, "del");
     let n = 0;
-    for (let i = 1; i < argc; i++) if (lookup(s, i)) n++;
-    if (n) apply(s, logFreeing(s, cmdLen), cmdLen);   // only a DEL that changes something is logged
+    for (let i = 1; i < argc && n == 0; i++) if (lookup(s, i)) n++;
+    if (n) n = apply(s, logFreeing(s, cmdLen), cmdLen);   // only a DEL that changes something is logged; "DEL a a" is 1
     replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
   } else if (is(s, 0, "EXISTS")) {
     if (argc < 2) return arity(conn, "exists");
@@ -217,11 +290,14 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     for (let i = 1; i < argc; i++) if (lookup(s, i)) n++;
     replies.begin().ascii(":").u64(n).ascii("\r\n").send(conn);
   } else if (is(s, 0, "DBSIZE")) {
+    if (argc != 1) return arity(conn, "dbsize");
     replies.begin().ascii(":").u64(index.size).ascii("\r\n").send(conn);
   } else if (is(s, 0, "FLUSHALL")) {
+    if (argc > 2 || (argc == 2 && !is(s, 1, "SYNC") && !is(s, 1, "ASYNC"))) return err(conn, "ERR syntax error");
     apply(s, logFreeing(s, cmdLen), cmdLen);           // every SET before it is now dead: the cleaner drops them
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (is(s, 0, "PING")) {
+    if (argc > 2) return arity(conn, "ping");
     if (argc == 1) replies.begin().ascii("+PONG\r\n").send(conn);
     else bulkPieces(conn, piecesOf(s, argOff[1], argLen[1]), argLen[1]);
   } else if (is(s, 0, "ECHO")) {
@@ -235,19 +311,49 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
   } else if (is(s, 0, "COMMAND") || is(s, 0, "CONFIG")) {
     replies.begin().ascii("*0\r\n").send(conn);       // enough for redis-cli and redis-benchmark
   } else if (is(s, 0, "SELECT")) {
-    if (argc == 2 && s.byteAt(argOff[1]) == 48 && argLen[1] == 1) replies.begin().ascii("+OK\r\n").send(conn);
-    else err(conn, "ERR DB index is out of range (only db 0)");
-  } else if (is(s, 0, "QUIT") || is(s, 0, "CLIENT")) {
+    if (argc != 2) return arity(conn, "select");
+    if (!toNumber(s, argOff[1], argLen[1]) || number < i32.MIN_VALUE || number > i32.MAX_VALUE) return err(conn, "ERR value is not an integer or out of range");
+    if (number == 0) replies.begin().ascii("+OK\r\n").send(conn);
+    else err(conn, "ERR DB index is out of range (this server has db 0 only)");
+  } else if (is(s, 0, "QUIT")) {
+    replies.begin().ascii("+OK\r\n").send(conn);
+    closeConnection(conn);
+    closing.add(conn);
+  } else if (is(s, 0, "CLIENT")) {
     replies.begin().ascii("+OK\r\n").send(conn);
   } else {
-    replies.begin().ascii("-ERR unknown command '");
-    const n = min<u32>(argLen[0], 64);
-    for (let i: u32 = 0; i < n; i++) {
-      const c = s.byteAt(argOff[0] + i);
-      replies.bytes(changetype<usize>(StaticArray.fromArray<u8>([c >= 32 && c < 127 && c != 39 ? c : 63])), 1);
-    }
-    replies.ascii("'\r\n").send(conn);
+    unknown(conn, s);
   }
+}
+
+/**
+ * unknown -- Redis 7's answer, byte for byte: the name and the arguments
+ * (128 bytes of each at most, and of the arguments together), each cut at a
+ * NUL as printf cuts it, with '\r' and '\n' made spaces.
+ */
+function unknown(conn: u32, s: Stream): void {
+  const b = replies.begin().ascii("-ERR unknown command '");
+  quoted(b, s, 0, 128);
+  b.ascii("', with args beginning with: ");
+  let used: u32 = 0;
+  for (let i = 1; i < argc && used < 128; i++) {
+    b.byte(39);
+    const n = quoted(b, s, i, 128 - used);
+    b.ascii("' ");
+    used += n + 3;
+  }
+  b.ascii("\r\n").send(conn);
+}
+
+/** quoted -- argument i's bytes up to max, or up to a NUL; '\r' and '\n' as spaces. How many. */
+function quoted(b: ReplyBuilder, s: Stream, i: i32, max: u32): u32 {
+  const n = min<u32>(argLen[i], max);
+  for (let k: u32 = 0; k < n; k++) {
+    const c = s.byteAt(argOff[i] + k);
+    if (c == 0) return k;
+    b.byte(c == 13 || c == 10 ? 32 : c);
+  }
+  return n;
 }
 
 /** info -- the INFO body (the same bytes each time it is built within a batch). */
@@ -292,25 +398,46 @@ export function on_rx(ring: Ring): void {
   for (let i = ring.head; i != ring.tail; i = ring.next(i)) {
     const slot = ring.slot(i);
     const conn = slot.conn;
+    if (closing.has(conn)) continue;                   // after QUIT or a protocol error nothing more is read
     const s = streams.of(conn);
     if (s.full) {
-      err(conn, "ERR request too large");
-      s.reset();
+      // a command larger than the stream holds (its pieces): Redis would wait
+      // for up to 1 GiB; kv-wal cannot, and says so
+      protoError = "Protocol error: command too large for this server (" + s.capacity.toString() + " pieces)";
+      hangUp(conn, s);
+      continue;
     }
     s.push(slot);
     for (;;) {
       const n = parse(s);
       if (n == 0) break;
       if (n < 0) {
-        err(conn, "ERR " + protoError);
-        s.reset();                                     // drop what cannot be parsed; the connection goes on
+        hangUp(conn, s);
         break;
       }
       execute(conn, s, <u32>n);
       s.consume(<u32>n);
+      if (closing.has(conn)) break;                  // QUIT
     }
   }
   ring.release();
+}
+
+/**
+ * hangUp -- a protocol error: answer it and close, as Redis does. Where the
+ * stream went wrong, the next command's start cannot be known; reading on
+ * would run the middle of a value as a command.
+ */
+function hangUp(conn: u32, s: Stream): void {
+  const b = replies.begin().ascii("-ERR ");
+  for (let i = 0; i < protoError.length; i++) {
+    const c = protoError.charCodeAt(i);
+    b.byte(c == 13 || c == 10 ? 32 : <u8>c);
+  }
+  b.ascii("\r\n").send(conn);
+  s.reset();
+  closeConnection(conn);
+  closing.add(conn);
 }
 
 export function on_replay(rec: Record): void {
@@ -320,6 +447,7 @@ export function on_replay(rec: Record): void {
 }
 
 export function on_close(conn: u32): void {
+  closing.delete(conn);
   streams.close(conn);
 }
 

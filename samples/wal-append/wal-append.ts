@@ -21,7 +21,7 @@
 // frames still arrive and get the refusal, and the consumer's trim frame
 // still gets through. Without it a full pool would stop reading.
 
-import { Ring, Record, Streams, Err, replies, closeConnection, trim, lastError } from "paste-host/assembly";
+import { Ring, Record, Streams, Err, replies, closeConnection, trim, committed, lastError } from "paste-host/assembly";
 
 const MAX_FRAME: u32 = 1 << 20;
 const FULL: u64 = u64.MAX_VALUE;
@@ -49,7 +49,8 @@ export function on_rx(ring: Ring): void {
         if (s.length < 12) break;
         let upTo: u64 = 0;
         for (let b: u32 = 0; b < 8; b++) upTo |= <u64>s.byteAt(4 + b) << (8 * b);
-        ack(conn, trim(upTo));             // only durable frames are released
+        const done = committed();          // only durable frames can be released: a client may ask for more
+        ack(conn, trim(upTo < done ? upTo : done));
         s.consume(12);
         continue;
       }
