@@ -2,6 +2,7 @@
 // serves: what the benchmark, the torture tool and the tests share.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { packageRoot } from "../core/native.js";
 
@@ -55,5 +56,17 @@ export function spawnHost(o: SpawnOptions): Promise<SpawnedHost> {
       clearTimeout(timer);
       reject(new Error(`paste-host run exited before serving:\n${out}`));
     });
+  });
+}
+
+/** freePort -- a TCP port on loopback that was free a moment ago (for a peer that must be told its port, like redis-server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+    srv.on("error", reject);
   });
 }

@@ -20,14 +20,13 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { buildHandler } from "../core/build.js";
 import { packageRoot } from "../core/native.js";
 import { Runtime } from "../core/runtime.js";
-import { spawnHost } from "../server/spawn.js";
+import { freePort, spawnHost } from "../server/spawn.js";
 import { cleanBench, type CleanRow } from "./bench-clean.js";
 
 export interface BenchOptions {
@@ -176,17 +175,6 @@ async function memBench(o: BenchOptions, report: BenchReport): Promise<void> {
 
 function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-    srv.on("error", reject);
-  });
 }
 
 interface Running { port: number; stop(): Promise<void> }

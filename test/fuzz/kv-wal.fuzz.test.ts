@@ -5,11 +5,11 @@
 // the connection; after each stream every key reads back the same on both.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import fc from "fast-check";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../host/server/spawn.js";
 import { haveProgram, root, startServer, type Server } from "../helpers.js";
 import { fuzz } from "./config.js";
 import { KEYS, encode, stream } from "./gen/resp.js";
@@ -18,17 +18,6 @@ import { converse, splitAt } from "./wire.js";
 
 /** After the stream: a framing error on both (or the end of a bulk both wait for), so neither is left guessing. */
 const SENTINEL = "\r\n*x\r\n";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-    srv.on("error", reject);
-  });
-}
 
 describe("kv-wal against redis-server 7", () => {
   const dir = mkdtempSync("/dev/shm/paste-fuzz-kv-");
