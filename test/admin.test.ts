@@ -28,6 +28,14 @@ describe("admin API", () => {
     expect((await fetch(`${url}/metrics`, { headers: { Authorization: "Bearer wrong" } })).status).toBe(401);
     const auth = { headers: { Authorization: `Bearer ${token}` } };
     expect(await (await fetch(`${url}/healthz`, auth)).text()).toBe("ok\n");
+    // a liveness probe needs no token, and learns nothing but the state
+    const probe = await fetch(`${url}/healthz`);
+    expect([probe.status, await probe.text()]).toEqual([200, "ok\n"]);
+    // a known path with the wrong method: 405 and what it takes; an unknown one: 404
+    const put = await fetch(`${url}/v1/status`, { method: "PUT", ...auth });
+    expect([put.status, put.headers.get("allow")]).toEqual([405, "GET"]);
+    expect((await fetch(`${url}/v1/handler`, auth)).headers.get("allow")).toBe("POST");
+    expect((await fetch(`${url}/nope`, auth)).status).toBe(404);
 
     const r = new Redis({ port: s.port, host: "127.0.0.1" });
     for (let i = 0; i < 50; i++) await r.set(`k${i}`, "v");
@@ -88,6 +96,22 @@ describe("admin API", () => {
     r.disconnect();
     expect((await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
   });
+
+  it("a second run on the same pool fails and leaves the first host's discovery files alone", async () => {
+    const pool = join(scratchDir("shm"), "c.pool");
+    const handler = join(root, "samples", "kv-wal", "kv-wal.wasm");
+    const s = await startServer({ pool, handler });
+    running.push(s);
+    await until(() => /admin API on/.test(s.output()));
+    const admin = readFileSync(`${pool}.admin`, "utf8");
+    const second = runCli(["run", "--pool", pool, "--handler", handler, "--listen", "tcp://127.0.0.1:0"], {}, 30_000);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/PASTE_ERR_POOL_LOCKED/);
+    expect(readFileSync(`${pool}.admin`, "utf8")).toBe(admin);
+    const st = runCli(["status", "--pool", pool]);
+    expect(st.status, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
+  }, 60_000);
 
   it("paste-host status with a wrong token file or no host says so", async () => {
     const pool = join(scratchDir("shm"), "b.pool");

@@ -5,10 +5,12 @@
 // once, reused after) and the API's address to POOL.admin (0600), so
 // `paste-host status --pool POOL` finds both. A request without the right
 // token gets 401 and a log line naming the method, path and peer, never the
-// token.
+// token. /healthz alone needs no token: a liveness probe carries no secret,
+// and the answer tells nothing but the state. A known path asked with the
+// wrong method gets 405 and Allow; an unknown path 404.
 //
-//   GET /healthz     200 "ok" while the data path serves, 503 while it starts
-//                    or restarts
+//   GET /healthz     200 "ok" while the data path serves; 503 "starting"
+//                    while it starts or restarts, "stopping" once it stops
 //   GET /v1/status   handler (name, sha256, ABI, loaded at), pool usage,
 //                    connections, records/s, commit latency
 //   GET /metrics     Prometheus text format (prom-client)
@@ -60,9 +62,16 @@ export interface AdminHooks {
   deploy?: (bytes: Uint8Array, name: string) => Promise<DeployResult>;
   /** False while the data path is not serving (a stopped handler's replacement is starting). */
   serving?: () => boolean;
+  /** True once the host is shutting down. */
+  stopping?: () => boolean;
   /** The handler serving now, the one before it, and recent events. */
   handler?: () => HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
 }
+
+/** The methods each path takes (HEAD is not served: 405 like any other). */
+const ROUTES: Record<string, string[]> = {
+  "/healthz": ["GET"], "/v1/status": ["GET"], "/metrics": ["GET"], "/v1/handler": ["POST"],
+};
 
 /** HTTP status for each deploy refusal. */
 const DEPLOY_STATUS: Record<string, number> = {
@@ -203,16 +212,17 @@ export class AdminApi {
       res.writeHead(code, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
       res.end(body);
     };
+    const path = (req.url ?? "/").split("?")[0];
+    const allowed = ROUTES[path];
+    if (allowed && !allowed.includes(req.method ?? "")) {
+      res.setHeader("Allow", allowed.join(", "));
+      return send(405, JSON.stringify({ error: "method not allowed", allow: allowed }));
+    }
+    if (path === "/healthz") return this.#health(send);   // no token: it says only ok, starting or stopping
     if (!this.#authorized(req)) {
       this.hooks.log(`admin: 401 ${req.method} ${req.url} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
       res.setHeader("WWW-Authenticate", 'Bearer realm="paste-host"');
       return send(401, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: "a valid bearer token is required (see POOL.token)" }));
-    }
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/healthz") {
-      if (!this.#latest) return send(503, "starting\n", "text/plain");
-      if (this.hooks.serving && !this.hooks.serving()) return send(503, "restarting the data path\n", "text/plain");
-      return send(200, "ok\n", "text/plain");
     }
     if (req.method === "GET" && path === "/v1/status") {
       if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
@@ -227,6 +237,12 @@ export class AdminApi {
     }
     if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
     send(404, JSON.stringify({ error: "not found", paths: ["GET /healthz", "GET /v1/status", "GET /metrics", "POST /v1/handler"] }));
+  }
+
+  #health(send: (code: number, body: string, type?: string) => void): void {
+    if (this.hooks.stopping?.()) return send(503, "stopping\n", "text/plain");
+    if (!this.#latest || (this.hooks.serving && !this.hooks.serving())) return send(503, "starting\n", "text/plain");
+    send(200, "ok\n", "text/plain");
   }
 
   async #deploy(req: IncomingMessage, res: ServerResponse, send: (code: number, body: string) => void): Promise<void> {

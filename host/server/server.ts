@@ -173,6 +173,7 @@ class Host {
   readonly ready: Promise<number>;
   readonly done: Promise<number>;
   #readyResolve!: (port: number) => void;
+  #wroteAdminFile = false;
   #doneResolve!: (status: number) => void;
   #watchdog?: NodeJS.Timeout;
   readonly #onInt = () => this.#onSignal("SIGINT");
@@ -203,6 +204,7 @@ class Host {
         log: (line) => this.log.warn(line),
         deploy: (bytes, name) => this.deploy(bytes, name),
         serving: () => this.dataPathUp && !this.stopping,
+        stopping: () => this.stopping,
         handler: () => ({ ...h.current.summary, deployedAt: h.current.since, previous: h.list.at(-2)?.summary.name ?? null, events: h.events }),
       });
     }
@@ -274,6 +276,7 @@ class Host {
     if (!this.admin || !this.adminAddr) return this.#readyResolve(m.port);
     this.admin.listen(this.adminAddr.host, this.adminAddr.port).then((url) => {
       writeFileSync(this.adminFile, JSON.stringify({ url, pid: process.pid, tokenFile: this.tokenFile }) + "\n", { mode: 0o600 });
+      this.#wroteAdminFile = true;
       this.log.info(`admin API on ${url} (bearer token in ${this.tokenFile})`);
       this.#readyResolve(m.port);
     }, (e) => {
@@ -448,7 +451,9 @@ class Host {
     this.#settleDeploy(new DeployBusyError("the host stopped"));
     if (this.admin) {
       await this.admin.close().catch(() => {});
-      rmSync(this.adminFile, { force: true });
+      // only the file this host wrote: a run that failed (pool locked, port
+      // taken) must not hide the host that is running from status and deploy
+      if (this.#wroteAdminFile) rmSync(this.adminFile, { force: true });
     }
     process.off("SIGINT", this.#onInt);
     process.off("SIGTERM", this.#onTerm);
