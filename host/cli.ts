@@ -69,8 +69,17 @@ export async function run(argv: string[]): Promise<number> {
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   // exitCode, not exit(): stdout to a pipe is written asynchronously, and
   // process.exit() would cut a long `log dump` short.
+  // A command whose work is left waiting on nothing (a promise no handle will
+  // ever settle) would otherwise end with status 0 and no output: say so.
+  let settled = false;
+  process.on("beforeExit", () => {
+    if (settled) return;
+    console.error("paste-host: internal error: the command stopped with its work unfinished (it waited for something that can no longer happen)");
+    process.exit(70);
+  });
   run(process.argv.slice(2)).then(
     (code) => {
+      settled = true;
       if (code !== 0 || process.exitCode === undefined) process.exitCode = code;   // an action may have set it
     },
     (e) => {

@@ -14,6 +14,8 @@ export interface AdminTarget {
   pool?: string;
   admin?: string;
   tokenFile?: string;
+  /** Give up on the request after this long (default 120 s: a deploy may wait and replay). */
+  timeoutMs?: number;
 }
 
 /** adminRequest -- an authenticated request; the address and token default to the files beside the pool. */
@@ -25,11 +27,19 @@ async function adminRequest(o: AdminTarget, path: string, init: RequestInit = {}
   } catch (e) {
     throw new UsageError(`cannot read the token file ${tokenFile}: ${(e as Error).message}`);
   }
+  // A deadline on a timer that keeps the process alive: a host killed while
+  // fetch is still sending the body can leave fetch settling never, and with
+  // no socket left the process would just end.
+  const ac = new AbortController();
+  const ms = o.timeoutMs ?? 120_000;
+  const deadline = setTimeout(() => ac.abort(new Error(`no answer in ${ms / 1000} s`)), ms);
   let res: Response;
   try {
-    res = await fetch(`${url}${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` } });
+    res = await fetch(`${url}${path}`, { ...init, signal: ac.signal, headers: { ...init.headers, Authorization: `Bearer ${token}` } });
   } catch (e) {
     throw new UsageError(`cannot reach the admin API at ${url}: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(deadline);
   }
   if (res.status === 401) throw new UnauthorizedError(`the admin API at ${url} refused the token in ${tokenFile}`);
   return { res, url };

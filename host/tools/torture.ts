@@ -192,7 +192,7 @@ class Torture {
       await new Promise((r) => setTimeout(r, o.deployEveryMs));
       if (!loading()) break;
       try {
-        await deployHandler(k % 2 ? o.handler : o.deployHandler ?? o.handler, { pool: this.pool });
+        await deployHandler(k % 2 ? o.handler : o.deployHandler ?? o.handler, { pool: this.pool, timeoutMs: 10_000 });
         this.deploys++;
       } catch {
         // the kill can land mid-deploy (the request fails) and so can a deploy
