@@ -23,7 +23,7 @@
 
 import * as host from "./imports";
 import { ChunkQueue } from "./chunks";
-import { Err, LogExtent, Pressure, PressureFlags, bufferAddress } from "./layout";
+import { Err, LogExtent, Pressure, PressureFlags, bufferAddress, packedTriples, toExtents } from "./layout";
 
 /** A record the cleaner may move: its sequence number and its pieces, (buf, off, len) triples. */
 export class LiveRecord {
@@ -195,26 +195,12 @@ export class Cleaner {
   private move(r: LiveRecord): i64 {
     const n = r.rec.length / 3;
     if (n > MAX_PIECES) return <i64>Err.HANDLER;
-    for (let k = 0; k < n; k++) {
-      const e = changetype<LogExtent>(this.ext + <usize>k * offsetof<LogExtent>());
-      e.buf_idx = unchecked(r.rec[k * 3]);
-      e.off = <u16>unchecked(r.rec[k * 3 + 1]);
-      e.len = <u16>unchecked(r.rec[k * 3 + 2]);
-    }
+    toExtents(r.rec, n, this.ext);
     let seq: f64;
     if (r.len <= packBelow()) {
       seq = host.log_pack(this.ext, n, this.out, MAX_PIECES);
       if (seq >= 0) {
-        const m = load<u32>(this.out);
-        // usually as many pieces as before (one): reuse the array, no garbage for the collector
-        const rec = <u32>r.rec.length == m * 3 ? r.rec : new StaticArray<u32>(<i32>m * 3);
-        for (let k: u32 = 0; k < m; k++) {
-          const e = changetype<LogExtent>(this.out + 8 + <usize>k * offsetof<LogExtent>());
-          unchecked((rec[k * 3] = e.buf_idx));
-          unchecked((rec[k * 3 + 1] = e.off));
-          unchecked((rec[k * 3 + 2] = e.len));
-        }
-        r.rec = rec;
+        r.rec = packedTriples(this.out, MAX_PIECES, r.rec);
         r.packed = true;
       }
     } else {

@@ -142,6 +142,34 @@ export class LogExtent {
   len: u16;
 }
 
+/** toExtents -- the first n (buf_idx, offset, length) triples as LogExtents at dst, for the logging imports. */
+export function toExtents(triples: StaticArray<u32>, n: i32, dst: usize): void {
+  for (let k = 0; k < n; k++) {
+    const e = changetype<LogExtent>(dst + <usize>k * offsetof<LogExtent>());
+    e.buf_idx = unchecked(triples[k * 3]);
+    e.off = <u16>unchecked(triples[k * 3 + 1]);
+    e.len = <u16>unchecked(triples[k * 3 + 2]);
+  }
+}
+
+/**
+ * packedTriples -- log_pack's answer at out (a u32 count, 4 bytes of
+ * padding, then room for cap LogExtents) as triples. Into `reuse` when it
+ * has the right length (a moved record usually keeps its piece count: no
+ * garbage for the collector), else into a new array.
+ */
+export function packedTriples(out: usize, cap: u32, reuse: StaticArray<u32> | null = null): StaticArray<u32> {
+  const m = min<u32>(load<u32>(out), cap);
+  const t = reuse && <u32>reuse.length == m * 3 ? reuse : new StaticArray<u32>(<i32>m * 3);
+  for (let k: u32 = 0; k < m; k++) {
+    const e = changetype<LogExtent>(out + 8 + <usize>k * offsetof<LogExtent>());
+    unchecked((t[k * 3] = e.buf_idx));
+    unchecked((t[k * 3 + 1] = e.off));
+    unchecked((t[k * 3 + 2] = e.len));
+  }
+  return t;
+}
+
 /** The pool's space, as pressure() reads it (struct paste_pressure). */
 @unmanaged
 export class Pressure {

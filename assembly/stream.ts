@@ -12,7 +12,7 @@
 // serves both the live path and recovery.
 
 import * as host from "./imports";
-import { LogExtent, Record, Slot, bufferAddress } from "./layout";
+import { LogExtent, Record, Slot, bufferAddress, packedTriples, toExtents } from "./layout";
 
 function fail(what: string): void {
   const cap: u32 = 512;
@@ -313,15 +313,7 @@ export class Stream {
 
   /** packedPieces -- after a tryLogPacked that succeeded: the copy's (buf_idx, offset, length) triples (a new array). */
   packedPieces(): StaticArray<u32> {
-    const m = min<u32>(load<u32>(packOut), MAX_PACK_OUT);
-    const out = new StaticArray<u32>(<i32>m * 3);
-    for (let k: u32 = 0; k < m; k++) {
-      const e = changetype<LogExtent>(packOut + 8 + <usize>k * offsetof<LogExtent>());
-      unchecked((out[k * 3] = e.buf_idx));
-      unchecked((out[k * 3 + 1] = e.off));
-      unchecked((out[k * 3 + 2] = e.len));
-    }
-    return out;
+    return packedTriples(packOut, MAX_PACK_OUT);
   }
 
   private logRaw(off: u32, len: u32, copy: bool): f64 {
@@ -332,12 +324,7 @@ export class Stream {
   /** extents -- [off, off+len) as LogExtents in this.ext; how many. */
   private extents(off: u32, len: u32): u32 {
     const k = this.pieces(off, len, this.triples);
-    for (let i = 0; i < k; i++) {
-      const e = changetype<LogExtent>(this.ext + <usize>i * offsetof<LogExtent>());
-      e.buf_idx = unchecked(this.triples[i * 3]);
-      e.off = <u16>unchecked(this.triples[i * 3 + 1]);
-      e.len = <u16>unchecked(this.triples[i * 3 + 2]);
-    }
+    toExtents(this.triples, k, this.ext);
     return <u32>k;
   }
 

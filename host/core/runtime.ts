@@ -449,8 +449,7 @@ export class Runtime {
   }
 
   /** space -- where the pool's bytes are: buffers by state, live and unused bytes, amplification (space.ts). */
-  space(): Space {
-    const s = this.stats();
+  space(s: RuntimeStats = this.stats()): Space {
     return spaceOf({
       bufSize: this.pool.bufSize, buffers: this.pool.buffers, freeBuffers: s.freeBuffers, ringBuffers: s.ringBuffers,
       liveBuffers: s.liveBuffers, holdBuffers: s.holdBuffers, liveBytes: s.logBytes, logUsed: s.logUsed,

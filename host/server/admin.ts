@@ -69,7 +69,7 @@ export interface AdminHooks {
 }
 
 /** The methods each path takes (HEAD is not served: 405 like any other). */
-const ROUTES: Record<string, string[]> = {
+export const ROUTES: Record<string, string[]> = {
   "/healthz": ["GET"], "/v1/status": ["GET"], "/metrics": ["GET"], "/v1/handler": ["POST"],
 };
 
@@ -236,7 +236,7 @@ export class AdminApi {
       return send(200, await this.registry.metrics(), this.registry.contentType);
     }
     if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
-    send(404, JSON.stringify({ error: "not found", paths: ["GET /healthz", "GET /v1/status", "GET /metrics", "POST /v1/handler"] }));
+    send(404, JSON.stringify({ error: "not found", paths: Object.entries(ROUTES).flatMap(([p, ms]) => ms.map((m) => `${m} ${p}`)) }));
   }
 
   #health(send: (code: number, body: string, type?: string) => void): void {

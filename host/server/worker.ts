@@ -16,7 +16,7 @@ import type { HostSnapshot } from "./admin.js";
 import { DeployBusyError, DeployFailedError, HandlerMemoryError, HandlerTrapError, PasteError } from "../core/errors.js";
 import { CONST, type PersistMode } from "../core/layout.js";
 import type { LogLevel } from "./logger.js";
-import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type TakeoverReport } from "../core/runtime.js";
+import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type RuntimeStats, type TakeoverReport } from "../core/runtime.js";
 import type { HandlerInfo } from "../core/validate.js";
 import { Ctl, PHASES } from "./control.js";
 
@@ -142,14 +142,14 @@ function deploy(rt: Runtime, m: ControlMessage): void {
 }
 
 /** space -- the snapshot's view of the pool's pressure (what the host calls on_clean for). */
-function space(rt: Runtime): HostSnapshot["space"] {
+function space(rt: Runtime, stats: RuntimeStats): HostSnapshot["space"] {
   const p = rt.pressure();
   const pressure = [
     p.flags & CONST.PASTE_PRESSURE_BUFS ? "buffers" : "",
     p.flags & CONST.PASTE_PRESSURE_LOG ? "log" : "",
     p.flags & CONST.PASTE_PRESSURE_FULL ? "full" : "",
   ].filter(Boolean);
-  return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure, usage: rt.space() };
+  return { ringBuffers: p.ringBuffers, cleaner: !!rt.handler.exports.on_clean, reserveBuffers: p.reserveBuffers, logReserve: p.logReserve, pressure, usage: rt.space(stats) };
 }
 
 /**
@@ -186,9 +186,9 @@ function main(): void {
   post({ type: "ready", port, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
     handler: summary(rt.handler.name, rt.handler.info), takeover: rt.takeover });
 
-  const snapshot = (): Omit<HostSnapshot, "handler"> => ({
+  const snapshot = (stats = rt.stats()): Omit<HostSnapshot, "handler"> => ({
     pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
-    flush: info.flush, recovery: { ...rt.recovery }, stats: rt.stats(), buffers: rt.pool.buffers, space: space(rt),
+    flush: info.flush, recovery: { ...rt.recovery }, stats, buffers: rt.pool.buffers, space: space(rt, stats),
     connections: rt.connections(), commit: rt.takeCommitLatency(), at: Date.now(),
   });
   post({ type: "snapshot", snapshot: snapshot() });

@@ -99,7 +99,10 @@ export interface CleanBenchOptions {
   step: (what: string) => void;
 }
 
-/** cleanBench -- the one-key run, then the random-key run in its three phases. */
+/** The progress steps cleanBench reports (for the caller's ETA). */
+export const CLEAN_STEPS = 7;
+
+/** cleanBench -- the one-key run, then the random-key run in its three phases, then small values. */
 export async function cleanBench(o: CleanBenchOptions): Promise<CleanRow[]> {
   const { handler, poolPath, size, step } = o;
   const bytes = parseSize(size);

@@ -27,7 +27,7 @@ import { buildHandler } from "../core/build.js";
 import { packageRoot } from "../core/native.js";
 import { Runtime } from "../core/runtime.js";
 import { freePort, spawnHost } from "../server/spawn.js";
-import { cleanBench, type CleanRow } from "./bench-clean.js";
+import { CLEAN_STEPS, cleanBench, type CleanRow } from "./bench-clean.js";
 
 export interface BenchOptions {
   /** CI smoke size: fewer requests and rounds (under two minutes). */
@@ -479,7 +479,7 @@ export async function runBench(o: BenchOptions = {}): Promise<{ report: BenchRep
   if (have("redis-benchmark")) {
     const dir = mkdtempSync(join(o.poolDir ?? "/dev/shm", "paste-bench-clean-"));
     try {
-      const r = new Rounds(7);
+      const r = new Rounds(CLEAN_STEPS);
       report.cleaner = await cleanBench({
         handler: join(packageRoot(), "samples", "kv-wal", "kv-wal.wasm"), poolPath: (tag) => join(dir, `${tag}.pool`),
         size: o.quick ? "16M" : "256M", step: (what) => r.step(what),

@@ -7,6 +7,7 @@
 import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
+import { ROUTES } from "../../host/server/admin.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root, startServer, type Server } from "../helpers.js";
 import { fuzz } from "./config.js";
@@ -35,8 +36,6 @@ const request = (token: string) => fc.record({
 
 type Req = ReturnType<typeof request> extends fc.Arbitrary<infer T> ? T : never;
 
-/** The admin API's paths and their methods (host/server/admin.ts). */
-const ROUTES: Record<string, string[]> = { "/healthz": ["GET"], "/v1/status": ["GET"], "/metrics": ["GET"], "/v1/handler": ["POST"] };
 
 function encode(r: Req): Buffer {
   const body = r.body === undefined ? undefined : Buffer.from(r.body, "latin1");
