@@ -28,6 +28,13 @@ if (!have("make", ["--version"])) {
   );
   process.exit(1);
 }
+const uring = spawnSync(cc, ["-E", "-x", "c", "-"], { input: "#include <liburing.h>\n", stdio: ["pipe", "ignore", "ignore"] });
+if (uring.status !== 0) {
+  console.error(
+    "paste-host: liburing not found: building without the io_uring engine (the epoll engine serves).\n" +
+      "  On Debian/Ubuntu: apt-get install -y liburing-dev   then run: npm run build",
+  );
+}
 const r = spawnSync("make", ["-C", here, `CC=${cc}`], { stdio: "inherit" });
 if (r.status !== 0) {
   console.error("paste-host: the native build failed (see the compiler output above).");

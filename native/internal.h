@@ -72,6 +72,7 @@ struct paste_conn {
 	bool     eof;                 /* the peer finished sending; close once replies are out */
 	bool     dead;                /* reset or closed: discard output */
 	bool     want_out;            /* EPOLLOUT armed */
+	bool     reported;            /* its close is on the list for on_close (TCP) */
 	uint32_t held;                /* first buffer this connection's handler holds (hold_next links) */
 	struct paste_bytes out;       /* replies the socket did not take yet */
 };
@@ -280,6 +281,14 @@ struct netmap_slot *paste_rx_claim(struct paste_worker *w, uint8_t **data);
 void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t len, uint32_t conn);
 /* paste_rx_room -- requests a port may put in the ring now (the pool lock held) */
 uint32_t paste_rx_room(struct paste_worker *w);
+/* paste_rx_claim_many -- up to max consecutive free RX slots, each with its buffer (for one readv); how many */
+uint32_t paste_rx_claim_many(struct paste_worker *w, struct iovec *iov, uint32_t max);
+/* paste_rx_full -- no RX slot free for the port */
+bool paste_rx_full(const struct paste_worker *w);
+/* paste_rx_publish_buf -- the next RX slot gets buffer b (the kernel chose it) with len bytes from conn (the pool lock held) */
+void paste_rx_publish_buf(struct paste_worker *w, uint32_t b, uint32_t len, uint32_t conn);
+/* paste_rx_unpark -- the free RX slots give back the buffers parked in them (a port whose kernel picks buffers) */
+void paste_rx_unpark(struct paste_worker *w);
 /* paste_rx_take_back -- RX slot s returns to native (the pool lock held) */
 void paste_rx_take_back(struct paste_worker *w, uint32_t s);
 /* paste_slot_conn -- the connection an RX slot's request came from (slot.ptr, as PASTE encodes it) */
@@ -311,6 +320,63 @@ bool paste_port_vacant(const struct paste_worker *w);
 static inline bool paste_port_is(const struct paste_worker *w, const struct paste_port_ops *ops)
 {
 	return w && w->port == ops;
+}
+
+/*
+ * port_tcp.c, for the engine above it (port_uring.c). The TCP port keeps the
+ * connections, the close lists and the quiesce flag; an engine moves the
+ * bytes: it waits, accepts, receives into RX slots and sends replies. The
+ * port reaches its engine only through this table (the port ops' habit).
+ */
+struct paste_tcp_engine {
+	const char *name;
+	/* poll -- wait up to timeout_ms, accept, send what is owed, receive into RX slots; slots filled */
+	int  (*poll)(struct paste_worker *w, int timeout_ms);
+	/* deliver -- a committed batch's replies for conn */
+	int  (*deliver)(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
+	/* stop_reading -- conn's input ended (dead: reset, drop its output); true if replies are still
+	 * owed, the engine then reports the close (paste_tcp_closed_push) once they are sent */
+	bool (*stop_reading)(struct paste_worker *w, uint32_t conn, bool dead);
+	/* closing -- conn's socket is about to be closed: forget what is in flight for it */
+	void (*closing)(struct paste_worker *w, uint32_t conn);
+	/* stop_accepting -- the listener is about to be closed */
+	void (*stop_accepting)(struct paste_worker *w);
+	/* takeover -- a new thread runs the port */
+	void (*takeover)(struct paste_worker *w);
+	/* detach -- free the engine's state (the sockets are closed after) */
+	void (*detach)(struct paste_worker *w);
+};
+
+struct paste_tcp {
+	int       lfd;
+	const struct paste_tcp_engine *eng;
+	void     *eng_data;
+	uint32_t *closing;        /* connections a handler asked to close after their replies */
+	uint32_t  nclosing, cap_closing;
+	uint32_t  open;           /* connections open */
+	uint64_t  accepted;
+	uint32_t *closed;         /* connections to report to the handler */
+	uint32_t  nclosed, cap_closed;
+	bool      blocked;        /* the last poll stopped for want of slots or buffers */
+	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
+};
+
+/* paste_tcp_of -- the worker's TCP port, or NULL if it has another (or none) */
+struct paste_tcp *paste_tcp_of(struct paste_worker *w);
+/* paste_tcp_bind -- a listening socket on host:port; its fd, or the error */
+int  paste_tcp_bind(const char *host, uint32_t port, int backlog);
+/* paste_tcp_attach -- make the TCP port with engine eng (its state data) on listener lfd w's port */
+int  paste_tcp_attach(struct paste_worker *w, int lfd, const struct paste_tcp_engine *eng, void *data);
+/* paste_tcp_conn_open -- a connection was accepted on fd: its state (NULL: out of memory, fd closed) */
+struct paste_conn *paste_tcp_conn_open(struct paste_worker *w, int fd);
+/* paste_tcp_conn_finish -- the peer is gone (dead) or done: stop reading, report the close once */
+void paste_tcp_conn_finish(struct paste_worker *w, uint32_t id, bool dead);
+/* paste_tcp_closed_push -- conn is closed and its replies out: report it to the handler (once) */
+int  paste_tcp_closed_push(struct paste_worker *w, uint32_t id);
+/* paste_tcp_may_read -- whether the port reads conn now (a deploy waits for half-received requests only) */
+static inline bool paste_tcp_may_read(const struct paste_tcp *t, const struct paste_conn *c)
+{
+	return !t->quiesce || c->held;
 }
 
 #endif /* PASTE_INTERNAL_H */

@@ -27,7 +27,8 @@ export const LAYERS = [
   ["reply.c"],                        // the reply queue, released after the commit
   ["worker.c"],                       // the runtime: recover, workers, connections, replay, takeover
   ["imports.c"],                      // every paste_h_*: the handler ABI
-  ["port_mem.c", "port_tcp.c"],       // the ports, on top
+  ["port_mem.c", "port_tcp.c"],       // the ports: the mem port; the TCP port with its epoll engine
+  ["port_uring.c"],                   // the TCP port's io_uring engine, plugged in through struct paste_tcp_engine
 ];
 
 /** symbols -- { defined: Set, undefined: Set } of one object file, from nm. */

@@ -36,7 +36,8 @@
  * paste_port_ops), and the pool reaches the runtime only through the one
  * pointer the runtime registers, so no lower file names a higher one.
  *
- *   port_mem.c   port_tcp.c       the ports: requests in, replies out
+ *                port_uring.c     the TCP port's io_uring engine
+ *   port_mem.c   port_tcp.c       the ports: requests in, replies out (TCP: epoll engine)
  *   ------------------------------------------------------------------ port ops
  *   imports.c                      every paste_h_*: the handler ABI
  *   worker.c                       recover, workers, connections, replay, takeover
@@ -458,6 +459,7 @@ enum paste_err {
 	PASTE_ERR_STATE          = -17,  /* a call out of order (no recovery yet, no batch open) */
 	PASTE_ERR_ADDR_IN_USE    = -18,  /* the listen address is taken by another process */
 	PASTE_ERR_SIM_CRASHED    = -19,  /* the persistence simulator's power failure happened */
+	PASTE_ERR_UNSUPPORTED    = -20,  /* the kernel or a sandbox refuses what was asked (io_uring) */
 };
 
 /* paste_last_error -- the message of this thread's last failure ("" if none) */
@@ -690,9 +692,20 @@ int paste_mem_fill_bytes(paste_worker *w, const void *data, uint32_t len, uint32
 /* paste_mem_take_replies -- move delivered replies ({u32 conn, u32 len, bytes}...) into buf; bytes moved */
 int64_t paste_mem_take_replies(paste_worker *w, void *buf, uint64_t cap);
 
-/* The TCP port (port_tcp.c): epoll, recv() straight into pool buffers. */
-/* paste_tcp_listen -- attach the TCP port to w: listen on host:port (0: any free port) */
+/*
+ * The TCP port (port_tcp.c): connections, closes, quiescing, with one of two
+ * engines underneath. epoll (port_tcp.c): readv() straight into free pool
+ * buffers. io_uring (port_uring.c): the free pool buffers are a provided-buffer
+ * ring, so the kernel itself picks the pool buffer a receive lands in; one
+ * io_uring_enter per poll submits the replies and waits for the next requests.
+ * Every paste_tcp_* call below works on either.
+ */
+/* paste_tcp_listen -- attach the TCP port to w with the epoll engine: listen on host:port (0: any free port) */
 int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog);
+/* paste_uring_listen -- the same with the io_uring engine; PASTE_ERR_UNSUPPORTED (the message says why) where io_uring is refused */
+int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int backlog);
+/* paste_tcp_engine -- "epoll" or "io_uring": the engine of w's TCP port ("" if none) */
+const char *paste_tcp_engine(paste_worker *w);
 /* paste_raise_nofile -- lift the soft open-files limit to the hard limit; the new soft limit */
 int64_t paste_raise_nofile(void);
 /* paste_tcp_port -- the port actually bound */

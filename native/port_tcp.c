@@ -1,7 +1,10 @@
 /*
- * port_tcp.c -- the TCP port: a non-blocking epoll loop per worker that
- * recv()s straight into free pool buffers and hands them to the handler as
- * RX slots (ring.c), and sends a batch's replies when reply.c delivers them.
+ * port_tcp.c -- the TCP port: its connections, the closes a handler asks for,
+ * quiescing for a deploy; and its first engine, a non-blocking epoll loop per
+ * worker that readv()s straight into free pool buffers, hands them to the
+ * handler as RX slots (ring.c), and sends a batch's replies when reply.c
+ * delivers them. The second engine, io_uring, is port_uring.c: it plugs into
+ * the same connections through struct paste_tcp_engine.
  *
  * The one copy is the kernel's, from the socket into the pool buffer the
  * request will be logged in; user space copies nothing on the way in. Replies
@@ -33,27 +36,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READS_PER_CONN 4      /* recv()s per connection per poll: fairness across connections */
+#define READS_PER_CONN 4      /* readv()s per connection per poll: fairness across connections */
+#define READV_BYTES    16384  /* one readv() fills up to this much, in as many buffers as it takes */
 #define MAX_EVENTS     256
 
-struct paste_tcp {
-	int       lfd, epfd;
-	uint32_t *closing;        /* connections a handler asked to close after their replies */
-	uint32_t  nclosing, cap_closing;
-	uint32_t  open;           /* connections open */
-	uint64_t  accepted;
-	uint32_t *closed;         /* connections to report to the handler */
-	uint32_t  nclosed, cap_closed;
-	bool      blocked;        /* the last poll stopped for want of slots or buffers */
-	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
-};
-
 static const struct paste_port_ops tcp_ops;
+static const struct paste_tcp_engine epoll_engine;
 
-/* tcp_of -- the worker's TCP port, or NULL if it has another (or none) */
-static inline struct paste_tcp *tcp_of(struct paste_worker *w)
+struct paste_tcp *paste_tcp_of(struct paste_worker *w)
 {
 	return paste_port_is(w, &tcp_ops) ? w->port_data : NULL;
+}
+#define tcp_of paste_tcp_of
+
+/* epfd -- the epoll engine's descriptor */
+static inline int epfd(struct paste_worker *w)
+{
+	return (int)(intptr_t)tcp_of(w)->eng_data;
 }
 
 /* u32_push -- append to a growable array of connection ids */
@@ -71,28 +70,43 @@ static int u32_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
 	return 0;
 }
 
-static int closed_push(struct paste_tcp *t, uint32_t id)
+int paste_tcp_closed_push(struct paste_worker *w, uint32_t id)
 {
+	struct paste_tcp *t = tcp_of(w);
+	if (w->conns[id].reported)
+		return 0;
+	w->conns[id].reported = true;
 	return u32_push(&t->closed, &t->nclosed, &t->cap_closed, id);
 }
 
-/* conn_finish -- the peer is gone or done: stop reading, report it once */
-static void conn_finish(struct paste_worker *w, uint32_t id, bool dead)
+void paste_tcp_conn_finish(struct paste_worker *w, uint32_t id, bool dead)
 {
 	struct paste_conn *c = &w->conns[id];
-	if (dead) {
+	struct paste_tcp *t = tcp_of(w);
+	if (dead)
 		c->dead = true;
-		c->out.len = 0;
-	}
 	if (!c->eof) {
 		c->eof = true;
-		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		/* Replies still owed go out before the close is reported. */
-		if (c->dead || c->out.len == 0)
-			closed_push(tcp_of(w), id);
-		else
-			epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
+		if (!t->eng->stop_reading(w, id, c->dead))
+			paste_tcp_closed_push(w, id);
+	} else if (dead && !t->eng->stop_reading(w, id, true)) {
+		paste_tcp_closed_push(w, id);   /* reset while replies were going out: they are dropped */
 	}
+}
+#define conn_finish paste_tcp_conn_finish
+
+/* epoll_stop_reading -- off the epoll set; watched for EPOLLOUT instead while replies are owed */
+static bool epoll_stop_reading(struct paste_worker *w, uint32_t id, bool dead)
+{
+	struct paste_conn *c = &w->conns[id];
+	if (dead)
+		c->out.len = 0;
+	epoll_ctl(epfd(w), EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->out.len == 0)
+		return false;
+	epoll_ctl(epfd(w), EPOLL_CTL_ADD, c->fd, &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = id });
+	return true;
 }
 
 /* tcp_close_after -- close conn once the replies queued so far are sent */
@@ -123,6 +137,14 @@ static void tcp_after_commit(struct paste_worker *w)
 	t->nclosing = 0;
 }
 
+/* tcp_deliver -- a committed batch's replies, to the engine */
+static int tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
+{
+	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].dead)
+		return 0;   /* the client left: its replies have nowhere to go */
+	return tcp_of(w)->eng->deliver(w, id, iov, n);
+}
+
 /* paste_raise_nofile -- lift the soft open-files limit to the hard one: a server holds thousands of sockets */
 int64_t paste_raise_nofile(void)
 {
@@ -137,16 +159,11 @@ int64_t paste_raise_nofile(void)
 	return (int64_t)rl.rlim_cur;
 }
 
-int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)
+int paste_tcp_bind(const char *host, uint32_t port, int backlog)
 {
 	paste_raise_nofile();
-	if (!w)
-		return paste_set_error(PASTE_ERR_STATE, "listen: no worker");
-	if (tcp_of(w))
-		return paste_set_error(PASTE_ERR_STATE, "listen: worker %u already listens", w->id);
 	if (port > 65535)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: port %u is out of range", port);
-
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *ai;
 	char ports[8];
@@ -175,22 +192,62 @@ int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backl
 		close(fd);
 		return paste_set_errno(e, "listen on %s:%u", host, port);
 	}
+	return fd;
+}
+
+int paste_tcp_attach(struct paste_worker *w, int lfd, const struct paste_tcp_engine *eng, void *data)
+{
 	struct paste_tcp *t = calloc(1, sizeof(*t));
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!t || ep < 0) {
-		free(t);
-		close(fd);
-		if (ep >= 0)
-			close(ep);
-		return paste_set_errno(errno ? errno : ENOMEM, "listen: epoll");
-	}
-	t->lfd = fd;
-	t->epfd = ep;
-	/* The listener is id 0: no connection ever gets fd 0 while stdin is open, and
-	 * a real connection's id is its fd (>= 3). */
-	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN, .data.u32 = UINT32_MAX });
+	if (!t)
+		return paste_set_error(PASTE_ERR_IO, "listen: out of memory");
+	t->lfd = lfd;
+	t->eng = eng;
+	t->eng_data = data;
 	paste_port_attach(w, &tcp_ops, t);
 	return 0;
+}
+
+struct paste_conn *paste_tcp_conn_open(struct paste_worker *w, int fd)
+{
+	struct paste_conn *c = paste_conn_get(w, (uint32_t)fd);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* acks are small and urgent */
+	c->fd = fd;
+	c->eof = c->dead = c->want_out = c->reported = false;
+	c->held = 0;
+	c->out.len = 0;
+	tcp_of(w)->open++;
+	tcp_of(w)->accepted++;
+	return c;
+}
+
+int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)
+{
+	if (!w)
+		return paste_set_error(PASTE_ERR_STATE, "listen: no worker");
+	if (tcp_of(w))
+		return paste_set_error(PASTE_ERR_STATE, "listen: worker %u already listens", w->id);
+	int fd = paste_tcp_bind(host, port, backlog);
+	if (fd < 0)
+		return fd;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0) {
+		int e = errno;
+		close(fd);
+		return paste_set_errno(e, "listen: epoll");
+	}
+	/* The listener is id UINT32_MAX: a connection's id is its fd. */
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN, .data.u32 = UINT32_MAX });
+	int rc = paste_tcp_attach(w, fd, &epoll_engine, (void *)(intptr_t)ep);
+	if (rc) {
+		close(fd);
+		close(ep);
+	}
+	return rc;
 }
 
 int paste_tcp_port(paste_worker *w)
@@ -204,6 +261,13 @@ int paste_tcp_port(paste_worker *w)
 	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
+const char *paste_tcp_engine(paste_worker *w)
+{
+	return tcp_of(w) ? tcp_of(w)->eng->name : "";
+}
+
+/* ------------------------------------------------------------ epoll engine */
+
 static void accept_all(struct paste_worker *w)
 {
 	struct paste_tcp *t = tcp_of(w);
@@ -211,40 +275,41 @@ static void accept_all(struct paste_worker *w)
 		int fd = accept4(t->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;   /* EAGAIN, or a transient error (EMFILE...): try at the next poll */
-		struct paste_conn *c = paste_conn_get(w, (uint32_t)fd);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* acks are small and urgent */
-		c->fd = fd;
-		c->eof = c->dead = c->want_out = false;
-		c->held = 0;
-		c->out.len = 0;
-		epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd });
-		t->open++;
-		t->accepted++;
+		if (paste_tcp_conn_open(w, fd))
+			epoll_ctl(epfd(w), EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd });
 	}
 }
 
-/* read_conn -- recv into RX slots; false when the ring or the pool is full */
+/*
+ * read_conn -- readv into as many RX slots as READV_BYTES takes, a few times;
+ * false when the ring or the pool is full. One call fills several buffers:
+ * 16 pipelined 1 KiB requests cost one system call, not nine.
+ */
 static bool read_conn(struct paste_worker *w, uint32_t id, uint32_t *filled, uint32_t max)
 {
 	struct paste_pool *p = w->pool;
 	struct paste_conn *c = &w->conns[id];
+	uint32_t per = READV_BYTES / p->sb.buf_size;
+	struct iovec iov[READV_BYTES / 512];
+	if (per < 1)
+		per = 1;
+	if (per > sizeof(iov) / sizeof(iov[0]))
+		per = sizeof(iov) / sizeof(iov[0]);
 	for (int i = 0; i < READS_PER_CONN && !c->eof; i++) {
 		if (*filled >= max)
 			return false;
-		uint8_t *data;
-		struct netmap_slot *slot = paste_rx_claim(w, &data);
-		if (!slot)
+		uint32_t k = paste_rx_claim_many(w, iov, per < max - *filled ? per : max - *filled);
+		if (!k)
 			return false;
-		ssize_t n = recv(c->fd, data, p->sb.buf_size, 0);
+		ssize_t n = readv(c->fd, iov, (int)k);
 		if (n > 0) {
-			paste_rx_publish(w, slot, (uint32_t)n, id);
-			(*filled)++;
-			if ((size_t)n < p->sb.buf_size)
+			for (size_t left = (size_t)n; left; ) {
+				uint32_t len = left < p->sb.buf_size ? (uint32_t)left : p->sb.buf_size;
+				paste_rx_publish(w, &w->rx->slot[w->rx_tail], len, id);
+				(*filled)++;
+				left -= len;
+			}
+			if ((size_t)n < (size_t)k * p->sb.buf_size)
 				return true;   /* drained */
 		} else if (n == 0) {
 			conn_finish(w, id, false);
@@ -257,36 +322,32 @@ static bool read_conn(struct paste_worker *w, uint32_t id, uint32_t *filled, uin
 	return true;
 }
 
-static int flush_out(struct paste_worker *w, uint32_t id)
+static void flush_out(struct paste_worker *w, uint32_t id)
 {
 	struct paste_conn *c = &w->conns[id];
 	while (c->out.len) {
 		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			conn_finish(w, id, true);
-			return 0;
+			if (errno != EAGAIN && errno != EINTR)
+				conn_finish(w, id, true);
+			return;
 		}
 		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
 		c->out.len -= (size_t)n;
 	}
 	if (c->want_out && !c->eof) {
-		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
+		epoll_ctl(epfd(w), EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
 		c->want_out = false;
 	}
 	if (c->eof && !c->dead) {
-		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		closed_push(tcp_of(w), id);
+		epoll_ctl(epfd(w), EPOLL_CTL_DEL, c->fd, NULL);
+		paste_tcp_closed_push(w, id);
 	}
-	return 0;
 }
 
-/* tcp_deliver -- send a committed batch's replies to conn; what the socket does not take waits in its queue */
-static int tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
+/* epoll_deliver -- sendmsg now, straight from the pool; what the socket does not take waits in the queue */
+static int epoll_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
 {
-	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].dead)
-		return 0;   /* the client left: its replies have nowhere to go */
 	struct paste_conn *c = &w->conns[id];
 	size_t sent = 0, total = 0;
 	for (int i = 0; i < n; i++)
@@ -315,28 +376,20 @@ static int tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *
 		skip = 0;
 	}
 	if (!c->want_out && !c->eof) {
-		epoll_ctl(tcp_of(w)->epfd, EPOLL_CTL_MOD, c->fd,
+		epoll_ctl(epfd(w), EPOLL_CTL_MOD, c->fd,
 			  &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.u32 = id });
 		c->want_out = true;
 	}
 	return 0;
 }
 
-/*
- * paste_tcp_poll -- wait up to timeout_ms for sockets, accept, send what is
- * owed, and recv into RX slots; the number of slots filled. Closed
- * connections are collected for paste_tcp_take_closed().
- */
-int paste_tcp_poll(paste_worker *w, int timeout_ms)
+/* epoll_poll -- wait, accept, send what is owed, readv into RX slots */
+static int epoll_poll(struct paste_worker *w, int timeout_ms)
 {
 	struct paste_tcp *t = tcp_of(w);
-	if (!t)
-		return paste_set_error(PASTE_ERR_STATE, "poll: not listening");
 	struct paste_pool *p = w->pool;
 	struct epoll_event ev[MAX_EVENTS];
-	if (t->nclosed)
-		timeout_ms = 0;   /* closes to report: do not sleep */
-	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms);
+	int n = epoll_wait(epfd(w), ev, MAX_EVENTS, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : paste_set_errno(errno, "epoll_wait");
 	uint32_t filled = 0;
@@ -353,7 +406,7 @@ int paste_tcp_poll(paste_worker *w, int timeout_ms)
 		if (ev[i].events & EPOLLOUT)
 			flush_out(w, id);
 		if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			if (t->blocked || (t->quiesce && !w->conns[id].held))
+			if (t->blocked || !paste_tcp_may_read(t, &w->conns[id]))
 				continue;
 			pthread_mutex_lock(&p->lock);
 			bool room = read_conn(w, id, &filled, max);
@@ -363,6 +416,49 @@ int paste_tcp_poll(paste_worker *w, int timeout_ms)
 		}
 	}
 	return (int)filled;
+}
+
+static void epoll_closing(struct paste_worker *w, uint32_t id)
+{
+	(void)w;
+	(void)id;   /* close() takes the socket off the epoll set */
+}
+
+static void epoll_stop_accepting(struct paste_worker *w)
+{
+	epoll_ctl(epfd(w), EPOLL_CTL_DEL, tcp_of(w)->lfd, NULL);
+}
+
+static void epoll_takeover(struct paste_worker *w)
+{
+	(void)w;   /* an epoll set serves any thread */
+}
+
+static void epoll_detach(struct paste_worker *w)
+{
+	close(epfd(w));
+}
+
+static const struct paste_tcp_engine epoll_engine = {
+	.name = "epoll", .poll = epoll_poll, .deliver = epoll_deliver, .stop_reading = epoll_stop_reading,
+	.closing = epoll_closing, .stop_accepting = epoll_stop_accepting, .takeover = epoll_takeover, .detach = epoll_detach,
+};
+
+/* ---------------------------------------------------------- the port's API */
+
+/*
+ * paste_tcp_poll -- wait up to timeout_ms for sockets, accept, send what is
+ * owed, and receive into RX slots; the number of slots filled. Closed
+ * connections are collected for paste_tcp_take_closed().
+ */
+int paste_tcp_poll(paste_worker *w, int timeout_ms)
+{
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
+		return paste_set_error(PASTE_ERR_STATE, "poll: not listening");
+	if (t->nclosed)
+		timeout_ms = 0;   /* closes to report: do not sleep */
+	return t->eng->poll(w, timeout_ms);
 }
 
 /* paste_tcp_blocked -- 1 if the last poll stopped reading for want of ring slots or buffers */
@@ -404,6 +500,7 @@ int paste_tcp_close_conn(paste_worker *w, uint32_t id)
 	if (id >= w->nconns || w->conns[id].fd < 0)
 		return paste_set_error(PASTE_ERR_INVALID_ARG, "close: no connection %u", id);
 	struct paste_conn *c = &w->conns[id];
+	t->eng->closing(w, id);
 	pthread_mutex_lock(&w->pool->lock);
 	paste_conn_drop_holds(w, id);
 	pthread_mutex_unlock(&w->pool->lock);
@@ -448,6 +545,7 @@ int paste_tcp_quiesce(paste_worker *w, int on)
 static void tcp_takeover(struct paste_worker *w)
 {
 	tcp_of(w)->quiesce = false;
+	tcp_of(w)->eng->takeover(w);
 }
 
 /* paste_tcp_stop_accepting -- close the listener; connections stay */
@@ -456,16 +554,17 @@ int paste_tcp_stop_accepting(paste_worker *w)
 	struct paste_tcp *t = tcp_of(w);
 	if (!t || t->lfd < 0)
 		return 0;
-	epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->lfd, NULL);
+	t->eng->stop_accepting(w);
 	close(t->lfd);
 	t->lfd = -1;
 	return 0;
 }
 
-/* tcp_detach -- close the listener and every connection */
+/* tcp_detach -- the engine's state, then the listener and every connection */
 static void tcp_detach(struct paste_worker *w)
 {
 	struct paste_tcp *t = tcp_of(w);
+	t->eng->detach(w);
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		if (w->conns[i].fd >= 0) {
 			close(w->conns[i].fd);
@@ -474,7 +573,6 @@ static void tcp_detach(struct paste_worker *w)
 	}
 	if (t->lfd >= 0)
 		close(t->lfd);
-	close(t->epfd);
 	free(t->closed);
 	free(t->closing);
 	free(t);

@@ -108,6 +108,69 @@ void paste_rx_publish(struct paste_worker *w, struct netmap_slot *slot, uint32_t
 	__atomic_store_n(&w->rx->tail, w->rx_tail, __ATOMIC_RELEASE);
 }
 
+/*
+ * paste_rx_claim_many -- the epoll engine's readv: up to max free slots from
+ * the tail, each given a buffer as paste_rx_claim does, so that one call
+ * fills several buffers; the port then publishes the ones the read reached.
+ */
+uint32_t paste_rx_claim_many(struct paste_worker *w, struct iovec *iov, uint32_t max)
+{
+	struct paste_pool *p = w->pool;
+	uint32_t n = p->sb.ring_slots, got = 0;
+	for (uint32_t s = w->rx_tail; got < max && paste_ring_next(s, n) != w->rx_head; s = paste_ring_next(s, n)) {
+		uint32_t b = w->rx_shadow[s];
+		if (!b) {
+			b = paste_free_pop(p);
+			if (!b)
+				break;
+			paste_buf_state(p, b, BS_RX_KERNEL);
+			w->rx_shadow[s] = b;
+			w->rx->slot[s].buf_idx = b;
+			w->rx->slot[s].flags |= NS_BUF_CHANGED;
+		}
+		iov[got++] = (struct iovec){ .iov_base = paste_buf(p, b), .iov_len = p->sb.buf_size };
+	}
+	return got;
+}
+
+bool paste_rx_full(const struct paste_worker *w)
+{
+	return paste_ring_next(w->rx_tail, w->pool->sb.ring_slots) == w->rx_head;
+}
+
+/*
+ * paste_rx_publish_buf -- for an engine whose kernel picks the buffer (the
+ * io_uring provided-buffer ring): the next slot takes buffer b, and a buffer
+ * parked there goes back to the free list. The caller checked paste_rx_full.
+ */
+void paste_rx_publish_buf(struct paste_worker *w, uint32_t b, uint32_t len, uint32_t conn)
+{
+	struct paste_pool *p = w->pool;
+	uint32_t s = w->rx_tail, old = w->rx_shadow[s];
+	if (old && old != b)
+		paste_free_push(p, old);
+	w->rx_shadow[s] = b;
+	w->rx->slot[s].buf_idx = b;
+	w->rx->slot[s].flags |= NS_BUF_CHANGED;
+	paste_rx_publish(w, &w->rx->slot[s], len, conn);
+}
+
+/* paste_rx_unpark -- every slot the handler does not own gives its parked buffer back (the pool lock held) */
+void paste_rx_unpark(struct paste_worker *w)
+{
+	struct paste_pool *p = w->pool;
+	uint32_t n = p->sb.ring_slots;
+	uint32_t owned = (w->rx_tail + n - w->rx_head) % n;   /* [head, tail): the handler's */
+	for (uint32_t i = 0, s = w->rx_tail; i < n - owned; i++, s = paste_ring_next(s, n)) {
+		uint32_t b = w->rx_shadow[s];
+		if (b && p->bstate[b] == BS_RX_KERNEL) {
+			paste_free_push(p, b);
+			w->rx_shadow[s] = 0;
+			w->rx->slot[s].buf_idx = 0;
+		}
+	}
+}
+
 /* ------------------------------------------------------------ RX release */
 
 /*

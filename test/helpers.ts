@@ -115,7 +115,7 @@ afterAll(() => {
 export type Server = SpawnedHost;
 
 /** startServer -- `paste-host run` on a free loopback port; killed after the file's tests if still running. */
-export async function startServer(args: { pool: string; handler: string; extra?: string[]; createSize?: string }): Promise<Server> {
+export async function startServer(args: { pool: string; handler: string; extra?: string[]; createSize?: string; env?: NodeJS.ProcessEnv }): Promise<Server> {
   const s = await spawnHost(args);
   servers.push(s.child);
   return s;

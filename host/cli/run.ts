@@ -6,6 +6,7 @@ import { fetchStatus, formatStatus } from "../tools/status.js";
 import { DEFAULT_BATCH_BUDGET_MS, DEFAULT_DEPLOY_WAIT_MS, DEFAULT_MEMORY_LIMIT, serve } from "../server/server.js";
 import type { PersistMode } from "../core/layout.js";
 import { parseCount, parseSize } from "../core/size.js";
+import { defaultEngine, PORT_ENGINES, type PortEngine } from "../core/tcp.js";
 import { optionParser, persistOption } from "./options.js";
 
 export function run(parent: Command): void {
@@ -26,11 +27,14 @@ export function run(parent: Command): void {
     .addOption(new Option("--log-format <format>", "log lines: pretty (paste-host: ...) or json (pino); auto: pretty on a TTY")
       .choices(["auto", "pretty", "json"]).default("auto"))
     .addOption(persistOption())
+    .addOption(new Option("--port-engine <engine>", "the TCP port's engine: uring (io_uring), epoll, or auto (io_uring where allowed, else epoll)")
+      .choices(PORT_ENGINES).default(defaultEngine()))
     .action(async (o) => {
       if (o.memoryLimit > 2 ** 31 || o.memoryLimit < 1 << 20) throw new UsageError(`--memory-limit must be from 1M to 2G, not ${o.memoryLimit} bytes`);
       if (o.batchBudgetMs < 1) throw new UsageError("--batch-budget-ms must be at least 1");
       const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
-        admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat });
+        admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat,
+        portEngine: o.portEngine as PortEngine });
       const code = await done;
       if (code) process.exitCode = code;
     });

@@ -92,6 +92,9 @@ export const StateError = define("StateError", "PASTE_ERR_STATE", -17,
 export const AddressInUseError = define("AddressInUseError", "PASTE_ERR_ADDR_IN_USE", -18,
   "the listen address is already taken by another process",
   "stop the other server or pick another port with --listen");
+export const UnsupportedError = define("UnsupportedError", "PASTE_ERR_UNSUPPORTED", -20,
+  "the kernel or a sandbox refuses what was asked: io_uring (kernel.io_uring_disabled, a container's seccomp profile, an old kernel)",
+  "with --port-engine auto (the default) the host falls back to epoll by itself and says why; --port-engine epoll asks for it outright");
 export const WalClientFailedError = define("WalClientFailedError", "PASTE_ERR_WAL_CLIENT", null,
   "`paste-host wal-client` saw a frame without exactly one in-order acknowledgement",
   "the message lists the connections and sequence numbers; check the server's log");
@@ -152,7 +155,7 @@ export const catalogue = [
   IoError, InvalidArgumentError, PoolExistsError, PoolNotFoundError, NotAPoolError,
   BadMagicError, UnsupportedVersionError, PoolCorruptError, PoolTruncatedError,
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
-  HandlerError, StateError, AddressInUseError, SimCrashedError, WalClientFailedError, TortureLossError,
+  HandlerError, StateError, AddressInUseError, SimCrashedError, UnsupportedError, WalClientFailedError, TortureLossError,
   CrashtestFailedError, UnauthorizedError, AdminFailedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
   DeployBusyError, DeployFailedError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,

@@ -152,6 +152,8 @@ function bind(koffi: Koffi) {
     memTakeReplies: lib.func("int64_t paste_mem_take_replies(paste_worker *w, _Out_ uint8_t *buf, uint64_t cap)"),
     // the TCP port
     tcpListen: lib.func("int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
+    uringListen: lib.func("int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
+    tcpEngine: lib.func("const char *paste_tcp_engine(paste_worker *w)"),
     tcpPort: lib.func("int paste_tcp_port(paste_worker *w)"),
     raiseNofile: lib.func("int64_t paste_raise_nofile(void)"),
     tcpPoll: lib.func("int paste_tcp_poll(paste_worker *w, int timeout_ms)"),

@@ -12,13 +12,13 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { HandlerError, HandlerMemoryError, PasteError, PoolClosedError } from "./errors.js";
-import { Handler, type CompiledHandler } from "./handler.js";
+import { Handler, type CompiledHandler, type LogLevel } from "./handler.js";
 import { CONST, type PersistMode } from "./layout.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
 import { spaceOf, type Space } from "./space.js";
+import { defaultEngine, listenOn, type EngineChoice, type PortEngine } from "./tcp.js";
 import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
-import type { LogLevel } from "./handler.js";
 
 /** Which handler export is running: what the watchdog reports when one runs too long. */
 export type HandlerPhase = "on_init" | "on_replay" | "on_rx" | "on_close" | "on_clean";
@@ -493,16 +493,18 @@ export class Runtime {
     }
   }
 
-  /** listen -- open the TCP port on host:port (0: any free port); the port bound. */
-  listen(host: string, port: number): number {
-    const n = native();
-    check(n.tcpListen(this.#w, host, port, 4096));
+  portEngine: EngineChoice | null = null;   // the TCP port's engine and why: by listen, or port() after an attach
+  /** listen -- open the TCP port on host:port (0: any free port) with the engine asked for (tcp.ts); the port bound. */
+  listen(host: string, port: number, engine: PortEngine = defaultEngine()): number {
+    this.portEngine = listenOn(this.#w, host, port, engine);
     return this.port();
   }
 
-  /** port -- the TCP port bound (also after attach, which finds the port already listening). */
+  /** port -- the TCP port bound (also after attach, which finds it listening). */
   port(): number {
-    return check(native().tcpPort(this.#w));
+    const port = check(native().tcpPort(this.#w));
+    this.portEngine ??= { engine: native().tcpEngine(this.#w) as string, reason: "attached" };
+    return port;
   }
 
   /**
@@ -557,8 +559,7 @@ export class Runtime {
   }
 
   connections(): { open: number; accepted: number } {
-    const open = [0];
-    const accepted = [0];
+    const open = [0], accepted = [0];
     check(native().tcpStats(this.#w, open, accepted));
     return { open: Number(open[0]), accepted: Number(accepted[0]) };
   }

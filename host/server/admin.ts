@@ -81,6 +81,8 @@ const DEPLOY_STATUS: Record<string, number> = {
 export interface HostSnapshot {
   pool: string;
   listen: string;
+  /** The TCP port's engine (io_uring or epoll) and why that one. */
+  portEngine: { engine: string; reason: string };
   persist: { mode: string; reason: string };
   flush: string;
   handler: HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };

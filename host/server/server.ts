@@ -21,6 +21,7 @@ import {
 import type { PersistMode } from "../core/layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
 import type { RecoveryReport } from "../core/runtime.js";
+import { defaultEngine, type PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { inspectHandler } from "../core/validate.js";
@@ -41,6 +42,8 @@ export interface ServeOptions {
   memoryLimit?: number;
   /** How long a deploy waits for no request to be half received (default 5 s). */
   deployWaitMs?: number;
+  /** The TCP port's engine (default auto: io_uring where allowed, else epoll). */
+  portEngine?: PortEngine;
   /** Log format (default auto: pretty on a TTY, JSON otherwise). */
   logFormat?: LogFormat;
   /** Where lines go (default: a logger on stdout/stderr in logFormat). */
@@ -237,7 +240,7 @@ class Host {
       pool: o.pool, handler: h.bytes, handlerName: h.summary.name, host: this.host, port: this.port, persist: o.persist,
       createSize: o.createSize, memoryLimit: o.memoryLimit ?? DEFAULT_MEMORY_LIMIT, ctl: this.ctl, epoch: this.epoch,
       control: channel.port2, attach: this.recovery ? { recovery: this.recovery } : undefined,
-      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS,
+      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine ?? defaultEngine(),
     };
     Atomics.store(this.ctl, Ctl.BUSY_SINCE, 0);
     const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: data, transferList: [channel.port2] });
@@ -269,7 +272,7 @@ class Host {
     const r = m.recovery;
     const host = this.host.includes(":") ? `[${this.host}]` : this.host;
     this.log.info(`serving tcp://${host}:${m.port} with ${this.o.handler}; ` +
-      `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; ` +
+      `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; port engine ${m.engine.engine} (${m.engine.reason}); ` +
       `recovered ${r.records} records${r.corrupt ? `, ${r.corrupt} corrupt` : ""}${r.torn ? `, log cut at a torn record` : ""}` +
       `${r.wasClean ? "" : " after an unclean shutdown"}`);
     this.handlers.event("started", `${short(m.handler)} replayed ${r.replayed} records`);

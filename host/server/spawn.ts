@@ -24,6 +24,8 @@ export interface SpawnOptions {
   extra?: string[];
   /** How long to wait for the startup line (default 20 s). */
   timeoutMs?: number;
+  /** Variables added to this process's environment for the host. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** spawnHost -- `paste-host run` on a free loopback port; resolves once it serves. */
@@ -31,7 +33,7 @@ export function spawnHost(o: SpawnOptions): Promise<SpawnedHost> {
   const cli = join(packageRoot(), "dist", "host", "cli.js");
   const child = spawn(process.execPath, [cli, "run", "--pool", o.pool, "--handler", o.handler, "--listen", "tcp://127.0.0.1:0",
     "--create-size", o.createSize ?? "64M", ...(o.persist ? ["--persist", o.persist] : []), ...(o.extra ?? [])],
-  { stdio: ["ignore", "pipe", "pipe"] });
+  { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

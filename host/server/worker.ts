@@ -19,6 +19,7 @@ import type { LogLevel } from "./logger.js";
 import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type RuntimeStats, type TakeoverReport } from "../core/runtime.js";
 import type { HandlerInfo } from "../core/validate.js";
 import { Ctl, PHASES } from "./control.js";
+import type { EngineChoice, PortEngine } from "../core/tcp.js";
 
 export interface WorkerConfig {
   pool: string;
@@ -37,6 +38,8 @@ export interface WorkerConfig {
   attach?: { recovery: RecoveryReport };
   /** How long a deploy waits for no request to be half received. */
   deployWaitMs: number;
+  /** The TCP port's engine, asked for (tcp.ts). */
+  portEngine: PortEngine;
 }
 
 export interface HandlerSummary {
@@ -50,7 +53,7 @@ export type ControlMessage = { type: "deploy"; id: number; bytes: Uint8Array; na
 
 export type WorkerMessage =
   | { type: "snapshot"; snapshot: Omit<HostSnapshot, "handler"> }
-  | { type: "ready"; port: number; mode: string; reason: string; flush: string; recovery: RecoveryReport;
+  | { type: "ready"; port: number; engine: EngineChoice; mode: string; reason: string; flush: string; recovery: RecoveryReport;
       handler: HandlerSummary; takeover?: TakeoverReport }
   | { type: "log"; level: LogLevel; code?: string; message: string; fields?: Record<string, unknown> }
   | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; prepareMs: number; waitMs: number; pauseMs: number }
@@ -177,17 +180,17 @@ function main(): void {
   current = rt;
   let port: number;
   try {
-    port = cfg.attach ? rt.port() : rt.listen(cfg.host, cfg.port);
+    port = cfg.attach ? rt.port() : rt.listen(cfg.host, cfg.port, cfg.portEngine);
   } catch (e) {
     rt.close();
     throw e;
   }
   const info = rt.pool.info();
-  post({ type: "ready", port, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
+  post({ type: "ready", port, engine: rt.portEngine!, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
     handler: summary(rt.handler.name, rt.handler.info), takeover: rt.takeover });
 
   const snapshot = (stats = rt.stats()): Omit<HostSnapshot, "handler"> => ({
-    pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, persist: { mode: info.persist.mode, reason: info.persist.reason },
+    pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, portEngine: rt.portEngine!, persist: { mode: info.persist.mode, reason: info.persist.reason },
     flush: info.flush, recovery: { ...rt.recovery }, stats, buffers: rt.pool.buffers, space: space(rt, stats),
     connections: rt.connections(), commit: rt.takeCommitLatency(), at: Date.now(),
   });

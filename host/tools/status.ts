@@ -127,7 +127,7 @@ export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
   const rows: [string, string][] = [
-    ["serving", `${s.listen}, pool ${s.pool}`],
+    ["serving", `${s.listen}, pool ${s.pool}${s.portEngine ? `; port engine ${s.portEngine.engine} (${s.portEngine.reason})` : ""}`],
     ["persist", `${s.persist.mode}: ${s.persist.reason}; flush ${s.flush}`],
     ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],

@@ -1,0 +1,43 @@
+// tcp.ts -- which engine the TCP port runs on, and why.
+//
+// io_uring (native/port_uring.c) is the default: the kernel receives straight
+// into the pool buffer it picks and one io_uring_enter per poll carries a
+// batch's replies out and the next requests in. Where io_uring is refused
+// (kernel.io_uring_disabled, a container's seccomp profile: Docker's default
+// refuses it; a kernel before 6.1; a build without liburing), "auto" falls
+// back to the epoll engine and says why; "uring" fails with that reason.
+
+import { PasteError, UnsupportedError } from "./errors.js";
+import { check, native } from "./native.js";
+
+export type PortEngine = "auto" | "uring" | "epoll";
+export const PORT_ENGINES: PortEngine[] = ["auto", "uring", "epoll"];
+
+/** defaultEngine -- PASTE_PORT_ENGINE if set (how the tests run the TCP suite once per engine), else auto. */
+export function defaultEngine(): PortEngine {
+  const e = process.env.PASTE_PORT_ENGINE as PortEngine | undefined;
+  return e && PORT_ENGINES.includes(e) ? e : "auto";
+}
+
+/** The engine a port runs on ("io_uring" or "epoll") and why that one. */
+export interface EngineChoice {
+  engine: string;
+  reason: string;
+}
+
+/** listenOn -- attach the TCP port to worker w on host:port with the engine asked for. */
+export function listenOn(w: unknown, host: string, port: number, ask: PortEngine): EngineChoice {
+  const n = native();
+  if (ask === "epoll") {
+    check(n.tcpListen(w, host, port, 4096));
+    return { engine: "epoll", reason: "--port-engine epoll" };
+  }
+  try {
+    check(n.uringListen(w, host, port, 4096));
+    return { engine: "io_uring", reason: ask === "uring" ? "--port-engine uring" : "available" };
+  } catch (e) {
+    if (!(e instanceof UnsupportedError) || ask === "uring") throw e;
+    check(n.tcpListen(w, host, port, 4096));
+    return { engine: "epoll", reason: `fallback: ${(e as PasteError).message}` };
+  }
+}
