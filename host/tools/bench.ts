@@ -14,6 +14,11 @@
 //   cleaner    kv-wal writing ten times its pool through it with random keys
 //              (60% of buffer bytes live) next to one key (bench-clean.ts)
 //
+// Server CPU: for every TCP configuration, the server's CPU time (user +
+// system, every thread, from /proc/PID/stat) over a client run, divided by
+// the requests it served. With two cores or more the server is pinned to one
+// core and the client to another (taskset), so neither steals the other's.
+//
 // Latency: mem-port records get their batch's fill-to-commit time, recorded
 // in an HDR histogram (hdr-histogram-js); redis-benchmark and wrk report their
 // own percentiles (p99.9 from redis-benchmark's distribution and a wrk script).
@@ -52,6 +57,8 @@ export interface Result {
   p50ms: number;
   p99ms: number;
   p999ms: number;
+  /** TCP: the server's CPU time per request, microseconds (all threads). */
+  cpuUs?: number;
 }
 
 export interface BenchReport {
@@ -177,7 +184,27 @@ function have(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 }
 
-interface Running { port: number; stop(): Promise<void> }
+interface Running { port: number; pid: number; stop(): Promise<void> }
+
+/** With two cores or more: the server on core 1, the client on core 0. */
+const PIN = os.cpus().length >= 2 && have("taskset");
+const TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+
+/** pinServer -- every thread of pid onto core 1 (threads made later inherit it). */
+function pinServer(pid: number): void {
+  if (PIN) spawnSync("taskset", ["-a", "-cp", "1", String(pid)], { stdio: "ignore" });
+}
+
+/** client -- a client command line, pinned to core 0 when the server has core 1. */
+function client(cmd: string, args: string[]): [string, string[]] {
+  return PIN ? ["taskset", ["-c", "0", cmd, ...args]] : [cmd, args];
+}
+
+/** cpuSeconds -- user + system time of every thread of pid so far (/proc/PID/stat, fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / TICKS;
+}
 
 function waitFor(child: ChildProcess, re: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
@@ -206,9 +233,10 @@ function stopper(child: ChildProcess): () => Promise<void> {
   });
 }
 
-async function startPaste(handler: string, pool: string, persist: string): Promise<Running> {
-  const h = await spawnHost({ pool, handler, persist, createSize: "256M", extra: ["--admin", "off"] });
-  return { port: h.port, stop: async () => { await h.stop(); rmSync(pool, { force: true }); } };
+async function startPaste(handler: string, pool: string, persist: string, extra: string[] = []): Promise<Running> {
+  const h = await spawnHost({ pool, handler, persist, createSize: "256M", extra: ["--admin", "off", ...extra] });
+  pinServer(h.child.pid!);
+  return { port: h.port, pid: h.child.pid!, stop: async () => { await h.stop(); rmSync(pool, { force: true }); } };
 }
 
 async function startRedis(dir: string, aof: boolean): Promise<Running> {
@@ -217,33 +245,42 @@ async function startRedis(dir: string, aof: boolean): Promise<Running> {
     ...(aof ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"])];
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   await waitFor(child, /Ready to accept connections/, "redis-server");
+  pinServer(child.pid!);
   const stop = stopper(child);
-  return { port, stop: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); } };
+  return { port, pid: child.pid!, stop: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-interface Measure { rps: number; p50: number; p99: number; p999: number }
+interface Measure { rps: number; p50: number; p99: number; p999: number; requests: number; cpuUs?: number }
 
 /** redisBench -- redis-benchmark SET of 1 KiB values; throughput and its latency distribution. */
 function redisBench(port: number, conns: number, pipeline: number, n: number): Measure {
-  const r = spawnSync("redis-benchmark", ["-p", String(port), "-t", "set", "-d", "1024", "-c", String(conns),
-    "-P", String(pipeline), "-n", String(n)], { encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(...client("redis-benchmark", ["-p", String(port), "-t", "set", "-d", "1024", "-c", String(conns),
+    "-P", String(pipeline), "-n", String(n)]), { encoding: "utf8", timeout: 600_000 });
   const out = r.stdout.replace(/\r/g, "\n");
   const rps = Number(/throughput summary: ([\d.]+) requests per second/.exec(out)?.[1]);
   if (r.status !== 0 || !rps) throw new Error(`redis-benchmark failed: ${r.stderr || out.slice(-500)}`);
   const dist = [...out.matchAll(/^\s*([\d.]+)% <= ([\d.]+) milliseconds/gm)].map((m) => [Number(m[1]), Number(m[2])]);
   const at = (p: number) => dist.find(([q]) => q >= p)?.[1] ?? dist[dist.length - 1]?.[1] ?? NaN;
-  return { rps, p50: at(50), p99: at(99), p999: at(99.9) };
+  return { rps, p50: at(50), p99: at(99), p999: at(99.9), requests: n };
 }
 
 /** wrkBench -- wrk with 1 KiB POST bodies; throughput and latency percentiles. */
 function wrkBench(port: number, conns: number, seconds: number): Measure {
-  const r = spawnSync("wrk", ["-t1", `-c${conns}`, `-d${seconds}s`, "-s", join(packageRoot(), "bench", "wrk-post.lua"),
-    `http://127.0.0.1:${port}/`], { encoding: "utf8", timeout: 300_000 });
+  const r = spawnSync(...client("wrk", ["-t1", `-c${conns}`, `-d${seconds}s`, "-s", join(packageRoot(), "bench", "wrk-post.lua"),
+    `http://127.0.0.1:${port}/`]), { encoding: "utf8", timeout: 300_000 });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors:\n${r.stdout}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
   const l = /paste-latency-us p50=(\d+) p99=(\d+) p999=(\d+)/.exec(r.stdout);
-  return { rps, p50: Number(l?.[1]) / 1000, p99: Number(l?.[2]) / 1000, p999: Number(l?.[3]) / 1000 };
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
+  return { rps, p50: Number(l?.[1]) / 1000, p99: Number(l?.[2]) / 1000, p999: Number(l?.[3]) / 1000, requests };
+}
+
+/** withCpu -- run a client against the server pid; with the server's CPU time per request served. */
+function withCpu(pid: number, run: () => Measure): Measure {
+  const before = cpuSeconds(pid);
+  const m = run();
+  return { ...m, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / m.requests };
 }
 
 interface TcpConfig {
@@ -267,6 +304,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
     if (have("redis-benchmark")) {
       cfgs.push({ table: "kv", config: "kv-wal, no persistence", start: () => startPaste(kv, pool(shm), "none") });
       cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs)", start: () => startPaste(kv, pool(shm), "pmem") });
+      cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs), epoll engine", start: () => startPaste(kv, pool(shm), "pmem", ["--port-engine", "epoll"]) });
       cfgs.push({ table: "kv", config: "kv-wal, msync (disk)", start: () => startPaste(kv, pool(disk), "msync") });
       if (have("redis-server")) {
         cfgs.push({ table: "kv", config: "Redis, no persistence", start: () => startRedis(redisDir(shm), false) });
@@ -310,7 +348,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
           for (const cl of clients(c)) {
             r.step(`tcp: ${c.config}, ${cl.client}, round ${round + 1}/${rounds}`);
             const key = `${c.table}|${c.config}|${cl.client}|${cl.size}`;
-            acc.set(key, [...(acc.get(key) ?? []), cl.run(srv.port)]);
+            acc.set(key, [...(acc.get(key) ?? []), withCpu(srv.pid, () => cl.run(srv.port))]);
           }
         } finally {
           await srv.stop();
@@ -324,6 +362,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
         table: table as "kv" | "http", config, client, size: Number(size), rounds: ms.map((x) => Math.round(x.rps)),
         requestsPerSec: Math.round(median(ms.map((x) => x.rps))),
         p50ms: median(ms.map((x) => x.p50)), p99ms: median(ms.map((x) => x.p99)), p999ms: median(ms.map((x) => x.p999)),
+        cpuUs: median(ms.map((x) => x.cpuUs ?? NaN)),
       });
     }
   } finally {
@@ -336,6 +375,8 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 const ms = (v: number) => (Number.isNaN(v) ? "n/a" : v < 0.1 ? v.toFixed(4) : v.toFixed(3));
+const us = (v?: number) => (v === undefined || Number.isNaN(v) ? "n/a" : v.toFixed(2));
+const ratio = (a?: number, b?: number) => (a === undefined || b === undefined || !b || Number.isNaN(a / b) ? "n/a" : `${(a / b).toFixed(2)}x`);
 const sizeLabel = (b: number) => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 
 /** markdown -- the tables as the README shows them. */
@@ -371,8 +412,9 @@ export function markdown(r: BenchReport): string {
   const kv = r.results.filter((x) => x.table === "kv");
   if (kv.length) {
     L.push("", "## TCP loopback: kv-wal and Redis 7, `redis-benchmark -t set -d 1024`", "",
-      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | vs Redis, same persistence |",
-      "|---|---|---:|---:|---:|---:|---:|");
+      `Server CPU: user + system time of all its threads over the run (/proc/PID/stat) per request${PIN ? "; server pinned to core 1, client to core 0" : "; not pinned (one core)"}.`, "",
+      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | vs Redis, same persistence: throughput, CPU/req |",
+      "|---|---|---:|---:|---:|---:|---:|---:|");
     const peerOf = (x: Result) => {
       const want = x.config.includes("no persistence") ? "Redis, no persistence"
         : x.config.includes("pmem") ? "Redis, AOF fsync always (tmpfs)" : x.config.includes("disk") ? "Redis, AOF fsync always (disk)" : "";
@@ -380,19 +422,20 @@ export function markdown(r: BenchReport): string {
     };
     for (const x of kv) {
       const peer = x.config.startsWith("kv-wal") ? peerOf(x) : undefined;
-      L.push(`| ${x.config} | ${x.client!.replace("redis-benchmark ", "")} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${peer ? `${(x.requestsPerSec / peer.requestsPerSec).toFixed(2)}x` : ""} |`);
+      const vs = peer ? `${(x.requestsPerSec / peer.requestsPerSec).toFixed(2)}x, ${ratio(x.cpuUs, peer.cpuUs)}` : "";
+      L.push(`| ${x.config} | ${x.client!.replace("redis-benchmark ", "")} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${us(x.cpuUs)} | ${vs} |`);
     }
   }
   const http = r.results.filter((x) => x.table === "http");
   if (http.length) {
     L.push("", "## TCP loopback: http-wal, `wrk` with 1 KiB POST bodies", "",
-      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | vs no persistence | zero-copy vs copy |",
-      "|---|---|---:|---:|---:|---:|---:|---:|");
+      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | vs no persistence | zero-copy vs copy |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const x of http) {
       const none = http.find((y) => y.config === "http-wal, no persistence" && y.client === x.client)!;
       const copy = http.find((y) => y.config.includes("copy") && y.client === x.client);
       const vsCopy = x.config === "http-wal, pmem (tmpfs)" && copy ? `${(x.requestsPerSec / copy.requestsPerSec).toFixed(2)}x` : "";
-      L.push(`| ${x.config} | ${x.client} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${(x.requestsPerSec / none.requestsPerSec).toFixed(2)}x | ${vsCopy} |`);
+      L.push(`| ${x.config} | ${x.client} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${us(x.cpuUs)} | ${(x.requestsPerSec / none.requestsPerSec).toFixed(2)}x | ${vsCopy} |`);
     }
   }
   if (r.cleaner?.length) {
