@@ -83,8 +83,14 @@ export class Stream {
     return into;
   }
 
-  /** byteAt -- byte i from the cursor. */
-  byteAt(i: u32): u8 {
+  /** byteAt -- byte i from the cursor. Inlined, with the common case first: a request in the first piece. */
+  @inline byteAt(i: u32): u8 {
+    if (this.n > 0 && i < unchecked(this.lens[0])) return load<u8>(<usize>unchecked(this.addr[0]) + i);
+    return this.byteAtFar(i);
+  }
+
+  /** byteAtFar -- byteAt past the first piece (or none). */
+  private byteAtFar(i: u32): u8 {
     for (let p = 0; p < this.n; p++) {
       const l = unchecked(this.lens[p]);
       if (i < l) return load<u8>(unchecked(this.addr[p]) + i);

@@ -289,6 +289,20 @@ interface TcpConfig {
   start: () => Promise<Running>;
 }
 
+/** clientsFor -- the client runs of one TCP configuration (fewer requests on a disk pool, and in --quick). */
+function clientsFor(c: TcpConfig, quick: boolean): { client: string; size: number; run: (port: number) => Measure }[] {
+  const slowDisk = c.config.includes("disk");
+  if (c.table === "http") {
+    return [1, 50].map((conns) => ({ client: `wrk -c ${conns}`, size: conns, run: (p: number) => wrkBench(p, conns, quick ? 2 : 5) }));
+  }
+  const n = (disk: [number, number], mem: [number, number]) => (slowDisk ? disk : mem)[quick ? 0 : 1];
+  return [
+    { client: "redis-benchmark -c 1", size: 1, run: (p: number) => redisBench(p, 1, 1, n([500, 3000], [3000, 20000])) },
+    { client: "redis-benchmark -c 50", size: 50, run: (p: number) => redisBench(p, 50, 1, n([3000, 20000], [20000, 100000])) },
+    { client: "redis-benchmark -c 50 -P 16", size: 50 * 16, run: (p: number) => redisBench(p, 50, 16, n([20000, 100000], [50000, 300000])) },
+  ];
+}
+
 async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
   const root = packageRoot();
   const rounds = o.quick ? 1 : 3;
@@ -327,17 +341,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
       cfgs.push({ table: "http", config: "http-wal, copy logging, pmem (tmpfs)", start: () => startPaste(httpCopy, pool(shm), "pmem") });
     } else report.skipped.push("http-wal: wrk is not installed (apt-get install -y wrk)");
 
-    const clients = (c: TcpConfig): { client: string; size: number; run: (port: number) => Measure }[] => {
-      const slowDisk = c.config.includes("disk");
-      if (c.table === "http") {
-        return [1, 50].map((conns) => ({ client: `wrk -c ${conns}`, size: conns, run: (p: number) => wrkBench(p, conns, o.quick ? 2 : 5) }));
-      }
-      return [
-        { client: "redis-benchmark -c 1", size: 1, run: (p: number) => redisBench(p, 1, 1, slowDisk ? (o.quick ? 500 : 3000) : (o.quick ? 3000 : 20000)) },
-        { client: "redis-benchmark -c 50", size: 50, run: (p: number) => redisBench(p, 50, 1, slowDisk ? (o.quick ? 3000 : 20000) : (o.quick ? 20000 : 100000)) },
-        { client: "redis-benchmark -c 50 -P 16", size: 50 * 16, run: (p: number) => redisBench(p, 50, 16, slowDisk ? (o.quick ? 20000 : 100000) : (o.quick ? 50000 : 300000)) },
-      ];
-    };
+    const clients = (c: TcpConfig) => clientsFor(c, !!o.quick);
     const acc = new Map<string, Measure[]>();
     const total = cfgs.reduce((a, c) => a + clients(c).length, 0) * rounds;
     const r = new Rounds(total);
