@@ -43,6 +43,9 @@ describe("admin API", () => {
     await new Promise((res) => setTimeout(res, 1300));   // the data path reports once a second
 
     const status = await (await fetch(`${url}/v1/status`, auth)).json();
+    // the reports since the SETs hold their commits' percentiles (later reports of an idle host hold none)
+    expect(status.commit).toMatchObject({ p50Us: expect.any(Number), p99Us: expect.any(Number) });
+    expect(status.commit.p99Us).toBeGreaterThanOrEqual(status.commit.p50Us);
     expect(status).toMatchObject({ pool, persist: { mode: "pmem" }, handler: { abi: 1 }, stats: { committedSeq: 50 } });
     expect(status.handler.sha256).toMatch(/^[0-9a-f]{64}$/);
     // kv-wal has a cleaner: the reserve kept for it is reported; a fresh 64 MiB pool is not under pressure
@@ -57,11 +60,24 @@ describe("admin API", () => {
     const metrics = await (await fetch(`${url}/metrics`, auth)).text();
     expect(metrics).toMatch(/^paste_records_total 50$/m);
     expect(metrics).toMatch(/^# TYPE paste_buffers_free gauge$/m);
+    // every batch's commit is timed: the 50 SETs' (paste_commits_total counts those that made
+    // records durable) and those of ioredis' read-only start-up commands
+    const count = Number(/^paste_commit_latency_seconds_count (\d+)$/m.exec(metrics)![1]);
+    expect(count).toBeGreaterThanOrEqual(50);
+    expect(metrics).toMatch(new RegExp(`^paste_commit_latency_seconds_bucket\\{le="\\+Inf"\\} ${count}$`, "m"));
+    const les = [...metrics.matchAll(/^paste_commit_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+    expect(les.map((m) => m[1])).toEqual(["0.000001", "0.000002", "0.000005", "0.00001", "0.00002", "0.00005", "0.0001",
+      "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "+Inf"]);
+    const counts = les.map((m) => Number(m[2]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));   // cumulative
+    expect(Number(/^paste_commit_latency_seconds_sum (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total /m);   // collectDefaultMetrics
 
     const cli = runCli(["status", "--pool", pool]);
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
     expect(cli.stdout).toMatch(/committed seq 50/);
+    expect(cli.stdout).toMatch(/^commits\s+\d+ batches; last second: \d+ commits, p50 [\d.]+ µs, p99 [\d.]+ µs, mean [\d.]+ µs, max [\d.]+ µs$/m);
     expect(cli.stdout).toMatch(/^data\s+1\.4 KiB live in the log's records; .* space amplification [\d.]+x$/m);
     expect(cli.stdout).toMatch(/handler\s+.*kv-wal\.wasm \(ABI 1/);
     expect(cli.stdout).toMatch(/^space\s+\d+ buffers in ring slots; \d+ buffers and [\d.]+ \w+ of log kept for the handler's cleaner; cleaning not due$/m);

@@ -24,8 +24,10 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import client from "prom-client";
 import { PasteError } from "../core/errors.js";
+import type { CommitLatencySample } from "../core/latency.js";
 import type { Space } from "../core/space.js";
 import { MAX_HANDLER_BYTES } from "../core/validate.js";
+import { CommitHistogram } from "./metrics.js";
 
 export interface HandlerSummaryWithTime {
   name: string;
@@ -95,8 +97,8 @@ export interface HostSnapshot {
   /** The pool's space as the cleaner sees it (buffers in ring slots, the reserve, why cleaning is due) and where its bytes are (usage). */
   space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[]; usage: Space };
   connections: { open: number; accepted: number };
-  /** Commit latency over the last report interval, microseconds. */
-  commit: { count: number; meanUs: number; maxUs: number };
+  /** Commit latency over the last report interval: percentiles and mean in microseconds, and the histogram's buckets. */
+  commit: CommitLatencySample;
   at: number;
 }
 
@@ -129,6 +131,7 @@ export class AdminApi {
     live: new client.Gauge({ name: "paste_buffers_live", help: "Pool buffers referenced by the log or held", registers: [this.registry] }),
     conns: new client.Gauge({ name: "paste_connections_open", help: "Open client connections", registers: [this.registry] }),
     commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
+    commitLatency: new CommitHistogram(this.registry),
     commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
     deploys: new client.Counter({ name: "paste_deploys_total", help: "Deploys by result (ok, or the refusal's code)", labelNames: ["result"], registers: [this.registry] }),
     stopped: new client.Counter({ name: "paste_handler_stops_total", help: "Handlers stopped by the host, by reason (error code)", labelNames: ["reason"], registers: [this.registry] }),
@@ -136,6 +139,9 @@ export class AdminApi {
   };
 
   constructor(private readonly token: string, private readonly hooks: AdminHooks) {
+    // the process's CPU, memory, event-loop lag and handles: the main thread's,
+    // which the worker shares the process with
+    client.collectDefaultMetrics({ register: this.registry });
     // A request that fails in a way #handle did not foresee (a client gone
     // mid-upload, a hook that throws) is answered 500 or hung up on; it must
     // never become an unhandled rejection, which would stop the host.
@@ -182,6 +188,7 @@ export class AdminApi {
     this.#g.conns.set(s.connections.open);
     this.#g.commitMean.set(s.commit.meanUs / 1e6);
     this.#g.commitMax.set(s.commit.maxUs / 1e6);
+    this.#g.commitLatency.add(s.commit);
     this.#latest = s;
   }
 

@@ -123,6 +123,14 @@ function usageRows(s: Status): [string, string][] {
   return [["buffers", f.buffers], ["data", f.data + refused]];
 }
 
+/** commitLine -- the last report's commit latency; a host older than the histogram sent no percentiles. */
+function commitLine(s: Status): string {
+  const c = s.commit;
+  const us = (v: number) => `${v.toFixed(1)} µs`;
+  const pcts = c.p50Us === undefined ? "" : `p50 ${us(c.p50Us)}, p99 ${us(c.p99Us)}, `;
+  return `${s.stats.batches} batches; last second: ${c.count} commits, ${pcts}mean ${us(c.meanUs)}, max ${us(c.maxUs)}`;
+}
+
 export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
@@ -132,7 +140,7 @@ export function formatStatus(s: Status): string {
     ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
-    ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
+    ["commits", commitLine(s)],
     ...usageRows(s),
     ["log", `${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} used (${pct(st.logUsed, st.logCapacity)})`],
     ["space", spaceLine(s.space)],
