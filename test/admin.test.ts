@@ -72,6 +72,13 @@ describe("admin API", () => {
     expect(counts).toEqual([...counts].sort((a, b) => a - b));   // cumulative
     expect(Number(/^paste_commit_latency_seconds_sum (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/^process_cpu_user_seconds_total /m);   // collectDefaultMetrics
+    // the Grafana dashboard in docs/ charts only metrics the host exports
+    // (by their # TYPE lines: a labelled counter has no sample before its first event)
+    const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const dashboard = readFileSync(join(root, "docs", "grafana-dashboard.json"), "utf8");
+    const charted = [...new Set([...dashboard.matchAll(/\b((?:paste|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]))];
+    expect(charted.length).toBeGreaterThan(10);
+    expect(charted.filter((n) => !exported.has(n) && !exported.has(n.replace(/_(bucket|sum|count)$/, "")))).toEqual([]);
 
     const cli = runCli(["status", "--pool", pool]);
     expect(cli.status, cli.stderr).toBe(0);
@@ -220,6 +227,14 @@ describe("admin API", () => {
     const r2 = new Redis({ port: s.port, host: "127.0.0.1" });
     expect(await r2.get("key29")).toBe("value29");
     r2.disconnect();
+    // the same from the command line
+    const cliNone = runCli(["rollback", "--pool", pool]);
+    expect(cliNone.status).toBe(1);
+    expect(cliNone.stderr).toMatch(/PASTE_ERR_NO_PREVIOUS_HANDLER: .* is the only handler this host keeps/);
+    expect(runCli(["deploy", "--pool", pool, kv]).status).toBe(0);
+    const cliBack = runCli(["rollback", "--pool", pool]);
+    expect(cliBack.status, cliBack.stderr).toBe(0);
+    expect(cliBack.stdout).toMatch(/^back to\s+.*kv-wal\.wasm \(ABI 1, .*\nreplacing kv-wal\.wasm .*\nreplayed  30 records/);
 
     // a declared body over the limit is refused before it is sent
     const big = await converse(Number(new URL(url).port), [Buffer.from(`POST /v1/handler HTTP/1.1\r\nHost: a\r\nAuthorization: ${auth.Authorization}\r\nContent-Length: ${64 << 20}\r\n\r\n`)], { idleMs: 300 });

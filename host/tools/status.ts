@@ -82,6 +82,17 @@ export async function deployHandler(file: string, o: AdminTarget): Promise<Deplo
   const { res, url } = await adminRequest(o, "/v1/handler", {
     method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": basename(file) },
   });
+  return deployAnswer(res, url);
+}
+
+/** rollbackHandler -- POST /v1/handler/rollback: the handler before the serving one, deployed again. */
+export async function rollbackHandler(o: AdminTarget): Promise<DeployResult> {
+  const { res, url } = await adminRequest(o, "/v1/handler/rollback", { method: "POST" });
+  return deployAnswer(res, url);
+}
+
+/** deployAnswer -- a deploy's or rollback's result, or the host's refusal as the PasteError of its code. */
+async function deployAnswer(res: Response, url: string): Promise<DeployResult> {
   const body = await res.text();
   let json: { error?: string; message?: string } & Partial<DeployResult>;
   try {
@@ -99,7 +110,7 @@ export async function deployHandler(file: string, o: AdminTarget): Promise<Deplo
 export function formatDeploy(r: DeployResult): string {
   const h = (x: { name: string; sha256: string; abi: number; size: number }) => `${x.name} (ABI ${x.abi}, ${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}...)`;
   return [
-    `deployed  ${h(r.handler)}`,
+    `${r.rolledBack ? "back to  " : "deployed "} ${h(r.handler)}`,
     `replacing ${h(r.previous)}`,
     `replayed  ${r.replayed} records into the new handler; data path paused ${r.pauseMs} ms ` +
       `(compiled in ${r.prepareMs} ms and waited ${r.waitMs} ms for a quiet batch boundary while serving)`,
