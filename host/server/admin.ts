@@ -5,8 +5,9 @@
 // once, reused after) and the API's address to POOL.admin (0600), so
 // `paste-host status --pool POOL` finds both. A request without the right
 // token gets 401 and a log line naming the method, path and peer, never the
-// token. /healthz alone needs no token: a liveness probe carries no secret,
-// and the answer tells nothing but the state. A known path asked with the
+// token. /healthz and the console's files alone need no token: a liveness
+// probe carries no secret and its answer tells nothing but the state; the
+// page's files hold no data. A known path asked with the
 // wrong method gets 405 and Allow; an unknown path 404.
 //
 //   GET /healthz     200 "ok" while the data path serves; 503 "starting"
@@ -27,7 +28,8 @@
 //                    every call it makes does
 //
 // A request a browser sends for another site (a foreign Origin, or
-// Sec-Fetch-Site cross-site) is refused with 403 before anything else.
+// Sec-Fetch-Site cross-site or same-site) is refused with 403 before its
+// token is even looked at.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
