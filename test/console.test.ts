@@ -105,6 +105,15 @@ describe("web console", () => {
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.UPDATE_SCREENSHOT === "1") copyFileSync(shot, join(root, "docs", "console.png"));
     bench.kill("SIGKILL");
+    // The load left the pool under pressure, and kv-wal's cleaner moves live
+    // SETs to the log's tail until it is not: wait for that, or its moves
+    // would push the SET written below off the newest page.
+    for (const end = Date.now() + 30_000; ;) {
+      const st = await (await fetch(`${url}/v1/status`, { headers: { Authorization: `Bearer ${token}` } })).json();
+      if (st.space.pressure.length === 0) break;
+      if (Date.now() > end) throw new Error(`the pool stayed under pressure after the load: ${st.space.pressure.join(", ")}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
 
     // a deploy from the page: the second build takes over
     await page.setInputFiles("#deploy-file", v2);
