@@ -10,7 +10,7 @@ import { Command } from "commander";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
-import { build, deploy, validate } from "./cli/handler.js";
+import { build, deploy, rollback, validate } from "./cli/handler.js";
 import { logDump, logVerify } from "./cli/log.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
 import { run as runCommand, status } from "./cli/run.js";
@@ -25,7 +25,7 @@ type Register = (parent: Command) => void;
  */
 const COMMANDS: [group: { name: string; description: string } | null, commands: Register[]][] = [
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
-  [null, [build, status, deploy, validate]],
+  [null, [build, status, deploy, rollback, validate]],
   [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logVerify]],
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
 ];

@@ -43,6 +43,9 @@ describe("admin API", () => {
     await new Promise((res) => setTimeout(res, 1300));   // the data path reports once a second
 
     const status = await (await fetch(`${url}/v1/status`, auth)).json();
+    // the reports since the SETs hold their commits' percentiles (later reports of an idle host hold none)
+    expect(status.commit).toMatchObject({ p50Us: expect.any(Number), p99Us: expect.any(Number) });
+    expect(status.commit.p99Us).toBeGreaterThanOrEqual(status.commit.p50Us);
     expect(status).toMatchObject({ pool, persist: { mode: "pmem" }, handler: { abi: 1 }, stats: { committedSeq: 50 } });
     expect(status.handler.sha256).toMatch(/^[0-9a-f]{64}$/);
     // kv-wal has a cleaner: the reserve kept for it is reported; a fresh 64 MiB pool is not under pressure
@@ -57,11 +60,31 @@ describe("admin API", () => {
     const metrics = await (await fetch(`${url}/metrics`, auth)).text();
     expect(metrics).toMatch(/^paste_records_total 50$/m);
     expect(metrics).toMatch(/^# TYPE paste_buffers_free gauge$/m);
+    // every batch's commit is timed: the 50 SETs' (paste_commits_total counts those that made
+    // records durable) and those of ioredis' read-only start-up commands
+    const count = Number(/^paste_commit_latency_seconds_count (\d+)$/m.exec(metrics)![1]);
+    expect(count).toBeGreaterThanOrEqual(50);
+    expect(metrics).toMatch(new RegExp(`^paste_commit_latency_seconds_bucket\\{le="\\+Inf"\\} ${count}$`, "m"));
+    const les = [...metrics.matchAll(/^paste_commit_latency_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+    expect(les.map((m) => m[1])).toEqual(["0.000001", "0.000002", "0.000005", "0.00001", "0.00002", "0.00005", "0.0001",
+      "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "+Inf"]);
+    const counts = les.map((m) => Number(m[2]));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));   // cumulative
+    expect(Number(/^paste_commit_latency_seconds_sum (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total /m);   // collectDefaultMetrics
+    // the Grafana dashboard in docs/ charts only metrics the host exports
+    // (by their # TYPE lines: a labelled counter has no sample before its first event)
+    const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const dashboard = readFileSync(join(root, "docs", "grafana-dashboard.json"), "utf8");
+    const charted = [...new Set([...dashboard.matchAll(/\b((?:paste|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]))];
+    expect(charted.length).toBeGreaterThan(10);
+    expect(charted.filter((n) => !exported.has(n) && !exported.has(n.replace(/_(bucket|sum|count)$/, "")))).toEqual([]);
 
     const cli = runCli(["status", "--pool", pool]);
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/^serving\s+tcp:\/\/127\.0\.0\.1:\d+/m);
     expect(cli.stdout).toMatch(/committed seq 50/);
+    expect(cli.stdout).toMatch(/^commits\s+\d+ batches; last second: \d+ commits, p50 [\d.]+ µs, p99 [\d.]+ µs, mean [\d.]+ µs, max [\d.]+ µs$/m);
     expect(cli.stdout).toMatch(/^data\s+1\.4 KiB live in the log's records; .* space amplification [\d.]+x$/m);
     expect(cli.stdout).toMatch(/handler\s+.*kv-wal\.wasm \(ABI 1/);
     expect(cli.stdout).toMatch(/^space\s+\d+ buffers in ring slots; \d+ buffers and [\d.]+ \w+ of log kept for the handler's cleaner; cleaning not due$/m);
@@ -127,4 +150,94 @@ describe("admin API", () => {
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no running host found/);
   });
+
+  it("the console's files without a token, strict headers; log pages, series, rollback and cross-site refusals with it", async () => {
+    const pool = join(scratchDir("shm"), "d.pool");
+    const kv = join(root, "samples", "kv-wal", "kv-wal.wasm");
+    const s = await startServer({ pool, handler: kv });
+    running.push(s);
+    await until(() => /admin API on http:\/\/127\.0\.0\.1:\d+/.test(s.output()));
+    const url = /admin API on (http:\/\/127\.0\.0\.1:\d+)/.exec(s.output())![1];
+    const auth = { Authorization: `Bearer ${readFileSync(`${pool}.token`, "utf8").trim()}` };
+
+    // the page and its scripts need no token and hold no data; the page forbids inline script and framing
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    const csp = page.headers.get("content-security-policy")!;
+    expect(csp).toMatch(/default-src 'self'/);
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    expect(csp).toMatch(/frame-ancestors 'none'/);
+    expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+    const html = await page.text();
+    expect(html).not.toMatch(/<script>|<script(?![^>]*\bsrc=)[^>]*>|\son\w+=|style=/);   // nothing inline for the CSP to refuse
+    for (const p of ["/console/app.js", "/console/uPlot.esm.js", "/console/uPlot.min.css"]) {
+      const r = await fetch(`${url}${p}`);
+      expect([p, r.status]).toEqual([p, 200]);
+    }
+    // only the files in the table: a path that climbs out is no file (fetch would normalize it, so raw)
+    const climb = await converse(Number(new URL(url).port), [Buffer.from("GET /console/../package.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")], { idleMs: 300 });
+    expect(climb.data.toString()).toMatch(/^HTTP\/1\.1 401 /);
+    // data never without the token
+    for (const p of ["/v1/series", "/v1/log"]) expect((await fetch(`${url}${p}`)).status).toBe(401);
+    expect((await fetch(`${url}/v1/handler/rollback`, { method: "POST" })).status).toBe(401);
+
+    const r = new Redis({ port: s.port, host: "127.0.0.1" });
+    for (let i = 0; i < 30; i++) await r.set(`key${i}`, `value${i}`);
+    r.disconnect();
+    await new Promise((res) => setTimeout(res, 2300));   // two reports: one point of the series at least
+    const page1 = await (await fetch(`${url}/v1/log?from=0&limit=20`, { headers: auth })).json();
+    expect(page1.records.map((x: { seq: number }) => x.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(page1.next).toBe(21);
+    expect(page1.records[0]).toMatchObject({ seq: 1, len: 35, crcOk: true, preview: "*3\\r\\n$3\\r\\nset\\r\\n$4\\r\\nkey0\\r\\n$6\\r\\nvalue0\\r\\n" });
+    expect(page1.records[0].extents).toEqual([{ buf: expect.any(Number), off: expect.any(Number), len: 35 }]);
+    const page2 = await (await fetch(`${url}/v1/log?from=${page1.next}&limit=20`, { headers: auth })).json();
+    expect(page2.records.map((x: { seq: number }) => x.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 21));
+    expect(page2.next).toBeNull();
+    for (const q of ["from=-1", "limit=0", "limit=201", "from=x"]) {
+      const bad = await fetch(`${url}/v1/log?${q}`, { headers: auth });
+      expect([q, bad.status, (await bad.json()).error]).toEqual([q, 400, "PASTE_ERR_USAGE"]);
+    }
+    const series = await (await fetch(`${url}/v1/series`, { headers: auth })).json();
+    expect(series.points.length).toBeGreaterThan(0);
+    expect(series.points.reduce((a: number, p: { recordsPerSec: number }) => a + p.recordsPerSec, 0)).toBeGreaterThan(0);
+    const last = series.points.at(-1).t;
+    expect((await (await fetch(`${url}/v1/series?after=${last}`, { headers: auth })).json()).points).toEqual([]);
+
+    // a browser sending for another site is refused even with the token; the same origin is not
+    const evil = await fetch(`${url}/v1/handler/rollback`, { method: "POST", headers: { ...auth, Origin: "http://evil.example" } });
+    expect([evil.status, (await evil.json()).message]).toEqual([403, "cross-site requests are refused (Origin: http://evil.example)"]);
+    expect((await fetch(`${url}/v1/status`, { headers: { ...auth, "Sec-Fetch-Site": "cross-site" } })).status).toBe(403);
+    expect((await fetch(`${url}/v1/status`, { headers: { ...auth, Origin: url } })).status).toBe(200);
+
+    // nothing to roll back to, then a deploy rolled back: the first handler serves again, its state replayed
+    const none = await fetch(`${url}/v1/handler/rollback`, { method: "POST", headers: auth });
+    expect([none.status, (await none.json()).error]).toEqual([409, "PASTE_ERR_NO_PREVIOUS_HANDLER"]);
+    const dep = runCli(["deploy", "--pool", pool, join(root, "samples", "kv-wal", "kv-wal.wasm")]);
+    expect(dep.status, dep.stderr).toBe(0);
+    expect((await (await fetch(`${url}/v1/status`, { headers: auth })).json()).handler.history).toHaveLength(2);
+    const back = await fetch(`${url}/v1/handler/rollback`, { method: "POST", headers: auth });
+    const rb = await back.json();
+    expect(back.status, JSON.stringify(rb)).toBe(200);
+    expect(rb).toMatchObject({ rolledBack: true, handler: { name: kv }, previous: { name: "kv-wal.wasm" }, replayed: 30 });
+    const st = await (await fetch(`${url}/v1/status`, { headers: auth })).json();
+    expect(st.handler).toMatchObject({ name: kv, previous: null });
+    expect(st.handler.history.map((h: { name: string }) => h.name)).toEqual([kv]);
+    expect(st.handler.events.at(-1)).toMatchObject({ kind: "rolled back" });
+    const r2 = new Redis({ port: s.port, host: "127.0.0.1" });
+    expect(await r2.get("key29")).toBe("value29");
+    r2.disconnect();
+    // the same from the command line
+    const cliNone = runCli(["rollback", "--pool", pool]);
+    expect(cliNone.status).toBe(1);
+    expect(cliNone.stderr).toMatch(/PASTE_ERR_NO_PREVIOUS_HANDLER: .* is the only handler this host keeps/);
+    expect(runCli(["deploy", "--pool", pool, kv]).status).toBe(0);
+    const cliBack = runCli(["rollback", "--pool", pool]);
+    expect(cliBack.status, cliBack.stderr).toBe(0);
+    expect(cliBack.stdout).toMatch(/^back to\s+.*kv-wal\.wasm \(ABI 1, .*\nreplacing kv-wal\.wasm .*\nreplayed  30 records/);
+
+    // a declared body over the limit is refused before it is sent
+    const big = await converse(Number(new URL(url).port), [Buffer.from(`POST /v1/handler HTTP/1.1\r\nHost: a\r\nAuthorization: ${auth.Authorization}\r\nContent-Length: ${64 << 20}\r\n\r\n`)], { idleMs: 300 });
+    expect(big.data.toString()).toMatch(/^HTTP\/1\.1 413 /);
+  }, 60_000);
 });

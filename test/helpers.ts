@@ -1,7 +1,7 @@
 // helpers.ts -- scratch pools that are removed even when a test fails, and a
 // way to run the real CLI the way a user does.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach } from "vitest";
@@ -128,8 +128,15 @@ export async function startServer(args: { pool: string; handler: string; extra?:
  */
 export function haveProgram(name: string, pkg: string, ctx: { skip: (note?: string) => void }): void {
   const r = spawnSync("sh", ["-c", `command -v ${name}`]);
-  if (r.status === 0) return;
-  const msg = `${name} is not installed (apt-get install -y ${pkg})`;
+  if (r.status !== 0) missing(`${name} is not installed (apt-get install -y ${pkg})`, ctx);
+}
+
+/** haveFile -- haveProgram for a program a test runs by its path (Debian's /usr/bin/chromium). */
+export function haveFile(path: string, pkg: string, ctx: { skip: (note?: string) => void }): void {
+  if (!existsSync(path)) missing(`${path} is missing (apt-get install -y ${pkg})`, ctx);
+}
+
+function missing(msg: string, ctx: { skip: (note?: string) => void }): void {
   if (process.env.CI) throw new Error(`${msg}; CI must install it in .ci/run`);
   console.warn(`skipped: ${msg}`);
   ctx.skip(msg);

@@ -66,3 +66,16 @@ describe("host sizes", () => {
     expect(big).toEqual([]);
   });
 });
+
+// The console's files are served from the package as it is installed: every
+// one in the table exists, and package.json's `files` ships the folder.
+describe("console files", () => {
+  it("every console path has its file, and the package ships them", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { CONSOLE_PATHS, consoleAsset } = await import("../host/server/console.js");
+    for (const p of CONSOLE_PATHS) expect([p, (consoleAsset(p)?.body.length ?? 0) > 0]).toEqual([p, true]);
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    expect(pkg.files).toContain("host/server/console/");
+    expect(Object.keys(pkg.dependencies)).toContain("uplot");   // served at run time, not a devDependency
+  });
+});

@@ -4,7 +4,7 @@ import { Command } from "commander";
 import { buildHandler } from "../core/build.js";
 import { HandlerInvalidError } from "../core/errors.js";
 import { inspectHandler } from "../core/validate.js";
-import { deployHandler, formatDeploy } from "../tools/status.js";
+import { deployHandler, formatDeploy, rollbackHandler } from "../tools/status.js";
 
 export function build(parent: Command): void {
   parent
@@ -80,5 +80,19 @@ export function deploy(parent: Command): void {
       } finally {
         if (scratch) (await import("node:fs")).rmSync(scratch, { recursive: true, force: true });
       }
+    });
+}
+
+export function rollback(parent: Command): void {
+  parent
+    .command("rollback")
+    .description("put back the handler a running host served before the current one (its kept bytes, deployed the same way)")
+    .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
+    .option("--admin <url>", "admin API URL (default: from POOL.admin)")
+    .option("--token-file <file>", "bearer token file (default: POOL.token)")
+    .option("--json", "print the result as JSON", false)
+    .action(async (o) => {
+      const r = await rollbackHandler(o);
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
     });
 }

@@ -143,6 +143,12 @@ export const NativeMissingError = define("NativeMissingError", "PASTE_ERR_NATIVE
 export const WindowMovedError = define("WindowMovedError", "PASTE_ERR_WINDOW_MOVED", null,
   "the WebAssembly.Memory moved after a grow, so the window no longer aliases the pool (fatal)",
   "report it with the Node version; the host stops rather than serve from unmapped memory");
+export const NoPreviousHandlerError = define("NoPreviousHandlerError", "PASTE_ERR_NO_PREVIOUS_HANDLER", null,
+  "a rollback was asked for, but this host keeps no handler before the serving one (it is the first it ran)",
+  "deploy the handler you want with `paste-host deploy` (or the console's deploy)");
+export const DataPathDownError = define("DataPathDownError", "PASTE_ERR_DATA_PATH_DOWN", null,
+  "the admin API asked the data path for something (a page of the log) while it was restarting or stopping",
+  "retry in a moment; `paste-host status` and /healthz say when it serves again");
 export const UsageError = define("UsageError", "PASTE_ERR_USAGE", null,
   "a command-line argument is malformed (a size, a mode, a number)",
   "see `paste-host <command> --help`");
@@ -157,7 +163,7 @@ export const catalogue = [
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
   HandlerError, StateError, AddressInUseError, SimCrashedError, UnsupportedError, WalClientFailedError, TortureLossError,
   CrashtestFailedError, UnauthorizedError, AdminFailedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
-  DeployBusyError, DeployFailedError, HandlerInvalidError, BuildError, LogCorruptError,
+  DeployBusyError, DeployFailedError, NoPreviousHandlerError, DataPathDownError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

@@ -85,3 +85,51 @@ export function logSpace(pool: Pool): { records: number; liveBytes: number; buff
     }
   }
 }
+
+/** One record as the log browser shows it: no payload but a printable preview. */
+export interface LogPageRecord {
+  seq: number;
+  len: number;
+  extents: { buf: number; off: number; len: number }[];
+  crcOk: boolean;
+  preview: string;
+}
+
+/** A page of the log: records with seq >= from, and where the next page starts (null: none after). */
+export interface LogPage {
+  from: number;
+  records: LogPageRecord[];
+  next: number | null;
+}
+
+/**
+ * logPage -- up to limit records from seq `from` on, each with the first
+ * previewBytes of its payload (only those are copied). The walk starts at the
+ * head whatever `from` is (the log has no index by seq), so a page costs a
+ * walk of the records before it. Read-only, like walkLog; the walk cursor is
+ * the pool's, so the caller must not walk (or replay) at the same time.
+ */
+export function logPage(pool: Pool, from: number, limit: number, previewBytes = 64): LogPage {
+  const n = native();
+  check(n.walkBegin(pool.handle));
+  const info: Record<string, number | bigint> = {};
+  const ext: Record<string, number> = {};
+  const head = Buffer.alloc(previewBytes + 1);   // one byte more tells preview() there is more
+  const records: LogPageRecord[] = [];
+  for (;;) {
+    const r = n.walkNext(pool.handle, info);
+    if (r === 0) return { from, records, next: null };
+    check(r);
+    const seq = Number(info.seq);
+    if (seq < from) continue;
+    if (records.length === limit) return { from, records, next: seq };
+    const pos = Number(info.pos);
+    const extents = [];
+    for (let i = 0; i < Number(info.nextents); i++) {
+      check(n.logExtent(pool.handle, pos, i, ext));
+      extents.push({ buf: ext.buf_idx, off: ext.off, len: ext.len });
+    }
+    const got = Number(check(Number(n.logRead(pool.handle, pos, head, head.length))));
+    records.push({ seq, len: Number(info.len), extents, crcOk: info.status === 0, preview: preview(head.subarray(0, got), previewBytes) });
+  }
+}

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { HandlerError, HandlerMemoryError, PasteError, PoolClosedError } from "./errors.js";
 import { Handler, type CompiledHandler, type LogLevel } from "./handler.js";
 import { CONST, type PersistMode } from "./layout.js";
+import { CommitLatency, type CommitLatencySample } from "./latency.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
 import { spaceOf, type Space } from "./space.js";
@@ -143,7 +144,7 @@ export class Runtime {
   #ring = 0;
   /** The native worker this runtime's handler runs on (paste_worker_bind); null once closed. */
   #worker: unknown = null;
-  #commits = { count: 0, sumNs: 0, maxNs: 0 };
+  #commits = new CommitLatency();
   #replyBuf = Buffer.alloc(1 << 20);
   readonly #watch: (phase: HandlerPhase | null) => void;
   readonly #onHandlerError: (e: Error) => void;
@@ -400,10 +401,7 @@ export class Runtime {
     if (released < 0) this.#handlerError(new HandlerError(n.lastError()));
     const t0 = process.hrtime.bigint();
     const replies = num(check(num(n.commit(w))));
-    const ns = Number(process.hrtime.bigint() - t0);
-    this.#commits.count++;
-    this.#commits.sumNs += ns;
-    if (ns > this.#commits.maxNs) this.#commits.maxNs = ns;
+    this.#commits.record(Number(process.hrtime.bigint() - t0));
     this.#stopIfAsked();   // committed, replies out: nothing of this batch is cut off
     this.clean();
     return replies;
@@ -564,12 +562,9 @@ export class Runtime {
     return { open: Number(open[0]), accepted: Number(accepted[0]) };
   }
 
-  /** takeCommitLatency -- commits since the last call: count, mean and max (microseconds); resets. */
-  takeCommitLatency(): { count: number; meanUs: number; maxUs: number } {
-    const c = this.#commits;
-    const out = { count: c.count, meanUs: c.count ? c.sumNs / c.count / 1000 : 0, maxUs: c.maxNs / 1000 };
-    this.#commits = { count: 0, sumNs: 0, maxNs: 0 };
-    return out;
+  /** takeCommitLatency -- the batch commits since the last call: buckets, percentiles, mean and max; resets. */
+  takeCommitLatency(): CommitLatencySample {
+    return this.#commits.take();
   }
 
   /** trim -- release every committed record up to seq; records released. */

@@ -5,8 +5,9 @@
 // once, reused after) and the API's address to POOL.admin (0600), so
 // `paste-host status --pool POOL` finds both. A request without the right
 // token gets 401 and a log line naming the method, path and peer, never the
-// token. /healthz alone needs no token: a liveness probe carries no secret,
-// and the answer tells nothing but the state. A known path asked with the
+// token. /healthz and the console's files alone need no token: a liveness
+// probe carries no secret and its answer tells nothing but the state; the
+// page's files hold no data. A known path asked with the
 // wrong method gets 405 and Allow; an unknown path 404.
 //
 //   GET /healthz     200 "ok" while the data path serves; 503 "starting"
@@ -14,18 +15,34 @@
 //   GET /v1/status   handler (name, sha256, ABI, loaded at), pool usage,
 //                    connections, records/s, commit latency
 //   GET /metrics     Prometheus text format (prom-client)
+//   GET /v1/series   the last ten minutes as per-second points (?after=MS)
+//   GET /v1/log      records from ?from=SEQ, ?limit=N (at most 200): seq,
+//                    length, extents, checksum state, a printable preview
 //   POST /v1/handler a .wasm body: validated, then swapped in between two
 //                    batches (X-Handler-Name names it). 200 with what changed;
 //                    400 invalid module, 409 busy, 413 too large, 422 it
 //                    failed while taking over; the old handler keeps serving.
+//   POST /v1/handler/rollback  the previous handler's bytes, deployed the
+//                    same way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
+//   GET /            the web console (console.ts); its files need no token,
+//                    every call it makes does
+//
+// A request a browser sends for another site (a foreign Origin, or
+// Sec-Fetch-Site cross-site or same-site) is refused with 403 before its
+// token is even looked at.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import client from "prom-client";
 import { PasteError } from "../core/errors.js";
+import type { LogPage } from "../core/logwalk.js";
+import type { CommitLatencySample } from "../core/latency.js";
 import type { Space } from "../core/space.js";
 import { MAX_HANDLER_BYTES } from "../core/validate.js";
+import { CONSOLE_PATHS, consoleAsset, foreignOrigin, secure } from "./console.js";
+import { CommitHistogram } from "./metrics.js";
+import { Series } from "./series.js";
 
 export interface HandlerSummaryWithTime {
   name: string;
@@ -38,7 +55,7 @@ export interface HandlerSummaryWithTime {
 /** Something that happened to the handler slot: shown by status, newest last. */
 export interface HandlerEvent {
   at: string;
-  kind: "started" | "deployed" | "stopped" | "restored";
+  kind: "started" | "deployed" | "rolled back" | "stopped" | "restored";
   handler: string;
   message: string;
 }
@@ -53,7 +70,22 @@ export interface DeployResult {
   waitMs: number;
   /** The data path stopped: replay and takeover. */
   pauseMs: number;
+  /** Set when this was a rollback: the replaced handler was dropped from the history. */
+  rolledBack?: boolean;
 }
+
+/** A handler this host still keeps (to restore or roll back to), oldest first. */
+export interface KeptHandler {
+  name: string;
+  sha256: string;
+  abi: number;
+  size: number;
+  since: string;
+}
+
+export type HandlerView = HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[]; history: KeptHandler[] };
+
+type Send = (code: number, body: string | Buffer, type?: string) => void;
 
 export interface AdminHooks {
   /** Lines to log (401s, refusals). */
@@ -64,18 +96,27 @@ export interface AdminHooks {
   serving?: () => boolean;
   /** True once the host is shutting down. */
   stopping?: () => boolean;
-  /** The handler serving now, the one before it, and recent events. */
-  handler?: () => HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
+  /** The handler serving now, the one before it, the ones kept, and recent events. */
+  handler?: () => HandlerView;
+  /** Deploy the previous handler again; rejects with NoPreviousHandlerError or a deploy's refusal. */
+  rollback?: () => Promise<DeployResult>;
+  /** A page of the log, read by the data path between two batches. */
+  readLog?: (from: number, limit: number) => Promise<LogPage>;
 }
+
+/** The most records one /v1/log call returns: each page is a walk the data path pauses for. */
+export const MAX_LOG_PAGE = 200;
 
 /** The methods each path takes (HEAD is not served: 405 like any other). */
 export const ROUTES: Record<string, string[]> = {
-  "/healthz": ["GET"], "/v1/status": ["GET"], "/metrics": ["GET"], "/v1/handler": ["POST"],
+  "/healthz": ["GET"], "/v1/status": ["GET"], "/v1/series": ["GET"], "/v1/log": ["GET"], "/metrics": ["GET"],
+  "/v1/handler": ["POST"], "/v1/handler/rollback": ["POST"],
+  ...Object.fromEntries(CONSOLE_PATHS.map((p) => [p, ["GET"]])),
 };
 
 /** HTTP status for each deploy refusal. */
 const DEPLOY_STATUS: Record<string, number> = {
-  PASTE_ERR_HANDLER_INVALID: 400, PASTE_ERR_DEPLOY_BUSY: 409, PASTE_ERR_DEPLOY_FAILED: 422,
+  PASTE_ERR_HANDLER_INVALID: 400, PASTE_ERR_DEPLOY_BUSY: 409, PASTE_ERR_DEPLOY_FAILED: 422, PASTE_ERR_NO_PREVIOUS_HANDLER: 409,
 };
 
 export interface HostSnapshot {
@@ -85,7 +126,7 @@ export interface HostSnapshot {
   portEngine: { engine: string; reason: string };
   persist: { mode: string; reason: string };
   flush: string;
-  handler: HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[] };
+  handler: HandlerView;
   recovery: Record<string, unknown>;
   stats: {
     records: number; payloadBytes: number; batches: number; replies: number; handlerErrors: number; trimmed: number;
@@ -97,8 +138,8 @@ export interface HostSnapshot {
   /** The pool's space as the cleaner sees it (buffers in ring slots, the reserve, why cleaning is due) and where its bytes are (usage). */
   space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[]; usage: Space };
   connections: { open: number; accepted: number };
-  /** Commit latency over the last report interval, microseconds. */
-  commit: { count: number; meanUs: number; maxUs: number };
+  /** Commit latency over the last report interval: percentiles and mean in microseconds, and the histogram's buckets. */
+  commit: CommitLatencySample;
   at: number;
 }
 
@@ -117,6 +158,8 @@ export class AdminApi {
   #server: Server;
   #latest: Omit<HostSnapshot, "handler"> | null = null;
   #ratePerSec = 0;
+  readonly #series = new Series();
+  readonly #startedAt = new Date().toISOString();
   #g = {
     records: new client.Counter({ name: "paste_records_total", help: "Records logged since the host started", registers: [this.registry] }),
     bytes: new client.Counter({ name: "paste_payload_bytes_total", help: "Payload bytes logged (by reference)", registers: [this.registry] }),
@@ -131,6 +174,7 @@ export class AdminApi {
     live: new client.Gauge({ name: "paste_buffers_live", help: "Pool buffers referenced by the log or held", registers: [this.registry] }),
     conns: new client.Gauge({ name: "paste_connections_open", help: "Open client connections", registers: [this.registry] }),
     commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
+    commitLatency: new CommitHistogram(this.registry),
     commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
     deploys: new client.Counter({ name: "paste_deploys_total", help: "Deploys by result (ok, or the refusal's code)", labelNames: ["result"], registers: [this.registry] }),
     stopped: new client.Counter({ name: "paste_handler_stops_total", help: "Handlers stopped by the host, by reason (error code)", labelNames: ["reason"], registers: [this.registry] }),
@@ -138,6 +182,9 @@ export class AdminApi {
   };
 
   constructor(private readonly token: string, private readonly hooks: AdminHooks) {
+    // the process's CPU, memory, event-loop lag and handles: the main thread's,
+    // which the worker shares the process with
+    client.collectDefaultMetrics({ register: this.registry });
     // A request that fails in a way #handle did not foresee (a client gone
     // mid-upload, a hook that throws) is answered 500 or hung up on; it must
     // never become an unhandled rejection, which would stop the host.
@@ -164,10 +211,8 @@ export class AdminApi {
   /** update -- a snapshot from the data path (once a second). */
   update(s: Omit<HostSnapshot, "handler">): void {
     const p = this.#latest;
-    if (p) {
-      const dt = (s.at - p.at) / 1000;
-      this.#ratePerSec = dt > 0 ? Math.max(0, (s.stats.records - p.stats.records) / dt) : 0;
-    }
+    const point = this.#series.add(p, s);
+    if (point) this.#ratePerSec = point.recordsPerSec;
     const inc = (c: client.Counter, now: number, before: number) => now > before && c.inc(now - before);
     const b = p?.stats;
     inc(this.#g.records, s.stats.records, b?.records ?? 0);
@@ -184,6 +229,7 @@ export class AdminApi {
     this.#g.conns.set(s.connections.open);
     this.#g.commitMean.set(s.commit.meanUs / 1e6);
     this.#g.commitMax.set(s.commit.maxUs / 1e6);
+    this.#g.commitLatency.add(s.commit);
     this.#latest = s;
   }
 
@@ -210,70 +256,109 @@ export class AdminApi {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const send = (code: number, body: string, type = "application/json") => {
+    // the path as sent (new URL would read "//x/y" as a host and a path)
+    const [path, query = ""] = (req.url ?? "/").split("?", 2);
+    const params = new URLSearchParams(query);
+    const asset = req.method === "GET" ? consoleAsset(path) : null;
+    secure(res, asset !== null);
+    const send: Send = (code, body, type = "application/json") => {
       res.writeHead(code, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
       res.end(body);
     };
-    const path = (req.url ?? "/").split("?")[0];
     const allowed = ROUTES[path];
     if (allowed && !allowed.includes(req.method ?? "")) {
       res.setHeader("Allow", allowed.join(", "));
       return send(405, JSON.stringify({ error: "method not allowed", allow: allowed }));
     }
     if (path === "/healthz") return this.#health(send);   // no token: it says only ok, starting or stopping
+    if (asset) return send(200, asset.body, asset.type);   // the page's files hold no data
+    const foreign = foreignOrigin(req.headers);
+    if (foreign) {
+      this.hooks.log(`admin: 403 ${req.method} ${path} from ${req.socket.remoteAddress}: a cross-site request (${foreign})`);
+      return send(403, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: `cross-site requests are refused (${foreign})` }));
+    }
     if (!this.#authorized(req)) {
-      this.hooks.log(`admin: 401 ${req.method} ${req.url} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
+      this.hooks.log(`admin: 401 ${req.method} ${path} from ${req.socket.remoteAddress} (${req.headers.authorization ? "wrong token" : "no token"})`);
       res.setHeader("WWW-Authenticate", 'Bearer realm="paste-host"');
       return send(401, JSON.stringify({ error: "PASTE_ERR_UNAUTHORIZED", message: "a valid bearer token is required (see POOL.token)" }));
     }
-    if (req.method === "GET" && path === "/v1/status") {
-      if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
-      const s = this.#latest;
-      return send(200, JSON.stringify({ ...s, handler: this.hooks.handler?.(), recordsPerSec: Math.round(this.#ratePerSec) }, null, 2));
-    }
-    if (req.method === "GET" && path === "/metrics") {
+    const route = `${req.method} ${path}`;
+    if (route === "GET /v1/status") return this.#status(send);
+    if (route === "GET /v1/series") return send(200, JSON.stringify({ points: this.#series.after(Number(params.get("after")) || 0) }));
+    if (route === "GET /v1/log") return this.#log(params, send);
+    if (route === "GET /metrics") {
       const h = this.hooks.handler?.();
       this.#g.info.reset();
       if (h) this.#g.info.set({ name: h.name, sha256: h.sha256, abi: String(h.abi) }, 1);
       return send(200, await this.registry.metrics(), this.registry.contentType);
     }
-    if (req.method === "POST" && path === "/v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
+    if (route === "POST /v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
+    if (route === "POST /v1/handler/rollback" && this.hooks.rollback) return this.#settle(this.hooks.rollback(), send);
     send(404, JSON.stringify({ error: "not found", paths: Object.entries(ROUTES).flatMap(([p, ms]) => ms.map((m) => `${m} ${p}`)) }));
   }
 
-  #health(send: (code: number, body: string, type?: string) => void): void {
+  #status(send: Send): void {
+    if (!this.#latest) return send(503, JSON.stringify({ error: "starting" }));
+    const s = this.#latest;
+    const up = { startedAt: this.#startedAt, uptimeS: Math.round((Date.now() - Date.parse(this.#startedAt)) / 1000) };
+    send(200, JSON.stringify({ ...s, ...up, handler: this.hooks.handler?.(), recordsPerSec: Math.round(this.#ratePerSec),
+      rates: this.#series.latest ?? null }, null, 2));
+  }
+
+  /** #log -- GET /v1/log?from=SEQ&limit=N: a page of the log, read by the data path. */
+  async #log(q: URLSearchParams, send: Send): Promise<void> {
+    const from = Number(q.get("from") ?? 0);
+    const limit = Number(q.get("limit") ?? 50);
+    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LOG_PAGE) {
+      return send(400, JSON.stringify({ error: "PASTE_ERR_USAGE", message: `from must be a sequence number >= 0 and limit 1..${MAX_LOG_PAGE}` }));
+    }
+    if (!this.hooks.readLog) return send(404, JSON.stringify({ error: "not found" }));
+    try {
+      send(200, JSON.stringify(await this.hooks.readLog(from, limit)));
+    } catch (e) {
+      if (!(e instanceof PasteError)) throw e;
+      send(503, JSON.stringify({ error: e.code, message: e.message }));
+    }
+  }
+
+  #health(send: Send): void {
     if (this.hooks.stopping?.()) return send(503, "stopping\n", "text/plain");
     if (!this.#latest || (this.hooks.serving && !this.hooks.serving())) return send(503, "starting\n", "text/plain");
     send(200, "ok\n", "text/plain");
   }
 
-  async #deploy(req: IncomingMessage, res: ServerResponse, send: (code: number, body: string) => void): Promise<void> {
-    const refuse = (code: number, error: string, message: string) => {
-      this.#g.deploys.inc({ result: error });
-      send(code, JSON.stringify({ error, message }));
+  async #deploy(req: IncomingMessage, res: ServerResponse, send: Send): Promise<void> {
+    const tooLarge = () => {
+      res.setHeader("Connection", "close");
+      req.resume();   // the rest is discarded; the client still gets its answer
+      this.#g.deploys.inc({ result: "PASTE_ERR_HANDLER_INVALID" });
+      send(413, JSON.stringify({ error: "PASTE_ERR_HANDLER_INVALID",
+        message: `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving` }));
     };
-    // Read at most one byte past the limit: enough to refuse, never a flood in memory.
+    // A declared length over the limit is refused before a byte is read; an
+    // undeclared one is read to at most one byte past it: never a flood in memory.
+    if (Number(req.headers["content-length"] ?? 0) > MAX_HANDLER_BYTES) return tooLarge();
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
       size += c.length;
-      if (size > MAX_HANDLER_BYTES) {
-        res.setHeader("Connection", "close");
-        req.resume();   // the rest is discarded; the client still gets its answer
-        return refuse(413, "PASTE_ERR_HANDLER_INVALID",
-          `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving`);
-      }
+      if (size > MAX_HANDLER_BYTES) return tooLarge();
       chunks.push(c);
     }
     const name = String(req.headers["x-handler-name"] ?? "deployed.wasm").slice(0, 200);
+    return this.#settle(this.hooks.deploy!(new Uint8Array(Buffer.concat(chunks)), name), send);
+  }
+
+  /** #settle -- a deploy's (or rollback's) answer: 200 with what changed, or the refusal's status and code. */
+  async #settle(deploy: Promise<DeployResult>, send: Send): Promise<void> {
     try {
-      const r = await this.hooks.deploy!(new Uint8Array(Buffer.concat(chunks)), name);
+      const r = await deploy;
       this.#g.deploys.inc({ result: "ok" });
       send(200, JSON.stringify(r, null, 2));
     } catch (e) {
-      const err = e as PasteError;
       if (!(e instanceof PasteError)) throw e;
-      refuse(DEPLOY_STATUS[err.code] ?? 500, err.code, err.message);
+      this.#g.deploys.inc({ result: e.code });
+      send(DEPLOY_STATUS[e.code] ?? 500, JSON.stringify({ error: e.code, message: e.message }));
     }
   }
 }

@@ -14,12 +14,13 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import { AdminApi, tokenFor, type DeployResult, type HandlerEvent } from "./admin.js";
+import { AdminApi, tokenFor, type DeployResult, type HandlerEvent, type HandlerView } from "./admin.js";
 import {
-  DeployBusyError, DeployFailedError, HandlerInvalidError, HandlerTimeoutError, PasteError, UsageError, catalogue,
+  DeployBusyError, DeployFailedError, HandlerInvalidError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
 } from "../core/errors.js";
 import type { PersistMode } from "../core/layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
+import type { LogPage } from "../core/logwalk.js";
 import type { RecoveryReport } from "../core/runtime.js";
 import { defaultEngine, type PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
@@ -83,6 +84,8 @@ interface PendingDeploy {
   id: number;
   name: string;
   bytes: Uint8Array;
+  /** A rollback: on success the replaced handler leaves the history. */
+  rollback: boolean;
   resolve: (r: DeployResult) => void;
   reject: (e: Error) => void;
 }
@@ -116,8 +119,16 @@ class Handlers {
     if (this.events.length > 20) this.events.shift();
   }
 
-  /** push -- a deployed handler took over. */
-  push(h: Installed): void {
+  /** view -- what status shows of the handlers: the serving one, the one before, those kept, the events. */
+  view(): HandlerView {
+    const c = this.current;
+    return { ...c.summary, deployedAt: c.since, previous: this.list.at(-2)?.summary.name ?? null, events: this.events,
+      history: this.list.map((h) => ({ ...h.summary, since: h.since })) };
+  }
+
+  /** push -- a deployed handler took over; a rolled-back one replaces both the one it came back from and its old entry. */
+  push(h: Installed, rollback = false): void {
+    if (rollback) this.list.splice(-2, 2);
     this.list.push(h);
     if (this.list.length > KEEP_HANDLERS) this.list.splice(0, this.list.length - KEEP_HANDLERS);
     this.#changed();
@@ -167,9 +178,10 @@ class Host {
   rapidRestarts = 0;
   /** Set while a worker is being terminated on purpose: what to start next. */
   killing: { restore: Installed } | null = null;
-  // deploys
+  // deploys, and log pages asked of the data path
   pending: PendingDeploy | null = null;
   nextDeployId = 1;
+  readonly logReads = new Map<number, { resolve: (p: LogPage) => void; reject: (e: Error) => void }>();
   // the end
   stopping = false;
   status = 0;
@@ -202,13 +214,14 @@ class Host {
     if (this.adminAddr) {
       const { token, file } = tokenFor(o.pool);
       this.tokenFile = file;
-      const h = this.handlers;
       this.admin = new AdminApi(token, {
         log: (line) => this.log.warn(line),
         deploy: (bytes, name) => this.deploy(bytes, name),
+        rollback: () => this.rollback(),
+        readLog: (from, limit) => this.readLog(from, limit),
         serving: () => this.dataPathUp && !this.stopping,
         stopping: () => this.stopping,
-        handler: () => ({ ...h.current.summary, deployedAt: h.current.since, previous: h.list.at(-2)?.summary.name ?? null, events: h.events }),
+        handler: () => this.handlers.view(),
       });
     }
     this.ready = new Promise<number>((r) => (this.#readyResolve = r));
@@ -302,6 +315,9 @@ class Host {
         return this.#onDeployed(m);
       case "deploy-failed":
         return this.#onDeployFailed(m);
+      case "log-page":
+      case "log-failed":
+        return this.#logAnswered(m);
       case "fatal-handler":
         return this.replace(errorFor(m.code, m.message), false);
       case "error":
@@ -375,7 +391,7 @@ class Host {
   // ------------------------------------------------------------------ deploy
 
   /** deploy -- validate here, swap in the worker; resolves when the new handler serves. */
-  deploy(bytes: Uint8Array, name: string): Promise<DeployResult> {
+  deploy(bytes: Uint8Array, name: string, rollback = false): Promise<DeployResult> {
     if (this.pending || this.killing || this.stopping || !this.recovery) {
       return Promise.reject(new DeployBusyError(this.pending ? `a deploy of ${this.pending.name} is in progress` : "the data path is restarting or stopping"));
     }
@@ -388,8 +404,8 @@ class Host {
     }
     return new Promise<DeployResult>((resolve, reject) => {
       const id = this.nextDeployId++;
-      this.pending = { id, name, bytes, resolve, reject };
-      this.log.info(`deploying ${name} (sha256 ${info.sha256.slice(0, 12)}, ${info.size} bytes) over ${short(this.handlers.current.summary)}`);
+      this.pending = { id, name, bytes, rollback, resolve, reject };
+      this.log.info(`${rollback ? "rolling back to" : "deploying"} ${name} (sha256 ${info.sha256.slice(0, 12)}, ${info.size} bytes) over ${short(this.handlers.current.summary)}`);
       this.control.postMessage({ type: "deploy", id, bytes, name });
       Atomics.store(this.ctl, Ctl.MAIL, 1);
     });
@@ -399,14 +415,52 @@ class Host {
     const p = this.pending;
     if (p?.id !== m.id) return;   // cannot happen: one deploy at a time
     const before = this.handlers.current.summary;
-    this.handlers.push({ bytes: p.bytes, summary: m.handler, since: new Date().toISOString() });
-    const msg = `deployed ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
+    this.handlers.push({ bytes: p.bytes, summary: m.handler, since: new Date().toISOString() }, p.rollback);
+    const msg = `${p.rollback ? "rolled back to" : "deployed"} ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
       `prepared in ${m.prepareMs} ms, waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
-    this.handlers.event("deployed", msg);
+    this.handlers.event(p.rollback ? "rolled back" : "deployed", msg);
     this.log.info(msg);
     this.pending = null;
     p.resolve({ handler: { ...m.handler, deployedAt: this.handlers.current.since }, previous: before, replayed: m.replayed,
-      prepareMs: m.prepareMs, waitMs: m.waitMs, pauseMs: m.pauseMs });
+      prepareMs: m.prepareMs, waitMs: m.waitMs, pauseMs: m.pauseMs, ...(p.rollback ? { rolledBack: true } : {}) });
+  }
+
+  /**
+   * rollback -- the handler before the serving one, deployed again from the
+   * bytes kept in memory, through the same path as any deploy (validated,
+   * swapped between batches, replayed); the one it replaces leaves the history.
+   */
+  rollback(): Promise<DeployResult> {
+    const prev = this.handlers.list.at(-2);
+    if (!prev) {
+      return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler this host keeps: nothing to roll back to`));
+    }
+    return this.deploy(prev.bytes, prev.summary.name, true);
+  }
+
+  /** readLog -- a page of the log, read by the worker between batches (the walk is the data path's to make). */
+  readLog(from: number, limit: number): Promise<LogPage> {
+    if (this.killing || this.stopping || !this.dataPathUp) return Promise.reject(new DataPathDownError("the data path is restarting or stopping; retry"));
+    return new Promise<LogPage>((resolve, reject) => {
+      const id = this.nextDeployId++;
+      this.logReads.set(id, { resolve, reject });
+      this.control.postMessage({ type: "log", id, from, limit });
+      Atomics.store(this.ctl, Ctl.MAIL, 1);
+    });
+  }
+
+  /** #logAnswered -- the worker's answer to a readLog. */
+  #logAnswered(m: Extract<WorkerMessage, { type: "log-page" | "log-failed" }>): void {
+    const r = this.logReads.get(m.id);
+    this.logReads.delete(m.id);
+    if (m.type === "log-page") r?.resolve(m.page);
+    else r?.reject(errorFor(m.code, m.message));
+  }
+
+  /** #dropLogReads -- the worker that was asked is gone: its answers never come. */
+  #dropLogReads(): void {
+    for (const r of this.logReads.values()) r.reject(new DataPathDownError("the data path restarted before reading the log; retry"));
+    this.logReads.clear();
   }
 
   #onDeployFailed(m: Extract<WorkerMessage, { type: "deploy-failed" }>): void {
@@ -438,6 +492,7 @@ class Host {
 
   /** #onExit -- a worker ended: start the replacement, or shut down. */
   async #onExit(): Promise<void> {
+    this.#dropLogReads();
     if (this.killing && !this.stopping) {
       const { restore } = this.killing;
       this.killing = null;

@@ -18,6 +18,7 @@ import { CONST, type PersistMode } from "../core/layout.js";
 import type { LogLevel } from "./logger.js";
 import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type RuntimeStats, type TakeoverReport } from "../core/runtime.js";
 import type { HandlerInfo } from "../core/validate.js";
+import { logPage, type LogPage } from "../core/logwalk.js";
 import { Ctl, PHASES } from "./control.js";
 import type { EngineChoice, PortEngine } from "../core/tcp.js";
 
@@ -49,7 +50,9 @@ export interface HandlerSummary {
   size: number;
 }
 
-export type ControlMessage = { type: "deploy"; id: number; bytes: Uint8Array; name: string };
+export type ControlMessage =
+  | { type: "deploy"; id: number; bytes: Uint8Array; name: string }
+  | { type: "log"; id: number; from: number; limit: number };
 
 export type WorkerMessage =
   | { type: "snapshot"; snapshot: Omit<HostSnapshot, "handler"> }
@@ -58,6 +61,8 @@ export type WorkerMessage =
   | { type: "log"; level: LogLevel; code?: string; message: string; fields?: Record<string, unknown> }
   | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; prepareMs: number; waitMs: number; pauseMs: number }
   | { type: "deploy-failed"; id: number; code: string; message: string }
+  | { type: "log-page"; id: number; page: LogPage }
+  | { type: "log-failed"; id: number; code: string; message: string }
   | { type: "fatal-handler"; code: string; message: string }
   | { type: "error"; code: string; message: string }
   | { type: "stopped"; records: number; committedSeq: number };
@@ -104,7 +109,7 @@ const rtName = () => current?.handler.name ?? cfg.handlerName;
  * whose head the old one kept; then install the new handler (replay included)
  * while no batch runs.
  */
-function deploy(rt: Runtime, m: ControlMessage): void {
+function deploy(rt: Runtime, m: Extract<ControlMessage, { type: "deploy" }>): void {
   const t0 = Date.now();
   const refuse = (e: PasteError) => post({ type: "deploy-failed", id: m.id, code: e.code, message: e.message });
   const failed = (e: PasteError) =>
@@ -141,6 +146,21 @@ function deploy(rt: Runtime, m: ControlMessage): void {
       prepareMs: tq - t0, waitMs: t1 - tq, pauseMs: Date.now() - t1 });
   } finally {
     rt.quiesce(false);
+  }
+}
+
+/**
+ * obey -- a message from the main thread, between two batches. The log is
+ * read here, not there: the walk cursor is the pool's, and only this thread
+ * may move it (a deploy's replay uses it too) or change the log under it.
+ */
+function obey(rt: Runtime, m: ControlMessage): void {
+  if (m.type === "deploy") return deploy(rt, m);
+  try {
+    post({ type: "log-page", id: m.id, page: logPage(rt.pool, m.from, m.limit) });
+  } catch (e) {
+    if (!(e instanceof PasteError)) throw e;
+    post({ type: "log-failed", id: m.id, code: e.code, message: e.message });
   }
 }
 
@@ -202,7 +222,7 @@ function main(): void {
   while (Atomics.load(ctl, Ctl.STOP) === 0) {
     if (Atomics.load(ctl, Ctl.MAIL) !== 0) {
       Atomics.store(ctl, Ctl.MAIL, 0);
-      for (let m; (m = receiveMessageOnPort(cfg.control));) deploy(rt, m.message as ControlMessage);
+      for (let m; (m = receiveMessageOnPort(cfg.control));) obey(rt, m.message as ControlMessage);
     }
     const got = rt.pollTcp(50);
     if (Date.now() - lastSnapshot >= 1000) {

@@ -82,6 +82,17 @@ export async function deployHandler(file: string, o: AdminTarget): Promise<Deplo
   const { res, url } = await adminRequest(o, "/v1/handler", {
     method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": basename(file) },
   });
+  return deployAnswer(res, url);
+}
+
+/** rollbackHandler -- POST /v1/handler/rollback: the handler before the serving one, deployed again. */
+export async function rollbackHandler(o: AdminTarget): Promise<DeployResult> {
+  const { res, url } = await adminRequest(o, "/v1/handler/rollback", { method: "POST" });
+  return deployAnswer(res, url);
+}
+
+/** deployAnswer -- a deploy's or rollback's result, or the host's refusal as the PasteError of its code. */
+async function deployAnswer(res: Response, url: string): Promise<DeployResult> {
   const body = await res.text();
   let json: { error?: string; message?: string } & Partial<DeployResult>;
   try {
@@ -99,7 +110,7 @@ export async function deployHandler(file: string, o: AdminTarget): Promise<Deplo
 export function formatDeploy(r: DeployResult): string {
   const h = (x: { name: string; sha256: string; abi: number; size: number }) => `${x.name} (ABI ${x.abi}, ${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}...)`;
   return [
-    `deployed  ${h(r.handler)}`,
+    `${r.rolledBack ? "back to  " : "deployed "} ${h(r.handler)}`,
     `replacing ${h(r.previous)}`,
     `replayed  ${r.replayed} records into the new handler; data path paused ${r.pauseMs} ms ` +
       `(compiled in ${r.prepareMs} ms and waited ${r.waitMs} ms for a quiet batch boundary while serving)`,
@@ -123,6 +134,14 @@ function usageRows(s: Status): [string, string][] {
   return [["buffers", f.buffers], ["data", f.data + refused]];
 }
 
+/** commitLine -- the last report's commit latency; a host older than the histogram sent no percentiles. */
+function commitLine(s: Status): string {
+  const c = s.commit;
+  const us = (v: number) => `${v.toFixed(1)} µs`;
+  const pcts = c.p50Us === undefined ? "" : `p50 ${us(c.p50Us)}, p99 ${us(c.p99Us)}, `;
+  return `${s.stats.batches} batches; last second: ${c.count} commits, ${pcts}mean ${us(c.meanUs)}, max ${us(c.maxUs)}`;
+}
+
 export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
@@ -132,7 +151,7 @@ export function formatStatus(s: Status): string {
     ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
-    ["commits", `${st.batches} batches; last second: ${s.commit.count} commits, mean ${s.commit.meanUs.toFixed(1)} µs, max ${s.commit.maxUs.toFixed(1)} µs`],
+    ["commits", commitLine(s)],
     ...usageRows(s),
     ["log", `${formatSize(st.logUsed)} of ${formatSize(st.logCapacity)} used (${pct(st.logUsed, st.logCapacity)})`],
     ["space", spaceLine(s.space)],

@@ -8,6 +8,7 @@ import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { ROUTES } from "../../host/server/admin.js";
+import { CONSOLE_PATHS } from "../../host/server/console.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root, startServer, type Server } from "../helpers.js";
 import { fuzz } from "./config.js";
@@ -18,7 +19,8 @@ const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((u) => Buff
 const request = (token: string) => fc.record({
   method: fc.constantFrom("GET", "GET", "POST", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"),
   path: fc.oneof(
-    fc.constantFrom("/healthz", "/v1/status", "/metrics", "/v1/handler", "/", "/v1/status?x=1", "/v1/handler/", "//v1/status", "/%2e%2e/etc", "/v1/handler?name=x"),
+    fc.constantFrom("/healthz", "/v1/status", "/metrics", "/v1/handler", "/", "/v1/status?x=1", "/v1/handler/", "//v1/status", "/%2e%2e/etc", "/v1/handler?name=x",
+      "/v1/log?from=1&limit=5", "/v1/log?from=-1", "/v1/series?after=x", "/v1/handler/rollback", "/console/app.js", "/console/../package.json"),
     fc.stringMatching(/^\/[!-~]{0,30}$/),
   ),
   auth: fc.oneof(
@@ -94,10 +96,13 @@ describe("the admin API under hostile requests", () => {
         const status = Number(m![1]);
         expect(status, `no 500 for ${what}`).not.toBe(500);
         const right = r.auth === `Bearer ${token}`;
-        // without the token: 401, but for the one tokenless path (/healthz, a
-        // liveness probe) and a known path's 405 (no secret in either)
-        const open = ROUTES[r.path.split("?")[0]];
-        const exempt = open && (!open.includes(r.method) ? status === 405 : r.path.split("?")[0] === "/healthz" && [200, 503].includes(status));
+        // without the token: 401, but for the tokenless paths (/healthz, a
+        // liveness probe; the console's files, which hold no data) and a known
+        // path's 405 (no secret in any)
+        const path = r.path.split("?")[0];
+        const open = ROUTES[path];
+        const exempt = open && (!open.includes(r.method) ? status === 405
+          : (path === "/healthz" && [200, 503].includes(status)) || (CONSOLE_PATHS.includes(path) && status === 200));
         if (!right && status !== 400 && status !== 431 && !exempt) expect(status, `401 without the token for ${what}`).toBe(401);
         if (status !== 400 && status !== 431) {
           const head = text.slice(0, text.indexOf("\r\n\r\n"));
