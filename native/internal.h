@@ -334,6 +334,8 @@ struct paste_tcp_engine {
 	int  (*poll)(struct paste_worker *w, int timeout_ms);
 	/* deliver -- a committed batch's replies for conn */
 	int  (*deliver)(struct paste_worker *w, uint32_t conn, const struct iovec *iov, int n);
+	/* delivered -- every reply of the batch was handed to deliver (NULL: nothing to do) */
+	void (*delivered)(struct paste_worker *w);
 	/* stop_reading -- conn's input ended (dead: reset, drop its output); true if replies are still
 	 * owed, the engine then reports the close (paste_tcp_closed_push) once they are sent */
 	bool (*stop_reading)(struct paste_worker *w, uint32_t conn, bool dead);

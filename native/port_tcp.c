@@ -132,6 +132,8 @@ static uint32_t tcp_end_conn(struct paste_worker *w, uint32_t id)
 static void tcp_after_commit(struct paste_worker *w)
 {
 	struct paste_tcp *t = tcp_of(w);
+	if (t->eng->delivered)
+		t->eng->delivered(w);
 	for (uint32_t i = 0; i < t->nclosing; i++)
 		tcp_end_conn(w, t->closing[i]);
 	t->nclosing = 0;

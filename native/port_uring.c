@@ -130,6 +130,7 @@ struct paste_uring {
 	uint32_t nbl, cap_bl;
 	bool accepting;            /* the multishot accept is armed */
 	bool bundle;               /* receives fill several buffers at once (IORING_RECVSEND_BUNDLE) */
+	uint32_t eager_conns;      /* a batch answering at most this many connections sends at once */
 	uint32_t pass;
 };
 
@@ -607,6 +608,28 @@ static int uring_deliver(struct paste_worker *w, uint32_t id, const struct iovec
 	return 0;
 }
 
+/*
+ * uring_delivered -- a batch that answered only a few connections sends its
+ * replies now, in an enter of their own; a larger one leaves them for the
+ * next poll's enter, which then both sends and waits. With few connections a
+ * client waits on each reply, so the reply's latency is the throughput:
+ * redis-benchmark -c 1, four alternating pairs (PASTE_URING_EAGER_CONNS=0
+ * always waits, for measuring): 10.7K, 11.0K, 10.2K, 10.9K SET/s sending at
+ * once against 10.5K, 9.8K, 9.8K, 10.7K, at 46.5 against 49.2 us of server
+ * CPU per SET on average. With many connections the saved system call wins
+ * (-c 50 -P 16 was no better sending at once).
+ */
+#define EAGER_CONNS 4
+
+static void uring_delivered(struct paste_worker *w)
+{
+	struct paste_uring *u = U(w);
+	if (u->nsendl && u->nsendl <= u->eager_conns) {
+		submit_sends(w);
+		io_uring_submit(&u->ring);
+	}
+}
+
 /* ------------------------------------------------------- the engine's rest */
 
 static bool uring_stop_reading(struct paste_worker *w, uint32_t id, bool dead)
@@ -717,6 +740,8 @@ static int ring_open(struct paste_worker *w)
 	u->br_tail = u->br_out = 0;
 	const char *nb = getenv("PASTE_URING_NO_BUNDLE");
 	u->bundle = (prm.features & IORING_FEAT_RECVSEND_BUNDLE) && !(nb && *nb && strcmp(nb, "0") != 0);
+	const char *ec = getenv("PASTE_URING_EAGER_CONNS");   /* for measuring: 0 always waits for the next enter */
+	u->eager_conns = ec && *ec ? (uint32_t)strtoul(ec, NULL, 10) : EAGER_CONNS;
 	return 0;
 }
 
@@ -829,7 +854,7 @@ int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int bac
 }
 
 static const struct paste_tcp_engine uring_engine = {
-	.name = "io_uring", .poll = uring_poll, .deliver = uring_deliver, .stop_reading = uring_stop_reading,
+	.name = "io_uring", .poll = uring_poll, .deliver = uring_deliver, .delivered = uring_delivered, .stop_reading = uring_stop_reading,
 	.closing = uring_closing, .stop_accepting = uring_stop_accepting, .takeover = uring_takeover, .detach = uring_detach,
 };
 
