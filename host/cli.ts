@@ -7,9 +7,11 @@
 // usage error (unknown option, missing argument).
 
 import { Command } from "commander";
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
+import { packageRoot } from "./core/native.js";
 import { build, deploy, validate } from "./cli/handler.js";
 import { logDump, logVerify } from "./cli/log.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
@@ -30,9 +32,15 @@ const COMMANDS: [group: { name: string; description: string } | null, commands: 
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
 ];
 
+/** version -- this package's version, from its package.json (the one npm installed). */
+export function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command("paste-host")
     .description("A WebAssembly-hosted logging runtime for non-volatile main memory (PASTE on Wasm).")
+    .version(version(), "-V, --version", "print the version of paste-host")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (s, write) => write(s) });
   for (const [group, commands] of COMMANDS) {

@@ -1,11 +1,19 @@
 // build.ts -- `paste-host build handler.ts -o handler.wasm`: asc with the
-// SDK's settings, so a handler author never has to know them:
+// SDK's settings, so a handler author never has to know them. They are in the
+// package's asconfig.json (the samples build with it; a project made by
+// `paste-host init` extends it):
 //
-//   --importMemory               the host creates the memory and maps the pool into it
-//   --memoryBase 2147483648      the handler's data and heap start above the window (2 GiB)
-//   --runtime incremental        a collecting GC: handlers run for months
-//   --exportRuntime              __new/__pin for the host's loader
-//   -O3                          handlers sit on the request path
+//   importMemory               the host creates the memory and maps the pool into it
+//   memoryBase 2147483648      the handler's data and heap start above the window (2 GiB)
+//   runtime incremental        a collecting GC: handlers run for months
+//   exportRuntime              __new/__pin for the host's loader
+//   optimizeLevel 3            handlers sit on the request path
+//
+// The build uses the handler project's own asconfig.json (the nearest one up
+// to its package.json), else the SDK's, so a project can add options (noAssert,
+// transforms, ...). The four ABI settings are passed on the command line as
+// well, which wins over any config: a project cannot build a module the host
+// would refuse.
 //
 // The handler's module is compiled through a generated entry that re-exports
 // it and adds paste_abi_version() from the SDK, which the host checks.
@@ -25,6 +33,7 @@ export interface BuildOptions {
   debug?: boolean;
 }
 
+/** The ABI settings of asconfig.json, enforced (test/build.test.ts keeps the two the same). */
 export const ASC_FLAGS = [
   "--importMemory",
   "--memoryBase", String(CONST.PASTE_HANDLER_BASE),
@@ -36,6 +45,19 @@ function importPath(from: string, file: string): string {
   let p = relative(from, file).replace(/\\/g, "/").replace(/\.ts$/, "");
   if (!p.startsWith(".")) p = `./${p}`;
   return p;
+}
+
+/** sdkConfig -- the package's asconfig.json: the SDK's settings, and the default config of every build. */
+export function sdkConfig(): string {
+  return join(packageRoot(), "asconfig.json");
+}
+
+/** projectConfig -- the asconfig.json a handler builds with: the nearest from its directory up to its project root, else the SDK's. */
+export function projectConfig(srcDir: string): string {
+  for (let dir = srcDir; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "asconfig.json"))) return join(dir, "asconfig.json");
+    if (existsSync(join(dir, "package.json")) || dirname(dir) === dir) return sdkConfig();
+  }
 }
 
 /** buildHandler -- compile an AssemblyScript handler to a .wasm the host loads; returns the output path. */
@@ -64,9 +86,9 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
     );
     const args = [
       entryName, "--baseDir", srcDir, "-o", relative(srcDir, dst),
+      "--config", projectConfig(srcDir), "--target", o.debug ? "debug" : "release",
       ...ASC_FLAGS,
-      ...(o.optimize === false ? [] : ["-O3"]),
-      ...(o.debug ? ["--debug", "--sourceMap"] : []),
+      ...(o.optimize === false ? ["--optimizeLevel", "0"] : []),
       "--path", join(work, "node_modules"),
     ];
     const asc = (await import("assemblyscript/asc")).default;
