@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
 import { packageRoot } from "./core/native.js";
-import { build, deploy, validate } from "./cli/handler.js";
+import { build, deploy, init, validate } from "./cli/handler.js";
 import { logDump, logVerify } from "./cli/log.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
 import { run as runCommand, status } from "./cli/run.js";
@@ -27,7 +27,7 @@ type Register = (parent: Command) => void;
  */
 const COMMANDS: [group: { name: string; description: string } | null, commands: Register[]][] = [
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
-  [null, [build, status, deploy, validate]],
+  [null, [init, build, status, deploy, validate]],
   [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logVerify]],
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
 ];

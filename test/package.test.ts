@@ -1,56 +1,17 @@
-// SLOW (a minute or two: npm pack, then npm installs from the registry): the
-// package as a user gets it. The repository is copied (the files git knows,
-// no build output), packed there with `npm pack` (so prepack really builds
-// the JavaScript, and the build here is not disturbed while other test files
-// use dist/), and the tarball installed into a fresh project.
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+// SLOW (a minute or two: npm pack, then two npm installs from the registry):
+// the package as a user gets it. The repository is copied (the files git
+// knows, no build output), packed there with `npm pack` (so prepack really
+// builds the JavaScript, and the build here is not disturbed while other test
+// files use dist/), and the tarball installed into a fresh project; then
+// `paste-host init` makes a handler project from it, whose own `npm install
+// && npm test` must pass. (test/init.test.ts runs every template's tests
+// against this checkout, without the installs.)
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root } from "./helpers.js";
-
-/**
- * cleanEnv -- this process's environment without what `npm test` and vitest
- * put in it (npm_config_*, VITEST_*): the npm and vitest run below must
- * behave as they do for a user at a shell.
- */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(npm_|VITEST|NODE_OPTIONS$|NODE_ENV$|TEST$)/i.test(k)) env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-/** sh -- a command in dir, output captured; throws with that output if it fails (unless allowed to). */
-export function sh(cmd: string, args: string[], cwd: string, o: { env?: NodeJS.ProcessEnv; mayFail?: boolean; timeoutMs?: number } = {}):
-  SpawnSyncReturns<string> & { out: string } {
-  const r = spawnSync(cmd, args, { cwd, env: cleanEnv(o.env), encoding: "utf8", timeout: o.timeoutMs ?? 240_000 });
-  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-  if (!o.mayFail && r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} in ${cwd} failed (${r.error?.message ?? `status ${r.status}`}):\n${out}`);
-  return Object.assign(r, { out });
-}
-
-/** packRepository -- the repository's files (tracked or new, never ignored ones) copied under work, packed; the tarball's path. */
-export function packRepository(work: string): string {
-  const src = join(work, "src");
-  const files = sh("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], root).stdout.split("\0").filter(Boolean);
-  for (const f of files) {
-    mkdirSync(dirname(join(src, f)), { recursive: true });
-    try {
-      cpSync(join(root, f), join(src, f));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;   // deleted in the work tree, not yet in git
-    }
-  }
-  // the devDependencies prepack needs (typescript, assemblyscript), without a second install
-  symlinkSync(join(root, "node_modules"), join(src, "node_modules"), "dir");
-  sh("npm", ["pack", "--pack-destination", work], src);
-  const tgz = readdirSync(work).find((f) => /^paste-host-.*\.tgz$/.test(f));
-  if (!tgz) throw new Error(`npm pack left no paste-host-*.tgz in ${work}`);
-  return join(work, tgz);
-}
+import { packRepository, sh } from "./projects.js";
 
 describe("the packed package", () => {
   let work = "";
@@ -102,6 +63,16 @@ rt.close();`;
       rmSync(join(work, "app.pool"), { force: true });
     }
   }, 240_000);
+
+  it("paste-host init makes a project whose npm install && npm test pass, and that builds its handler", () => {
+    sh("npx", ["paste-host", "init", "my-handler", "--paste-host-spec", `file:${tgz}`], app);
+    const proj = join(app, "my-handler");
+    sh("npm", ["install", "--no-audit", "--no-fund"], proj);
+    const test = sh("npm", ["test"], proj, { timeoutMs: 400_000 });
+    expect(test.out).toMatch(/Tests\s+3 passed/);
+    sh("npm", ["run", "build"], proj);
+    expect(existsSync(join(proj, "build", "handler.wasm"))).toBe(true);
+  }, 600_000);
 
   it("without a C compiler, the install fails saying which Debian/Ubuntu packages to add", () => {
     const r = sh("npm", ["rebuild", "paste-host"], app, { env: { CC: join(work, "no-such-cc") }, mayFail: true });

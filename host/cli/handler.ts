@@ -1,10 +1,25 @@
-// handler.ts -- the handler author's commands: `build`, `validate`, `deploy`.
+// handler.ts -- the handler author's commands: `init`, `build`, `validate`, `deploy`.
 
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { buildHandler } from "../core/build.js";
 import { HandlerInvalidError } from "../core/errors.js";
 import { inspectHandler } from "../core/validate.js";
+import { initProject, TEMPLATES, type TemplateName } from "../tools/scaffold.js";
 import { deployHandler, formatDeploy } from "../tools/status.js";
+
+export function init(parent: Command): void {
+  parent
+    .command("init")
+    .description("make a handler project: package.json, asconfig.json, tsconfig.json, the handler, its tests, a README")
+    .argument("<dir>", "the new project's directory (missing or empty)")
+    .addOption(new Option("--template <name>", "what the handler starts as").choices(Object.keys(TEMPLATES)).default("blank"))
+    .option("--paste-host-spec <spec>", "the paste-host dependency, as npm takes it (default: ^ this version; file:PATH.tgz for a packed one)")
+    .action((dir: string, o: { template: TemplateName; pasteHostSpec?: string }) => {
+      const files = initProject(dir, { template: o.template, pasteHostSpec: o.pasteHostSpec });
+      console.log(`made ${dir} from the ${o.template} template: ${files.join(", ")}`);
+      console.log(`next: cd ${dir} && npm install && npm test`);
+    });
+}
 
 export function build(parent: Command): void {
   parent
