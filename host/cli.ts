@@ -14,6 +14,7 @@ import { PasteError, UsageError } from "./core/errors.js";
 import { packageRoot } from "./core/native.js";
 import { build, deploy, init, validate } from "./cli/handler.js";
 import { logDump, logVerify } from "./cli/log.js";
+import { handlersList, handlersRollback } from "./cli/handlers.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
 import { run as runCommand, status } from "./cli/run.js";
 import { bench, crashtest, mem, torture, walClient } from "./cli/tools.js";
@@ -29,6 +30,8 @@ const COMMANDS: [group: { name: string; description: string } | null, commands: 
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
   [null, [init, build, status, deploy, validate]],
   [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logVerify]],
+  [{ name: "handlers", description: "the handlers a pool has served (kept beside it): list them, roll back to the one before" },
+    [handlersList, handlersRollback]],
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
 ];
 
