@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
 import { packageRoot } from "./core/native.js";
 import { build, deploy, init, validate } from "./cli/handler.js";
-import { logDump, logVerify } from "./cli/log.js";
+import { logDump, logTail, logVerify } from "./cli/log.js";
 import { handlersList, handlersRollback } from "./cli/handlers.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
 import { run as runCommand, status } from "./cli/run.js";
@@ -29,7 +29,7 @@ type Register = (parent: Command) => void;
 const COMMANDS: [group: { name: string; description: string } | null, commands: Register[]][] = [
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
   [null, [init, build, status, deploy, validate]],
-  [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logVerify]],
+  [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logTail, logVerify]],
   [{ name: "handlers", description: "the handlers a pool has served (kept beside it): list them, roll back to the one before" },
     [handlersList, handlersRollback]],
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
