@@ -1,12 +1,12 @@
 // `paste-host build` takes its settings from asconfig.json: the package's own
 // (the SDK's) by default, or the handler project's, which may add options but
 // never change the four the host relies on.
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ASC_FLAGS, buildHandler, projectConfig, sdkConfig } from "../host/core/build.js";
 import { inspectHandler } from "../host/core/validate.js";
-import { root, scratchDir } from "./helpers.js";
+import { root, scratchDir, until } from "./helpers.js";
 
 const HANDLER = `import { Ring } from "paste-host/assembly";\nexport function on_rx(ring: Ring): void {}\n`;
 
@@ -50,5 +50,20 @@ describe("asconfig.json", () => {
     const { info } = inspectHandler(readFileSync(out), "h.wasm");   // throws if the module is not a handler
     expect(info.exports).toContain("table");
     expect(info.imports).toContain("env.memory");
+  });
+
+  it("writes nothing beside the handler's source, so a watcher on its directory sees no build", async () => {
+    const { dir, entry } = project();
+    const events: string[] = [];
+    const w = watch(join(dir, "assembly"), (_event, name) => events.push(String(name)));
+    try {
+      await buildHandler(entry, join(dir, "out", "h.wasm"), { optimize: false });
+      // inotify keeps events in order: once the watcher has this one, it has had every earlier one
+      writeFileSync(join(dir, "assembly", "sentinel"), "");
+      await until(() => events.includes("sentinel"));
+    } finally {
+      w.close();
+    }
+    expect(events.filter((n) => n !== "sentinel")).toEqual([]);
   });
 });

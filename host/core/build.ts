@@ -18,8 +18,7 @@
 // The handler's module is compiled through a generated entry that re-exports
 // it and adds paste_abi_version() from the SDK, which the host checks.
 
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { BuildError } from "./errors.js";
@@ -68,22 +67,29 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
   mkdirSync(dirname(dst), { recursive: true });
 
   const work = mkdtempSync(join(tmpdir(), "paste-build-"));
-  // The generated entry sits beside the handler (hidden, removed after), so
-  // asc names the handler's files as the author knows them, in diagnostics
-  // and in the file/line an abort reports.
+  // The generated entry seems to sit beside the handler, so asc names the
+  // handler's files as the author knows them, in diagnostics and in the
+  // file/line an abort reports; but it is only in asc's readFile below, never
+  // on disk: nothing is written beside the source (a file watcher on the
+  // handler's directory sees no build).
   const srcDir = dirname(src);
-  // unique per build: two builds in one process (Promise.all) must not share it
-  const entryName = `.paste-entry-${process.pid}-${randomBytes(6).toString("hex")}.ts`;
+  const entryName = ".paste-entry.ts";
   const entryFile = join(srcDir, entryName);
+  const entryText = `export * from "${importPath(srcDir, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`;
+  const readFile = (name: string, baseDir: string): string | null => {
+    const file = resolve(baseDir, name);
+    if (file === entryFile) return entryText;
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return null;   // asc tries several paths for each import
+    }
+  };
   try {
     // `import ... from "paste-host/assembly"` resolves through this when the
     // handler's own project has no node_modules/paste-host.
     mkdirSync(join(work, "node_modules"));
     symlinkSync(packageRoot(), join(work, "node_modules", "paste-host"), "dir");
-    writeFileSync(
-      entryFile,
-      `export * from "${importPath(srcDir, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`,
-    );
     const args = [
       entryName, "--baseDir", srcDir, "-o", relative(srcDir, dst),
       "--config", projectConfig(srcDir), "--target", o.debug ? "debug" : "release",
@@ -94,13 +100,12 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
     const asc = (await import("assemblyscript/asc")).default;
     let diagnostics = "";
     const sink = { write: (s: string | Uint8Array) => { diagnostics += typeof s === "string" ? s : Buffer.from(s).toString(); return true; } };
-    const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never });
+    const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never, readFile });
     if (error) {
       throw new BuildError(`asc could not compile ${entry}:\n${diagnostics.trim() || error.message}`);
     }
     return dst;
   } finally {
-    rmSync(entryFile, { force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }
