@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
 import { packageRoot } from "./core/native.js";
-import { build, deploy, init, validate } from "./cli/handler.js";
+import { build, deploy, dev, init, validate } from "./cli/handler.js";
 import { logDump, logTail, logVerify } from "./cli/log.js";
 import { handlersList, handlersRollback } from "./cli/handlers.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
@@ -28,7 +28,7 @@ type Register = (parent: Command) => void;
  */
 const COMMANDS: [group: { name: string; description: string } | null, commands: Register[]][] = [
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
-  [null, [init, build, status, deploy, validate]],
+  [null, [init, build, dev, status, deploy, validate]],
   [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logTail, logVerify]],
   [{ name: "handlers", description: "the handlers a pool has served (kept beside it): list them, roll back to the one before" },
     [handlersList, handlersRollback]],

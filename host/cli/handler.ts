@@ -6,6 +6,24 @@ import { HandlerInvalidError } from "../core/errors.js";
 import { inspectHandler } from "../core/validate.js";
 import { initProject, TEMPLATES, type TemplateName } from "../tools/scaffold.js";
 import { deployHandler, formatDeploy } from "../tools/status.js";
+import { devLoop } from "../tools/dev.js";
+import { parseSize } from "../core/size.js";
+import { optionParser } from "./options.js";
+
+export function dev(parent: Command): void {
+  parent
+    .command("dev")
+    .description("build, serve on a local pool, and rebuild and deploy on every save of the source (or a file it imports); " +
+      "a build that fails is printed and the last good one keeps serving")
+    .argument("<handler.ts>", "the handler's entry file")
+    .option("--pool <path>", "pool file (created if missing)", "data/dev.pool")
+    .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
+    .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 64 << 20)
+    .action(async (entry: string, o: { pool: string; listen: string; createSize: number }) => {
+      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize });
+      if (code) process.exitCode = code;
+    });
+}
 
 export function init(parent: Command): void {
   parent

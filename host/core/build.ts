@@ -30,6 +30,8 @@ export interface BuildOptions {
   optimize?: boolean;
   /** Keep debug names and a source map next to the output. */
   debug?: boolean;
+  /** Told each file asc read (the handler, what it imports, the config): what `paste-host dev` watches. */
+  onRead?: (file: string) => void;
 }
 
 /** The ABI settings of asconfig.json, enforced (test/build.test.ts keeps the two the same). */
@@ -80,7 +82,9 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
     const file = resolve(baseDir, name);
     if (file === entryFile) return entryText;
     try {
-      return readFileSync(file, "utf8");
+      const text = readFileSync(file, "utf8");
+      o.onRead?.(file);
+      return text;
     } catch {
       return null;   // asc tries several paths for each import
     }

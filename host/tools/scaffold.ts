@@ -96,7 +96,7 @@ function packageJson(root: string, t: Template, spec: string, self: Manifest): s
     scripts: {
       build: "paste-host build assembly/handler.ts -o build/handler.wasm",
       test: "tsc --noEmit -p tsconfig.json && vitest run",
-      dev: `npm run build && paste-host run --pool "${pool}" --create-size 64M --handler build/handler.wasm --listen tcp://127.0.0.1:${t.port}`,
+      dev: `paste-host dev assembly/handler.ts --pool "${pool}" --listen tcp://127.0.0.1:${t.port}`,
       deploy: `npm run build && paste-host deploy build/handler.wasm --pool "${pool}"`,
     },
     dependencies: { "paste-host": spec },
@@ -139,7 +139,7 @@ A paste-host log handler: ${t.about}
 npm install          # paste-host builds its native library (needs gcc and make)
 npm run build        # assembly/handler.ts -> build/handler.wasm
 npm test             # type-check the handler (tsc), then its tests (vitest)
-npm run dev          # build, then serve on tcp://127.0.0.1:${t.port} (pool: data/dev.pool)
+npm run dev          # serve on tcp://127.0.0.1:${t.port} (pool: data/dev.pool); every save rebuilds and deploys
 npm run deploy       # build, then swap it into the host that serves data/dev.pool
 \`\`\`
 
