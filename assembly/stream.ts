@@ -232,6 +232,7 @@ export class Stream {
    * binary data (Redis keys are byte strings); not for text.
    */
   toBytesKey(off: u32, len: u32): string {
+    // @ts-ignore: __new is the runtime's allocator; asc knows it, std's type declarations (tsc) do not
     const out = changetype<string>(__new(<usize>len << 1, idof<string>()));
     const buf = heap.alloc(len);
     this.copyTo(buf, off, len);

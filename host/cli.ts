@@ -7,11 +7,14 @@
 // usage error (unknown option, missing argument).
 
 import { Command } from "commander";
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PasteError, UsageError } from "./core/errors.js";
-import { build, deploy, rollback, validate } from "./cli/handler.js";
-import { logDump, logVerify } from "./cli/log.js";
+import { packageRoot } from "./core/native.js";
+import { build, deploy, dev, init, rollback, validate } from "./cli/handler.js";
+import { logDump, logTail, logVerify } from "./cli/log.js";
+import { handlersList, handlersRollback } from "./cli/handlers.js";
 import { poolCreate, poolInfo } from "./cli/pool.js";
 import { run as runCommand, status } from "./cli/run.js";
 import { bench, crashtest, mem, torture, walClient } from "./cli/tools.js";
@@ -25,14 +28,22 @@ type Register = (parent: Command) => void;
  */
 const COMMANDS: [group: { name: string; description: string } | null, commands: Register[]][] = [
   [{ name: "pool", description: "create and inspect pool files" }, [poolCreate, poolInfo]],
-  [null, [build, status, deploy, rollback, validate]],
-  [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logVerify]],
+  [null, [init, build, dev, status, deploy, rollback, validate]],
+  [{ name: "log", description: "inspect and check a pool's log (read-only; safe on a running pool)" }, [logDump, logTail, logVerify]],
+  [{ name: "handlers", description: "the handlers a pool has served (kept beside it): list them, roll back to the one before" },
+    [handlersList, handlersRollback]],
   [null, [mem, runCommand, walClient, crashtest, torture, bench]],
 ];
+
+/** version -- this package's version, from its package.json (the one npm installed). */
+export function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+}
 
 export function buildProgram(): Command {
   const program = new Command("paste-host")
     .description("A WebAssembly-hosted logging runtime for non-volatile main memory (PASTE on Wasm).")
+    .version(version(), "-V, --version", "print the version of paste-host")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (s, write) => write(s) });
   for (const [group, commands] of COMMANDS) {

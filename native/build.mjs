@@ -1,4 +1,4 @@
-// build.mjs -- `npm install` runs this: build native/build/libpaste.so with the
+// build.mjs -- `npm install` runs this (native/postinstall.mjs): build native/build/libpaste.so with the
 // system C compiler, or say plainly what is missing.
 import { spawnSync } from "node:child_process";
 import { dirname } from "node:path";
@@ -17,14 +17,15 @@ if (!have(cc, ["--version"])) {
     `paste-host: no C compiler found (tried '${cc}').\n` +
       `  The native library in native/ is plain C11 and needs one to build.\n` +
       `  On Debian/Ubuntu: apt-get install -y gcc make   (or set CC to your compiler)\n` +
-      `  then run: npm run build`,
+      `  then run: npm rebuild paste-host   (in a checkout of the repository: npm run build)`,
   );
   process.exit(1);
 }
 if (!have("make", ["--version"])) {
   console.error(
     "paste-host: 'make' not found; it drives the native build.\n" +
-      "  On Debian/Ubuntu: apt-get install -y make   then run: npm run build",
+      "  On Debian/Ubuntu: apt-get install -y gcc make\n" +
+      "  then run: npm rebuild paste-host   (in a checkout of the repository: npm run build)",
   );
   process.exit(1);
 }

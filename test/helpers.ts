@@ -56,7 +56,7 @@ export async function buildFixture(name: string): Promise<string> {
   const src = join(root, "test", "fixtures", "handlers", `${name}.ts`);
   const h = createHash("sha256").update(readFileSync(src));
   for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
-  h.update(readFileSync(join(root, "host", "core", "build.ts")));
+  h.update(readFileSync(join(root, "host", "core", "build.ts"))).update(readFileSync(join(root, "asconfig.json")));
   const dir = join(root, ".test-results", "handlers");
   mkdirSync(dir, { recursive: true });
   const out = join(dir, `${name}-${h.digest("hex").slice(0, 16)}.wasm`);
@@ -86,7 +86,7 @@ export async function buildVariant(name: string, base: string, patches: [string,
   }
   const h = createHash("sha256").update(src);
   for (const f of readdirSync(join(root, "assembly")).sort()) h.update(f).update(readFileSync(join(root, "assembly", f)));
-  h.update(readFileSync(join(root, "host", "core", "build.ts")));
+  h.update(readFileSync(join(root, "host", "core", "build.ts"))).update(readFileSync(join(root, "asconfig.json")));
   const dir = join(root, ".test-results", "handlers");
   const tag = `${name}-${h.digest("hex").slice(0, 16)}`;
   const out = join(dir, `${tag}.wasm`);

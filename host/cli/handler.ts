@@ -1,10 +1,43 @@
-// handler.ts -- the handler author's commands: `build`, `validate`, `deploy`.
+// handler.ts -- the handler author's commands: `init`, `build`, `validate`, `deploy`.
 
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { buildHandler } from "../core/build.js";
 import { HandlerInvalidError } from "../core/errors.js";
 import { inspectHandler } from "../core/validate.js";
+import { initProject, TEMPLATES, type TemplateName } from "../tools/scaffold.js";
 import { deployHandler, formatDeploy, rollbackHandler } from "../tools/status.js";
+import { devLoop } from "../tools/dev.js";
+import { parseSize } from "../core/size.js";
+import { optionParser } from "./options.js";
+
+export function dev(parent: Command): void {
+  parent
+    .command("dev")
+    .description("build, serve on a local pool, and rebuild and deploy on every save of the source (or a file it imports); " +
+      "a build that fails is printed and the last good one keeps serving")
+    .argument("<handler.ts>", "the handler's entry file")
+    .option("--pool <path>", "pool file (created if missing)", "data/dev.pool")
+    .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
+    .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 64 << 20)
+    .action(async (entry: string, o: { pool: string; listen: string; createSize: number }) => {
+      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize });
+      if (code) process.exitCode = code;
+    });
+}
+
+export function init(parent: Command): void {
+  parent
+    .command("init")
+    .description("make a handler project: package.json, asconfig.json, tsconfig.json, the handler, its tests, a README")
+    .argument("<dir>", "the new project's directory (missing or empty)")
+    .addOption(new Option("--template <name>", "what the handler starts as").choices(Object.keys(TEMPLATES)).default("blank"))
+    .option("--paste-host-spec <spec>", "the paste-host dependency, as npm takes it (default: ^ this version; file:PATH.tgz for a packed one)")
+    .action((dir: string, o: { template: TemplateName; pasteHostSpec?: string }) => {
+      const files = initProject(dir, { template: o.template, pasteHostSpec: o.pasteHostSpec });
+      console.log(`made ${dir} from the ${o.template} template: ${files.join(", ")}`);
+      console.log(`next: cd ${dir} && npm install && npm test`);
+    });
+}
 
 export function build(parent: Command): void {
   parent

@@ -1,11 +1,21 @@
-// log.ts -- `paste-host log dump` and `log verify`: the log read without a handler.
+// log.ts -- `paste-host log dump`, `log tail` and `log verify`: the log read without a handler.
 
 import { Command } from "commander";
 import { LogCorruptError, PasteError } from "../core/errors.js";
-import { preview, walkLog } from "../core/logwalk.js";
+import { preview, walkLog, type DumpedRecord } from "../core/logwalk.js";
 import { Pool } from "../core/pool.js";
 import { parseCount } from "../core/size.js";
+import { tailLog } from "../tools/logtail.js";
 import { optionParser } from "./options.js";
+
+/** formatRecord -- one record as dump and tail print it: a line of text, or a JSON object with the payload in base64. */
+function formatRecord(r: DumpedRecord, json: boolean): string {
+  if (json) {
+    return JSON.stringify({ seq: r.seq, len: r.len, crcOk: r.crcOk, crc: r.storedCrc, extents: r.extents, data: r.data.toString("base64") });
+  }
+  const ext = r.extents.map((e) => `${e.buf}+${e.off}:${e.len}`).join(",");
+  return `${String(r.seq).padStart(8)}  ${String(r.len).padStart(7)} B  [${ext}]  ${r.crcOk ? "crc ok " : "CRC BAD"}  ${preview(r.data)}`;
+}
 
 export function logDump(parent: Command): void {
   parent
@@ -22,18 +32,37 @@ export function logDump(parent: Command): void {
         for (const r of walkLog(pool, o.from)) {
           if (o.limit !== undefined && n >= o.limit) break;
           n++;
-          if (o.json) {
-            console.log(JSON.stringify({
-              seq: r.seq, len: r.len, crcOk: r.crcOk, crc: r.storedCrc, extents: r.extents, data: r.data.toString("base64"),
-            }));
-          } else {
-            const ext = r.extents.map((e) => `${e.buf}+${e.off}:${e.len}`).join(",");
-            console.log(`${String(r.seq).padStart(8)}  ${String(r.len).padStart(7)} B  [${ext}]  ${r.crcOk ? "crc ok " : "CRC BAD"}  ${preview(r.data)}`);
-          }
+          console.log(formatRecord(r, o.json));
         }
         if (!o.json) console.error(`${n} record${n === 1 ? "" : "s"}`);
       } finally {
         pool.close();
+      }
+    });
+}
+
+export function logTail(parent: Command): void {
+  parent
+    .command("tail")
+    .description("print committed records as they commit, read-only beside a running host: the newest, or from --from; --follow keeps going")
+    .argument("<path>", "pool file")
+    .option("--from <seq>", "start at this sequence number (default: the newest --lines records)", optionParser((t) => parseCount(t, "--from")))
+    .option("-n, --lines <n>", "without --from: how many of the newest records to print first", optionParser((t) => parseCount(t, "--lines")), 10)
+    .option("-f, --follow", "keep printing records as they commit, until Ctrl-C (SIGINT) or SIGTERM", false)
+    .option("--json", "one JSON object per line, payload in base64", false)
+    .option("--interval-ms <ms>", "how often --follow looks for new records", optionParser((t) => parseCount(t, "--interval-ms")), 200)
+    .action(async (path: string, o) => {
+      const t = tailLog(path, { from: o.from, lines: o.lines, follow: o.follow, intervalMs: Math.max(1, o.intervalMs) },
+        (r) => console.log(formatRecord(r, o.json)),
+        (first, last) => console.error(`paste-host: records ${first}..${last} were trimmed before they could be printed`));
+      const stop = () => t.stop();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      try {
+        await t.done;
+      } finally {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
       }
     });
 }

@@ -14,7 +14,7 @@ export function run(parent: Command): void {
     .command("run")
     .description("serve a handler on a TCP port until SIGINT/SIGTERM, then shut down cleanly")
     .requiredOption("--pool <path>", "pool file (created with --create-size if missing)")
-    .requiredOption("--handler <file.wasm>", "handler module (paste-host build)")
+    .option("--handler <file.wasm>", "handler module (paste-host build); default: the one that served this pool last (POOL.handlers/, a deploy included)")
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 256 << 20)
     .option("--admin <host:port>", "admin API address (bearer token in POOL.token); \"off\" to disable", "127.0.0.1:0")

@@ -11,13 +11,14 @@
 //    if there is none. Committed records never depend on a worker: they are
 //    in the pool, and the next handler replays them.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { AdminApi, tokenFor, type DeployResult, type HandlerEvent, type HandlerView } from "./admin.js";
 import {
-  DeployBusyError, DeployFailedError, HandlerInvalidError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
+  DeployBusyError, DeployFailedError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
 } from "../core/errors.js";
+import { HandlerStore, type ServedHow } from "../core/handlerstore.js";
 import type { PersistMode } from "../core/layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
 import type { LogPage } from "../core/logwalk.js";
@@ -26,12 +27,14 @@ import { defaultEngine, type PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { inspectHandler } from "../core/validate.js";
+import { pickHandler } from "./pick.js";
 import { Ctl, PHASES } from "./control.js";
 import type { HandlerSummary, WorkerConfig, WorkerMessage } from "./worker.js";
 
 export interface ServeOptions {
   pool: string;
-  handler: string;
+  /** The handler module; default: the one that served the pool last (POOL.handlers/, pick.ts). */
+  handler?: string;
   listen: string;
   persist?: PersistMode;
   createSize?: number;
@@ -106,7 +109,8 @@ class Handlers {
   readonly list: Installed[];
   readonly events: HandlerEvent[] = [];
 
-  constructor(first: Installed, private readonly ctl: Int32Array) {
+  /** served -- told whenever another handler starts to serve: the pool's handler history records it. */
+  constructor(first: Installed, private readonly ctl: Int32Array, private readonly served: (h: Installed, how: ServedHow) => void) {
     this.list = [first];
   }
 
@@ -132,6 +136,7 @@ class Handlers {
     this.list.push(h);
     if (this.list.length > KEEP_HANDLERS) this.list.splice(0, this.list.length - KEEP_HANDLERS);
     this.#changed();
+    this.served(h, "deploy");
   }
 
   /** drop -- the serving handler was stopped: the one before it serves again (false if there is none). */
@@ -139,6 +144,7 @@ class Handlers {
     if (this.list.length < 2) return false;
     this.list.pop();
     this.#changed();
+    this.served(this.current, "restored");
     return true;
   }
 
@@ -191,6 +197,9 @@ class Host {
   #wroteAdminFile = false;
   #doneResolve!: (status: number) => void;
   #watchdog?: NodeJS.Timeout;
+  /** The pool's handler history (POOL.handlers/), and what run chose to start with. */
+  readonly store: HandlerStore;
+  readonly picked: ReturnType<typeof pickHandler>;
   readonly #onInt = () => this.#onSignal("SIGINT");
   readonly #onTerm = () => this.#onSignal("SIGTERM");
 
@@ -198,16 +207,14 @@ class Host {
     this.log = o.log ?? createLogger({ format: o.logFormat });
     ({ host: this.host, port: this.port } = parseListen(o.listen));
     this.boundPort = this.port;
-    if (!existsSync(o.handler)) {
-      throw new HandlerInvalidError(`handler ${o.handler} not found (build one with: paste-host build handler.ts -o ${o.handler})`);
-    }
     this.budgetMs = o.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS;
-    const first = new Uint8Array(readFileSync(o.handler));
-    const { info } = inspectHandler(first, o.handler);   // refuse a bad module before touching the pool
+    this.store = new HandlerStore(o.pool);
+    this.picked = pickHandler(o.handler, this.store);   // a bad module is refused before the pool is touched
+    const { bytes, name, info } = this.picked;
     this.handlers = new Handlers({
-      bytes: first, since: new Date().toISOString(),
-      summary: { name: o.handler, sha256: info.sha256, abi: info.abi, size: info.size },
-    }, this.ctl);
+      bytes, since: new Date().toISOString(),
+      summary: { name, sha256: info.sha256, abi: info.abi, size: info.size },
+    }, this.ctl, (h, how) => this.#recordServed(h, how));
     this.adminAddr = o.admin === "off" ? null : parseListen(o.admin ?? "127.0.0.1:0");
     this.adminFile = `${o.pool}.admin`;
     mkdirSync(dirname(resolve(o.pool)), { recursive: true });   // the token lives beside the pool
@@ -284,7 +291,9 @@ class Host {
     this.boundPort = m.port;
     const r = m.recovery;
     const host = this.host.includes(":") ? `[${this.host}]` : this.host;
-    this.log.info(`serving tcp://${host}:${m.port} with ${this.o.handler}; ` +
+    const { name, note, isNew } = this.picked;
+    if (isNew) this.#recordServed(this.handlers.current, "run");
+    this.log.info(`serving tcp://${host}:${m.port} with ${name}${note ? ` (${note})` : ""}; ` +
       `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; port engine ${m.engine.engine} (${m.engine.reason}); ` +
       `recovered ${r.records} records${r.corrupt ? `, ${r.corrupt} corrupt` : ""}${r.torn ? `, log cut at a torn record` : ""}` +
       `${r.wasClean ? "" : " after an unclean shutdown"}`);
@@ -386,6 +395,19 @@ class Host {
     }
     this.killing = { restore: h.current };
     void this.worker.terminate();
+  }
+
+  /**
+   * #recordServed -- h serves now: keep it in the pool's history, so the next
+   * run starts it. A failure to write there costs only that, never the
+   * serving: it is logged, and the host goes on.
+   */
+  #recordServed(h: Installed, how: ServedHow): void {
+    try {
+      this.store.record(h.bytes, h.summary.name, how);
+    } catch (e) {
+      this.log.warn(`cannot record the serving handler in ${this.store.dir}: ${(e as Error).message}; a restart needs --handler`, { code: "PASTE_ERR_IO" });
+    }
   }
 
   // ------------------------------------------------------------------ deploy

@@ -17,7 +17,8 @@ export interface SpawnedHost {
 
 export interface SpawnOptions {
   pool: string;
-  handler: string;
+  /** The handler; none: the one that served the pool last. */
+  handler?: string;
   persist?: string;
   createSize?: string;
   /** More arguments for `paste-host run`. */
@@ -31,7 +32,7 @@ export interface SpawnOptions {
 /** spawnHost -- `paste-host run` on a free loopback port; resolves once it serves. */
 export function spawnHost(o: SpawnOptions): Promise<SpawnedHost> {
   const cli = join(packageRoot(), "dist", "host", "cli.js");
-  const child = spawn(process.execPath, [cli, "run", "--pool", o.pool, "--handler", o.handler, "--listen", "tcp://127.0.0.1:0",
+  const child = spawn(process.execPath, [cli, "run", "--pool", o.pool, ...(o.handler ? ["--handler", o.handler] : []), "--listen", "tcp://127.0.0.1:0",
     "--create-size", o.createSize ?? "64M", ...(o.persist ? ["--persist", o.persist] : []), ...(o.extra ?? [])],
   { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
   let out = "";

@@ -99,9 +99,9 @@ export interface CrashtestResult {
 }
 
 type Opts = Required<Omit<CrashtestOptions, "point" | "keepDir" | "onProgress" | "last" | "aim">> & CrashtestOptions;
-interface Appended { len: number; crc: number }
-interface Point { step: number; draw: number }
-type TakenPoint = { step: number; committed: number; trimmed: number; appended: number; replies: number; tags: number };
+export interface Appended { len: number; crc: number }
+export interface Point { step: number; draw: number }
+export type TakenPoint = { step: number; committed: number; trimmed: number; appended: number; replies: number; tags: number };
 
 const kinds = (): KindCounts => ({ clean: 0, trim: 0, pack: 0, relog: 0 });
 function countKinds(into: KindCounts, tags: number): void {
@@ -214,8 +214,8 @@ function verifyImage(image: string, handler: CompiledHandler, memory: WebAssembl
   }
 }
 
-/** checkLog -- the record-level invariants of a recovered image: the first problem, or null. */
-function checkLog(rt: Runtime, appended: Map<number, Appended>, pt: TakenPoint): string | null {
+/** checkLog -- the record-level invariants of a recovered image: the first problem, or null (crashImages checks them too). */
+export function checkLog(rt: Runtime, appended: Map<number, Appended>, pt: Pick<TakenPoint, "committed" | "trimmed">): string | null {
   if (rt.recovery.corrupt) return `recovery found ${rt.recovery.corrupt} committed record(s) failing their checksum, from seq ${rt.recovery.firstCorruptSeq}`;
   const seen = new Set<number>();
   let prev = 0;
@@ -242,7 +242,7 @@ function checkLog(rt: Runtime, appended: Map<number, Appended>, pt: TakenPoint):
 }
 
 /** plan -- the crash points: one given, every candidate step twice when few, else a seeded sample; in step order. */
-function plan(o: Opts, tags: Uint8Array): Point[] {
+export function plan(o: Pick<Opts, "point" | "last" | "aim" | "images" | "seed">, tags: Uint8Array): Point[] {
   if (o.point) {
     const [s, d] = o.point.split(":").map(Number);
     return [{ step: s, draw: d || 0 }];
@@ -261,7 +261,7 @@ function plan(o: Opts, tags: Uint8Array): Point[] {
   return points.sort((a, b) => a.step - b.step || a.draw - b.draw);
 }
 
-const evictionSeed = (o: Opts, draw: number) => BigInt(o.seed) * 1000003n + BigInt(draw);
+export const evictionSeed = (o: { seed: number }, draw: number) => BigInt(o.seed) * 1000003n + BigInt(draw);
 
 export async function runCrashtest(opts: CrashtestOptions): Promise<CrashtestResult> {
   // Handlers that manage their own log (kv-wal cleans, http-wal keeps a

@@ -72,7 +72,8 @@ export async function fetchStatus(o: AdminTarget): Promise<Status> {
  * deployHandler -- POST a module to /v1/handler; the result, or the host's
  * refusal as the PasteError of its code (the CLI exits non-zero with it).
  */
-export async function deployHandler(file: string, o: AdminTarget): Promise<DeployResult> {
+/** deployHandler -- upload a module to a running host's admin API; name: what the host calls it (default: the file's name). */
+export async function deployHandler(file: string, o: AdminTarget & { name?: string }): Promise<DeployResult> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -80,7 +81,7 @@ export async function deployHandler(file: string, o: AdminTarget): Promise<Deplo
     throw new HandlerInvalidError(`cannot read ${file}: ${(e as Error).message}`);
   }
   const { res, url } = await adminRequest(o, "/v1/handler", {
-    method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": basename(file) },
+    method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": o.name ?? basename(file) },
   });
   return deployAnswer(res, url);
 }

@@ -1,0 +1,112 @@
+// handlerstore.ts -- the handlers a pool has been served with, kept beside it,
+// so that a restart serves the one that served last (a deploy included), and
+// a rollback can go back to the one before:
+//
+//   POOL.handlers/
+//     <sha256>.wasm    every module that served, named by its content
+//     history.json     [{ sha256, name, since, how }, ...]: the last one serves now
+//
+// Each file is written whole (a temporary file, then rename), so a crash
+// leaves the old version or the new one, never half of either. The log never
+// depends on these files: losing them only means `run` needs --handler again.
+// Each entry names the pool's uuid: a pool made anew at the same path
+// (`pool create --force`) does not inherit the old pool's handlers.
+
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Pool } from "./pool.js";
+
+/** How a handler came to serve: started by `run`, deployed, put back after the one deployed over it was stopped, or a rollback. */
+export type ServedHow = "run" | "deploy" | "restored" | "rollback";
+
+export interface ServedHandler {
+  sha256: string;
+  /** The uuid of the pool it served. */
+  pool: string;
+  /** The name it was given (the --handler path, the deployed file's name). */
+  name: string;
+  /** When it began to serve (ISO 8601). */
+  since: string;
+  how: ServedHow;
+}
+
+/** At most this many entries are kept: the history is for rollbacks and for reading, not an audit log. */
+const KEEP_ENTRIES = 100;
+
+export class HandlerStore {
+  readonly dir: string;
+
+  constructor(readonly poolPath: string) {
+    this.dir = `${poolPath}.handlers`;
+  }
+
+  /** history -- every handler that served this pool, oldest first; [] if none was recorded (or the file is unreadable). */
+  history(): ServedHandler[] {
+    const uuid = this.#poolUuid();
+    return this.#all().filter((e) => e.pool === uuid && this.has(e.sha256));
+  }
+
+  #all(): ServedHandler[] {
+    const file = join(this.dir, "history.json");
+    if (!existsSync(file)) return [];
+    try {
+      const h = JSON.parse(readFileSync(file, "utf8")) as ServedHandler[];
+      return Array.isArray(h) ? h.filter((e) => typeof e?.sha256 === "string" && typeof e.pool === "string") : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** #poolUuid -- the pool file's uuid (read-only open: safe while a host serves it); null if there is no pool. */
+  #poolUuid(): string | null {
+    if (!existsSync(this.poolPath)) return null;
+    const p = Pool.open(this.poolPath, { readOnly: true });
+    try {
+      return p.info().uuid;
+    } finally {
+      p.close();
+    }
+  }
+
+  /** current -- the handler that served last, if its module is still here. */
+  current(): ServedHandler | null {
+    return this.history().at(-1) ?? null;
+  }
+
+  /** previous -- the handler that served before the current one (a different module), for a rollback. */
+  previous(): ServedHandler | null {
+    const h = this.history();
+    const now = h.at(-1);
+    for (let i = h.length - 2; i >= 0; i--) if (h[i].sha256 !== now?.sha256) return h[i];
+    return null;
+  }
+
+  has(sha256: string): boolean {
+    return /^[0-9a-f]{64}$/.test(sha256) && existsSync(this.modulePath(sha256));
+  }
+
+  modulePath(sha256: string): string {
+    return join(this.dir, `${sha256}.wasm`);
+  }
+
+  /** record -- bytes now serve: keep the module (once per content) and append it to the history; its entry. */
+  record(bytes: Uint8Array, name: string, how: ServedHow): ServedHandler {
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const pool = this.#poolUuid();
+    if (!pool) throw new Error(`no pool at ${this.poolPath} to record a handler for`);
+    mkdirSync(this.dir, { recursive: true });
+    if (!this.has(sha256)) writeWhole(this.modulePath(sha256), bytes);
+    const entry: ServedHandler = { sha256, pool, name, since: new Date().toISOString(), how };
+    // a history of an earlier pool at this path is dropped with its first new entry
+    const history = [...this.#all().filter((e) => e.pool === pool), entry].slice(-KEEP_ENTRIES);
+    writeWhole(join(this.dir, "history.json"), `${JSON.stringify(history, null, 2)}\n`);
+    return entry;
+  }
+}
+
+function writeWhole(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, path);
+}
