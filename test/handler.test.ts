@@ -166,9 +166,10 @@ describe("a misbehaving handler is contained", () => {
     expect(acks).toHaveLength(30);
   });
 
-  it("a bare abort: the message and the Wasm function it came from", () => {
+  it("a bare abort: paste-host build adds the file and line (host/core/abortsite.ts)", () => {
     const { errors, acks } = run(7);
-    expect(errors[0].message).toMatch(/aborted: no location given in wasm function \d+ at 0x[0-9a-f]+/);
+    expect(errors[0].message).toMatch(/aborted: no location given at evil\.ts:13:\d+/);
+    expect((errors[0] as PasteError).detail).toMatchObject({ message: "no location given", file: "evil.ts", line: 13 });
     expect(acks).toHaveLength(30);
   });
 

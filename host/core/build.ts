@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { BuildError } from "./errors.js";
 import { CONST } from "./layout.js";
+import { abortSites } from "./abortsite.js";
 import { packageRoot } from "./native.js";
 
 export interface BuildOptions {
@@ -104,7 +105,7 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
     const asc = (await import("assemblyscript/asc")).default;
     let diagnostics = "";
     const sink = { write: (s: string | Uint8Array) => { diagnostics += typeof s === "string" ? s : Buffer.from(s).toString(); return true; } };
-    const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never, readFile });
+    const { error } = await asc.main(args, { stdout: sink as never, stderr: sink as never, readFile, transforms: [await abortSites() as never] });
     if (error) {
       throw new BuildError(`asc could not compile ${entry}:\n${diagnostics.trim() || error.message}`);
     }
