@@ -1,6 +1,6 @@
 // tcp.ts -- which engine the TCP port runs on, and why.
 //
-// io_uring (native/port_uring.c) is the default: the kernel receives straight
+// io_uring (native/port_uring.c), opt-in for now (see defaultEngine): the kernel receives straight
 // into the pool buffer it picks and one io_uring_enter per poll carries a
 // batch's replies out and the next requests in. Where io_uring is refused
 // (kernel.io_uring_disabled, a container's seccomp profile: Docker's default
@@ -13,10 +13,17 @@ import { check, native } from "./native.js";
 export type PortEngine = "auto" | "uring" | "epoll";
 export const PORT_ENGINES: PortEngine[] = ["auto", "uring", "epoll"];
 
-/** defaultEngine -- PASTE_PORT_ENGINE if set (how the tests run the TCP suite once per engine), else auto. */
+/**
+ * defaultEngine -- PASTE_PORT_ENGINE if set (how the tests run the TCP suite
+ * once per engine), else epoll. io_uring is opt-in (--port-engine uring, or
+ * auto: io_uring where allowed) until a hang seen under load is understood:
+ * twice in nine full test runs, the boundary fuzzer's host stopped answering
+ * after handler restarts (takeovers) on io_uring, never on epoll, and never
+ * in 450 cases of that fuzzer run alone.
+ */
 export function defaultEngine(): PortEngine {
   const e = process.env.PASTE_PORT_ENGINE as PortEngine | undefined;
-  return e && PORT_ENGINES.includes(e) ? e : "auto";
+  return e && PORT_ENGINES.includes(e) ? e : "epoll";
 }
 
 /** The engine a port runs on ("io_uring" or "epoll") and why that one. */
@@ -30,7 +37,7 @@ export function listenOn(w: unknown, host: string, port: number, ask: PortEngine
   const n = native();
   if (ask === "epoll") {
     check(n.tcpListen(w, host, port, 4096));
-    return { engine: "epoll", reason: "--port-engine epoll" };
+    return { engine: "epoll", reason: "--port-engine epoll (the default; uring or auto for io_uring)" };
   }
   try {
     check(n.uringListen(w, host, port, 4096));

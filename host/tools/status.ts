@@ -6,6 +6,7 @@ import { basename } from "node:path";
 import type { DeployResult, HostSnapshot } from "../server/admin.js";
 import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "../core/errors.js";
 import { formatSize } from "../core/size.js";
+import { MAX_HANDLER_BYTES } from "../core/validate.js";
 import { formatSpace } from "../core/space.js";
 
 export type Status = HostSnapshot & { recordsPerSec: number };
@@ -71,14 +72,20 @@ export async function fetchStatus(o: AdminTarget): Promise<Status> {
 /**
  * deployHandler -- POST a module to /v1/handler; the result, or the host's
  * refusal as the PasteError of its code (the CLI exits non-zero with it).
+ * name: what the host calls it (default: the file's name). A module over the
+ * host's size limit is refused here, before the upload: the host would answer
+ * 413 without reading it, and the upload could break off before that answer.
  */
-/** deployHandler -- upload a module to a running host's admin API; name: what the host calls it (default: the file's name). */
 export async function deployHandler(file: string, o: AdminTarget & { name?: string }): Promise<DeployResult> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch (e) {
     throw new HandlerInvalidError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (bytes.length > MAX_HANDLER_BYTES) {
+    throw new HandlerInvalidError(`${file}: the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; ` +
+      "the old handler keeps serving");
   }
   const { res, url } = await adminRequest(o, "/v1/handler", {
     method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": o.name ?? basename(file) },
