@@ -1,7 +1,7 @@
 // helpers.ts -- scratch pools that are removed even when a test fails, and a
 // way to run the real CLI the way a user does.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach } from "vitest";
@@ -156,4 +156,24 @@ export function memRequest(k: number, size: number): Buffer {
   const b = Buffer.alloc(size);
   for (let i = 0; i < size; i++) b[i] = i < 8 ? Number((BigInt(k) >> BigInt(8 * i)) & 0xffn) : (k * 31 + i) & 0xff;
   return b;
+}
+
+/**
+ * threads -- what each thread of process pid is doing: name, state, the
+ * kernel function it waits in and (as root) its kernel stack. For the
+ * message of a test that finds a host no longer answering: it tells a
+ * thread stuck in the kernel (an exit that waits for io_uring requests to
+ * be cancelled) from one spinning in a handler or a wait in JavaScript.
+ */
+export function threads(pid: number | undefined): string {
+  if (!pid) return "(no process)";
+  const read = (f: string): string => { try { return readFileSync(f, "utf8").trim(); } catch { return "?"; } };
+  let tids: string[];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return `(process ${pid} is gone)`; }
+  return tids.map((t) => {
+    const d = `/proc/${pid}/task/${t}`;
+    const state = read(`${d}/stat`).replace(/^.*\) /, "").split(" ")[0];
+    const stack = read(`${d}/stack`).split("\n").slice(0, 8).map((l) => l.replace(/^\[<0>\] /, "")).join(" < ");
+    return `${t} ${read(`${d}/comm`)} ${state} wchan=${read(`${d}/wchan`)} ${stack}`;
+  }).join("\n");
 }
