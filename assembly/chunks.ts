@@ -35,9 +35,15 @@ export class Chunks<T> {
   }
 }
 
-/** A queue of references (push at the back, drop from the front), in chunks. */
+/**
+ * A queue of references (push at the back, drop from the front), in chunks.
+ * Each element carries a u64 tag, fixed when it is pushed: the Cleaner keeps
+ * there the sequence number a record had when it was queued, so that a
+ * record changed in place and queued again leaves its earlier places stale.
+ */
 export class ChunkQueue<T> {
   private parts: Array<StaticArray<T | null>> = [];
+  private tags: Array<StaticArray<u64>> = [];
   private head: u32 = 0;          // index of the first element in parts[0]
   private count: u32 = 0;
 
@@ -45,10 +51,14 @@ export class ChunkQueue<T> {
     return <i32>this.count;
   }
 
-  push(v: T): void {
+  push(v: T, tag: u64 = 0): void {
     const at = this.head + this.count;
-    if ((at >> SHIFT) >= <u32>this.parts.length) this.parts.push(new StaticArray<T | null>(<i32>SIZE));
+    if ((at >> SHIFT) >= <u32>this.parts.length) {
+      this.parts.push(new StaticArray<T | null>(<i32>SIZE));
+      this.tags.push(new StaticArray<u64>(<i32>SIZE));
+    }
     unchecked((unchecked(this.parts[at >> SHIFT])[at & MASK] = v));
+    unchecked((unchecked(this.tags[at >> SHIFT])[at & MASK] = tag));
     this.count++;
   }
 
@@ -56,6 +66,12 @@ export class ChunkQueue<T> {
   at(i: i32): T {
     const k = this.head + <u32>i;
     return changetype<T>(unchecked(unchecked(this.parts[k >> SHIFT])[k & MASK]));
+  }
+
+  /** tagAt -- the tag element i was pushed with. */
+  tagAt(i: i32): u64 {
+    const k = this.head + <u32>i;
+    return unchecked(unchecked(this.tags[k >> SHIFT])[k & MASK]);
   }
 
   /** drop -- forget the first n elements; whole chunks behind the front go to the collector. */
@@ -68,6 +84,7 @@ export class ChunkQueue<T> {
     const whole = to >> SHIFT;
     if (whole) {
       this.parts.splice(0, <i32>whole);   // a few hundred chunk references at a million elements
+      this.tags.splice(0, <i32>whole);
       this.head = to & MASK;
       from = 0;
     }

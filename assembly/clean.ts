@@ -99,9 +99,15 @@ export class Cleaner {
   private passGained: u64 = 0;
   private resumeAt: u64 = 0;
 
-  /** add -- a record that may stay live was logged (or replayed); in log order. */
+  /**
+   * add -- a record that may stay live was logged (or replayed); in log
+   * order. A handler may keep one LiveRecord per key and change it in place
+   * when the key is written again (new seq, new pieces: no allocation per
+   * write), then add it again: its earlier place in the queue is stale from
+   * then on, as the seq it was queued with is no longer the record's.
+   */
   add(r: LiveRecord): void {
-    this.queue.push(r);
+    this.queue.push(r, r.seq);
     this.added++;
   }
 
@@ -138,7 +144,7 @@ export class Cleaner {
     for (; i < end && i - this.first < budget; i++) {
       const r = this.queue.at(i);
       this.passScanned++;
-      if (!r.live()) {
+      if (r.seq != this.queue.tagAt(i) || !r.live()) {
         this.dropped++;
         this.passGained++;
         continue;
@@ -146,15 +152,16 @@ export class Cleaner {
       if (r.len <= packBelow() && !r.packed) this.passGained++;
       const seq = this.move(r);
       if (seq < 0) break;               // even the reserve is used up: stop, try again next step
-      this.queue.push(r);
+      this.queue.push(r, r.seq);
       this.trimAfter = <u64>seq;
       moved++;
     }
     this.first = i;
     if (this.first >= this.passEnd) this.endPass();
     // Everything before the oldest record still tracked is dead or moved: trim it
-    // (when none is tracked, everything durable is).
-    this.trimTo = this.first < this.queue.length ? this.queue.at(this.first).seq - 1 : <u64>host.committed();
+    // (when none is tracked, everything durable is). The seq that place was
+    // queued with, not its record's: a record changed in place is newer.
+    this.trimTo = this.first < this.queue.length ? this.queue.tagAt(this.first) - 1 : <u64>host.committed();
     if (this.first >= 4096) {
       // forget the records behind the head: whole chunks go, nothing is copied
       this.queue.drop(this.first);

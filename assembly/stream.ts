@@ -318,9 +318,13 @@ export class Stream {
     return <i64>host.log_pack(this.ext, this.extents(off, len), packOut, MAX_PACK_OUT);
   }
 
-  /** packedPieces -- after a tryLogPacked that succeeded: the copy's (buf_idx, offset, length) triples (a new array). */
-  packedPieces(): StaticArray<u32> {
-    return packedTriples(packOut, MAX_PACK_OUT);
+  /**
+   * packedPieces -- after a tryLogPacked that succeeded: the copy's
+   * (buf_idx, offset, length) triples, into `reuse` when it has the right
+   * length, else a new array.
+   */
+  packedPieces(reuse: StaticArray<u32> | null = null): StaticArray<u32> {
+    return packedTriples(packOut, MAX_PACK_OUT, reuse);
   }
 
   private logRaw(off: u32, len: u32, copy: bool): f64 {

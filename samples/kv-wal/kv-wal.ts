@@ -34,10 +34,13 @@ const MAX_MULTIBULK: i64 = 2147483647;             // INT_MAX: more is "invalid 
  * answer GET from the pool) and the value's place inside it. The cleaner
  * moves it while the index still points at it. Three heap objects a key
  * (this, the pieces, the key's bytes in the index): at a million keys every
- * object counts, for memory and for the collector.
+ * object counts, for memory and for the collector. An overwrite allocates
+ * none: the key's entry takes the new record's seq and pieces in place.
  *
- * Liveness costs no lookup: an overwrite or a DEL marks the entry dead, and
- * FLUSHALL starts a new epoch (every entry of an older one is dead).
+ * Liveness costs no lookup: an overwrite leaves the old record's place in the
+ * cleaner's queue stale (queued with a seq the entry no longer has), a DEL
+ * marks the entry dead, and FLUSHALL starts a new epoch (every entry of an
+ * older one is dead).
  */
 class Entry extends LiveRecord {
   dead: bool = false;
@@ -201,9 +204,10 @@ function lookup(s: Stream, i: i32): Entry | null {
   return index.get(key(s, i), unchecked(argLen[i]));
 }
 
-function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
+/** piecesOf -- where [off, off+len) of the stream lies, as triples: into `reuse` when it has the right length. */
+function piecesOf(s: Stream, off: u32, len: u32, reuse: StaticArray<u32> | null = null): StaticArray<u32> {
   const k = s.pieces(off, len, scratch);
-  const out = new StaticArray<u32>(k * 3);
+  const out = reuse && reuse.length == k * 3 ? reuse : new StaticArray<u32>(k * 3);
   memory.copy(changetype<usize>(out), changetype<usize>(scratch), <usize>k * 12);
   return out;
 }
@@ -212,17 +216,29 @@ function piecesOf(s: Stream, off: u32, len: u32): StaticArray<u32> {
 
 /**
  * apply -- the effect of a logged command on the index (live path and replay
- * alike). packed: where the record's copy lies, when it was logged packed.
+ * alike). packed: the record was logged packed (tryLogPacked): its copy's
+ * pieces are the stream's packedPieces().
  */
-function apply(s: Stream, seq: u64, cmdLen: u32, packed: StaticArray<u32> | null = null): i32 {
+function apply(s: Stream, seq: u64, cmdLen: u32, packed: bool = false): i32 {
   if (is(s, 0, "SET")) {
-    const e = new Entry(seq, packed ? packed : piecesOf(s, 0, cmdLen), cmdLen, argOff[2], argLen[2], epoch);
-    e.packed = packed != null;
-    const old = index.set(key(s, 1), argLen[1], e);
+    const old = lookup(s, 1);
     if (old) {
-      old.dead = true;                  // the value it replaces
+      // The key's entry becomes the new value's, in place: an overwrite
+      // allocates nothing. The old record is dead; the cleaner tells its
+      // place in the queue by the seq it was queued with.
+      old.rec = packed ? s.packedPieces(old.rec) : piecesOf(s, 0, cmdLen, old.rec);
+      old.seq = seq;
+      old.len = cmdLen;
+      old.voff = argOff[2];
+      old.vlen = argLen[2];
+      old.packed = packed;
       cleaner.died();
+      cleaner.add(old);
+      return 1;
     }
+    const e = new Entry(seq, packed ? s.packedPieces() : piecesOf(s, 0, cmdLen), cmdLen, argOff[2], argLen[2], epoch);
+    e.packed = packed;
+    index.set(key(s, 1), argLen[1], e);
     cleaner.add(e);
     return 1;
   }
@@ -271,7 +287,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     const pack = buffersShort && cmdLen <= packBelow();
     const seq = pack ? s.tryLogPacked(0, cmdLen) : s.tryLog(0, cmdLen);
     if (seq < 0) return full(conn, <i32>seq);        // the pool is full: say so, serve on
-    apply(s, <u64>seq, cmdLen, pack ? s.packedPieces() : null);   // durable before the +OK leaves
+    apply(s, <u64>seq, cmdLen, pack);   // durable before the +OK leaves
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (is(s, 0, "GET")) {
     if (argc != 2) return arity(conn, "get");
