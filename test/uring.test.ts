@@ -73,6 +73,20 @@ describe("the port engine", () => {
     expect(r.out).not.toMatch(/serving tcp:/);
   });
 
+  it("the startup line says where the engine came from: the default, the option, or PASTE_PORT_ENGINE", async () => {
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [[], { PASTE_PORT_ENGINE: "" }, /port engine epoll \(the default; --port-engine uring or auto for io_uring\)/],
+      [["--port-engine", "epoll"], { PASTE_PORT_ENGINE: "" }, /port engine epoll \(--port-engine epoll\)/],
+      [[], { PASTE_PORT_ENGINE: "epoll" }, /port engine epoll \(PASTE_PORT_ENGINE=epoll\)/],
+    ];
+    for (const [extra, env, line] of cases) {
+      const s = await startServer({ pool: join(scratchDir("shm"), "e.pool"), handler: kv, extra, env });
+      running.push(s);
+      expect(s.output()).toMatch(line);
+      expect(await s.stop("SIGTERM")).toBe(0);
+    }
+  });
+
   it("--port-engine takes only auto, uring or epoll", () => {
     const r = runCli(["run", "--pool", "/nonexistent/x.pool", "--handler", kv, "--port-engine", "kqueue"]);
     expect(r.status).toBe(2);

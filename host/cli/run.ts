@@ -29,12 +29,13 @@ export function run(parent: Command): void {
     .addOption(persistOption())
     .addOption(new Option("--port-engine <engine>", "the TCP port's engine: uring (io_uring), epoll, or auto (io_uring where allowed, else epoll)")
       .choices(PORT_ENGINES).default(defaultEngine()))
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       if (o.memoryLimit > 2 ** 31 || o.memoryLimit < 1 << 20) throw new UsageError(`--memory-limit must be from 1M to 2G, not ${o.memoryLimit} bytes`);
       if (o.batchBudgetMs < 1) throw new UsageError("--batch-budget-ms must be at least 1");
       const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
         admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat,
-        portEngine: o.portEngine as PortEngine });
+        // left to the default, the startup line says it was the default
+        portEngine: cmd.getOptionValueSource("portEngine") === "default" ? undefined : o.portEngine as PortEngine });
       const code = await done;
       if (code) process.exitCode = code;
     });

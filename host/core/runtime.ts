@@ -18,7 +18,7 @@ import { CommitLatency, type CommitLatencySample } from "./latency.js";
 import { check, native } from "./native.js";
 import { Pool, type CreateOptions } from "./pool.js";
 import { spaceOf, type Space } from "./space.js";
-import { defaultEngine, listenOn, type EngineChoice, type PortEngine } from "./tcp.js";
+import { listenOn, type EngineChoice, type PortEngine } from "./tcp.js";
 import { createHandlerMemory, HANDLER_BASE, WASM_PAGE, type Window } from "./window.js";
 
 /** Which handler export is running: what the watchdog reports when one runs too long. */
@@ -493,7 +493,7 @@ export class Runtime {
 
   portEngine: EngineChoice | null = null;   // the TCP port's engine and why: by listen, or port() after an attach
   /** listen -- open the TCP port on host:port (0: any free port) with the engine asked for (tcp.ts); the port bound. */
-  listen(host: string, port: number, engine: PortEngine = defaultEngine()): number {
+  listen(host: string, port: number, engine?: PortEngine): number {
     this.portEngine = listenOn(this.#w, host, port, engine);
     return this.port();
   }

@@ -32,16 +32,29 @@ export interface EngineChoice {
   reason: string;
 }
 
-/** listenOn -- attach the TCP port to worker w on host:port with the engine asked for. */
-export function listenOn(w: unknown, host: string, port: number, ask: PortEngine): EngineChoice {
+/** whence -- where the engine asked for came from, for the startup line. */
+function whence(engine: PortEngine | undefined): string {
+  if (engine) return `--port-engine ${engine}`;
+  const env = process.env.PASTE_PORT_ENGINE;
+  return env && PORT_ENGINES.includes(env as PortEngine) ? `PASTE_PORT_ENGINE=${env}` : "the default";
+}
+
+/**
+ * listenOn -- attach the TCP port to worker w on host:port with the engine
+ * asked for (none: defaultEngine()); the reason names where the choice came from.
+ */
+export function listenOn(w: unknown, host: string, port: number, engine?: PortEngine): EngineChoice {
   const n = native();
+  const ask = engine ?? defaultEngine();
+  const from = whence(engine);
   if (ask === "epoll") {
     check(n.tcpListen(w, host, port, 4096));
-    return { engine: "epoll", reason: "--port-engine epoll (the default; uring or auto for io_uring)" };
+    return { engine: "epoll", reason: from === "the default" ? "the default; --port-engine uring or auto for io_uring" : from };
   }
   try {
     check(n.uringListen(w, host, port, 4096));
-    return { engine: "io_uring", reason: ask === "uring" ? "--port-engine uring" : "available" };
+    if (ask === "uring") return { engine: "io_uring", reason: from };
+    return { engine: "io_uring", reason: engine ? "available" : `available (${from}: auto)` };
   } catch (e) {
     if (!(e instanceof UnsupportedError) || ask === "uring") throw e;
     check(n.tcpListen(w, host, port, 4096));

@@ -23,7 +23,7 @@ import type { PersistMode } from "../core/layout.js";
 import { createLogger, type LogFormat, type Logger } from "./logger.js";
 import type { LogPage } from "../core/logwalk.js";
 import type { RecoveryReport } from "../core/runtime.js";
-import { defaultEngine, type PortEngine } from "../core/tcp.js";
+import type { PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { inspectHandler } from "../core/validate.js";
@@ -260,7 +260,7 @@ class Host {
       pool: o.pool, handler: h.bytes, handlerName: h.summary.name, host: this.host, port: this.port, persist: o.persist,
       createSize: o.createSize, memoryLimit: o.memoryLimit ?? DEFAULT_MEMORY_LIMIT, ctl: this.ctl, epoch: this.epoch,
       control: channel.port2, attach: this.recovery ? { recovery: this.recovery } : undefined,
-      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine ?? defaultEngine(),
+      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine,
     };
     Atomics.store(this.ctl, Ctl.BUSY_SINCE, 0);
     const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: data, transferList: [channel.port2] });

@@ -40,7 +40,8 @@ export interface WorkerConfig {
   /** How long a deploy waits for no request to be half received. */
   deployWaitMs: number;
   /** The TCP port's engine, asked for (tcp.ts). */
-  portEngine: PortEngine;
+  /** None: the default (defaultEngine), named so on the startup line. */
+  portEngine?: PortEngine;
 }
 
 export interface HandlerSummary {
