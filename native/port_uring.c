@@ -132,6 +132,8 @@ struct paste_uring {
 	bool bundle;               /* receives fill several buffers at once (IORING_RECVSEND_BUNDLE) */
 	uint32_t eager_conns;      /* a batch answering at most this many connections sends at once */
 	uint32_t pass;
+	int reopen_err;            /* a takeover could not make its ring: why, for the next poll */
+	char reopen_msg[160];
 };
 
 static const struct paste_tcp_engine uring_engine;
@@ -547,6 +549,8 @@ static int uring_poll(struct paste_worker *w, int timeout_ms)
 {
 	struct paste_uring *u = U(w);
 	struct paste_tcp *t = paste_tcp_of(w);
+	if (!u->ring_ok)
+		return paste_set_error(u->reopen_err ? u->reopen_err : PASTE_ERR_STATE, "io_uring: no ring after the handler restart: %s", u->reopen_msg);
 	t->blocked = false;
 	refill(w);
 	rearm(w);
@@ -685,6 +689,12 @@ static void ring_close(struct paste_worker *w)
 	pthread_mutex_unlock(&p->lock);
 	u->br_out = 0;
 	u->accepting = false;
+	/* The kernel may tear the closed ring down later (its exit work runs
+	 * asynchronously) and keeps the pages it registered pinned until then:
+	 * the next ring gets memory of its own, never a buffer list a dying ring
+	 * still reads. */
+	munmap(u->br, u->br_bytes);
+	u->br = NULL;
 }
 
 /* refused -- PASTE_ERR_UNSUPPORTED naming what refused io_uring, for the startup line */
@@ -722,6 +732,12 @@ static int ring_open(struct paste_worker *w)
 		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
 		.cq_entries = CQ_ENTRIES,
 	};
+	if (!u->br) {
+		void *m = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return paste_set_error(PASTE_ERR_IO, "io_uring: out of memory for the provided-buffer ring");
+		u->br = m;
+	}
 	int rc = io_uring_queue_init_params(SQ_ENTRIES, &u->ring, &prm);
 	if (rc < 0)
 		return refused(-rc, "io_uring_setup");
@@ -764,8 +780,10 @@ static void uring_takeover(struct paste_worker *w)
 			u->uc[i].s->inflight = 0;
 	}
 	u->nsendl = u->nrearm = 0;
-	if (ring_open(w) != 0)
+	if ((u->reopen_err = ring_open(w)) != 0) {
+		snprintf(u->reopen_msg, sizeof(u->reopen_msg), "%s", paste_last_error());
 		return;   /* the next poll fails with the reason */
+	}
 	for (uint32_t i = 0; i < w->nconns && i < u->nuc; i++) {
 		if (w->conns[i].fd < 0)
 			continue;
@@ -822,12 +840,9 @@ int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int bac
 		n *= 2;
 	u->br_entries = n;
 	u->br_mask = n - 1;
-	u->br_bytes = ((size_t)n * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
-	u->br = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	u->br_bytes = ((size_t)n * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;   /* mapped by ring_open */
 	u->br_buf = calloc(n, sizeof(*u->br_buf));
-	if (u->br == MAP_FAILED || !u->br_buf) {
-		if (u->br == MAP_FAILED)
-			u->br = NULL;
+	if (!u->br_buf) {
 		uring_free(u);
 		return paste_set_error(PASTE_ERR_IO, "io_uring: out of memory for the provided-buffer ring");
 	}
