@@ -36,7 +36,8 @@
  * paste_port_ops), and the pool reaches the runtime only through the one
  * pointer the runtime registers, so no lower file names a higher one.
  *
- *                port_uring.c     the TCP port's io_uring engine
+ *                port_uring.c     the TCP port's io_uring engine: ring, poll, accept, takeover
+ *   uring_recv.c uring_send.c     its receiving and sending sides (state in uring.h)
  *   port_mem.c   port_tcp.c       the ports: requests in, replies out (TCP: epoll engine)
  *   ------------------------------------------------------------------ port ops
  *   imports.c                      every paste_h_*: the handler ABI

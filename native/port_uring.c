@@ -53,210 +53,9 @@ int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int bac
 }
 #else
 
-#include <errno.h>
-#include <liburing.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#define SQ_ENTRIES   1024
-#define CQ_ENTRIES   16384
-#define BR_MAX       4096     /* provided-ring entries at most (a power of two) */
-#define SEND_IOV     64       /* segments one sendmsg takes */
-
-/* Receive bundles (Linux 6.10): one receive fills several provided buffers.
- * Debian 12's kernel headers predate them; the values are the kernel's ABI. */
-#ifndef IORING_RECVSEND_BUNDLE
-#define IORING_RECVSEND_BUNDLE     (1U << 4)
-#endif
-#ifndef IORING_FEAT_RECVSEND_BUNDLE
-#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
-#endif
-
-enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_POLLOUT, OP_CANCEL };
-enum { RX_DATA, RX_EOF, RX_DEAD };
-
-/* A reply segment: pool buffer buf at off (pinned), or (buf == 0) stage bytes at off. */
-struct seg {
-	uint32_t buf, len;
-	uint64_t off;
-};
-
-/* What one connection sends: its queue, the stage its copied bytes are in, the sendmsg in the kernel. */
-struct usend {
-	struct seg *q;
-	uint32_t nq, head, cap;
-	struct paste_bytes stage;
-	struct msghdr mh;
-	struct iovec iov[SEND_IOV];
-	uint32_t inflight;         /* segments of q the send in the kernel covers */
-};
-
-struct uconn {
-	uint32_t gen;              /* changes when the connection closes (24 bits: what a completion carries) */
-	bool recv;                 /* a multishot receive is in the kernel */
-	bool rearm;                /* on the re-arm list: its receive ended for want of buffers */
-	bool sending;              /* a sendmsg is in the kernel */
-	bool pollout;              /* waiting for room in the socket */
-	bool queued;               /* on the send list */
-	uint32_t pass;             /* publish pass that kept one of its entries back */
-	struct usend *s;
-};
-
-/* A completed receive not yet in an RX slot. */
-struct rxe {
-	uint32_t conn, gen, buf, len;
-	uint32_t kind;
-};
-
-struct paste_uring {
-	struct io_uring ring;
-	bool ring_ok;
-	struct io_uring_buf_ring *br;
-	size_t br_bytes;
-	uint32_t br_entries, br_mask;
-	uint32_t br_tail;          /* entries ever added (mod 2^32) */
-	uint32_t br_out;           /* added, not yet seen in a completion: with the kernel */
-	uint32_t *br_buf;          /* bid -> pool buffer */
-	struct uconn *uc;
-	uint32_t nuc;
-	uint32_t *rearm, nrearm, cap_rearm;
-	uint32_t *sendl, nsendl, cap_sendl;
-	struct rxe *bl;
-	uint32_t nbl, cap_bl;
-	bool accepting;            /* the multishot accept is armed */
-	bool bundle;               /* receives fill several buffers at once (IORING_RECVSEND_BUNDLE) */
-	uint32_t eager_conns;      /* a batch answering at most this many connections sends at once */
-	uint32_t pass;
-	int reopen_err;            /* a takeover could not make its ring: why, for the next poll */
-	char reopen_msg[160];
-};
+#include "uring.h"
 
 static const struct paste_tcp_engine uring_engine;
-
-static inline struct paste_uring *U(struct paste_worker *w)
-{
-	return paste_tcp_of(w)->eng_data;
-}
-
-static inline uint64_t udata(uint32_t op, uint32_t gen, uint32_t conn)
-{
-	return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | conn;
-}
-
-/* grow -- make room for one more element in a growable array */
-static int grow(void **v, uint32_t n, uint32_t *cap, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	uint32_t c = *cap ? *cap * 2 : 64;
-	void *nv = realloc(*v, (size_t)c * size);
-	if (!nv)
-		return paste_set_error(PASTE_ERR_IO, "io_uring: out of memory");
-	*v = nv;
-	*cap = c;
-	return 0;
-}
-
-/* uconn_of -- the engine's state of connection id, grown with the worker's connections */
-static struct uconn *uconn_of(struct paste_uring *u, uint32_t id)
-{
-	if (id >= u->nuc) {
-		uint32_t n = u->nuc ? u->nuc : 256;
-		while (n <= id)
-			n *= 2;
-		struct uconn *nu = realloc(u->uc, (size_t)n * sizeof(*nu));
-		if (!nu)
-			return NULL;
-		memset(nu + u->nuc, 0, (size_t)(n - u->nuc) * sizeof(*nu));
-		u->uc = nu;
-		u->nuc = n;
-	}
-	return &u->uc[id];
-}
-
-/* sqe -- a submission entry; when the queue is full, what is in it is submitted first */
-static struct io_uring_sqe *sqe(struct paste_uring *u)
-{
-	struct io_uring_sqe *e = io_uring_get_sqe(&u->ring);
-	if (!e) {
-		io_uring_submit(&u->ring);
-		e = io_uring_get_sqe(&u->ring);
-	}
-	return e;
-}
-
-/* ------------------------------------------------------ buffers and pins */
-
-/* refill -- free pool buffers into the provided ring, up to its size */
-static void refill(struct paste_worker *w)
-{
-	struct paste_uring *u = U(w);
-	struct paste_pool *p = w->pool;
-	int added = 0;
-	pthread_mutex_lock(&p->lock);
-	while (u->br_out < u->br_entries) {
-		uint32_t b = paste_free_pop(p);
-		if (!b)
-			break;
-		paste_buf_state(p, b, BS_RX_KERNEL);
-		uint32_t bid = (u->br_tail + (uint32_t)added) & u->br_mask;
-		u->br_buf[bid] = b;
-		io_uring_buf_ring_add(u->br, paste_buf(p, b), p->sb.buf_size, (unsigned short)bid, (int)u->br_mask, added);
-		added++;
-		u->br_out++;
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (added) {
-		io_uring_buf_ring_advance(u->br, added);
-		u->br_tail += (uint32_t)added;
-	}
-}
-
-/* give_back -- a received buffer nobody will see goes back to the free list (the pool lock held) */
-static void give_back(struct paste_pool *p, uint32_t b)
-{
-	if (b)
-		paste_free_push(p, b);
-}
-
-/* pin/unpin -- a reply by reference keeps its pool buffer alive until the send is done */
-static void pin(struct paste_pool *p, uint32_t b)
-{
-	pthread_mutex_lock(&p->lock);
-	p->refs[b]++;
-	pthread_mutex_unlock(&p->lock);
-}
-
-static void unpin(struct paste_pool *p, uint32_t b)
-{
-	pthread_mutex_lock(&p->lock);
-	p->refs[b]--;
-	paste_buf_maybe_free(p, b);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* drop_queue -- forget what a connection still had to send (reset or closed) */
-static void drop_queue(struct paste_worker *w, struct uconn *uc)
-{
-	struct usend *s = uc->s;
-	if (!s)
-		return;
-	for (uint32_t i = s->head; i < s->nq; i++)
-		if (s->q[i].buf)
-			unpin(w->pool, s->q[i].buf);
-	s->nq = s->head = s->inflight = 0;
-	s->stage.len = 0;
-}
-
-static bool owes(const struct uconn *uc)
-{
-	return uc->s && uc->s->head < uc->s->nq;
-}
 
 /* ------------------------------------------------------------ arming */
 
@@ -272,69 +71,11 @@ static void arm_accept(struct paste_worker *w)
 	u->accepting = true;
 }
 
-static void arm_recv(struct paste_worker *w, uint32_t id)
-{
-	struct paste_uring *u = U(w);
-	struct uconn *uc = &u->uc[id];
-	struct io_uring_sqe *e = sqe(u);
-	io_uring_prep_recv_multishot(e, w->conns[id].fd, NULL, 0, 0);
-	e->flags |= IOSQE_BUFFER_SELECT;
-	e->buf_group = 0;
-	if (u->bundle)
-		e->ioprio |= IORING_RECVSEND_BUNDLE;   /* 16 pipelined 1 KiB requests: one receive, not nine */
-	io_uring_sqe_set_data64(e, udata(OP_RECV, uc->gen, id));
-	uc->recv = true;
-}
-
 static void cancel(struct paste_uring *u, uint64_t what)
 {
 	struct io_uring_sqe *e = sqe(u);
 	io_uring_prep_cancel64(e, what, 0);
 	io_uring_sqe_set_data64(e, udata(OP_CANCEL, 0, 0));
-}
-
-static int list_push(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
-{
-	int rc = grow((void **)v, *n, cap, sizeof(**v));
-	if (!rc)
-		(*v)[(*n)++] = x;
-	return rc;
-}
-
-static void want_send(struct paste_uring *u, uint32_t id)
-{
-	struct uconn *uc = &u->uc[id];
-	if (!uc->queued && !list_push(&u->sendl, &u->nsendl, &u->cap_sendl, id))
-		uc->queued = true;
-}
-
-/* submit_sends -- one sendmsg per connection with something queued and nothing in the kernel */
-static void submit_sends(struct paste_worker *w)
-{
-	struct paste_uring *u = U(w);
-	struct paste_pool *p = w->pool;
-	for (uint32_t i = 0; i < u->nsendl; i++) {
-		uint32_t id = u->sendl[i];
-		struct uconn *uc = &u->uc[id];
-		uc->queued = false;
-		struct paste_conn *c = &w->conns[id];
-		if (uc->sending || uc->pollout || !owes(uc) || c->fd < 0 || c->dead)
-			continue;
-		struct usend *s = uc->s;
-		uint32_t k = 0;
-		for (uint32_t j = s->head; j < s->nq && k < SEND_IOV; j++, k++) {
-			struct seg *g = &s->q[j];
-			uint8_t *base = g->buf ? paste_buf(p, g->buf) : s->stage.data;
-			s->iov[k] = (struct iovec){ .iov_base = base + g->off, .iov_len = g->len };
-		}
-		s->inflight = k;
-		s->mh = (struct msghdr){ .msg_iov = s->iov, .msg_iovlen = k };
-		struct io_uring_sqe *e = sqe(u);
-		io_uring_prep_sendmsg(e, c->fd, &s->mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		io_uring_sqe_set_data64(e, udata(OP_SEND, uc->gen, id));
-		uc->sending = true;
-	}
-	u->nsendl = 0;
 }
 
 /* ------------------------------------------------------------ completions */
@@ -355,107 +96,8 @@ static void on_accept(struct paste_worker *w, struct io_uring_cqe *cqe)
 	if (!paste_tcp_conn_open(w, fd))
 		return;
 	uc->recv = uc->rearm = uc->sending = uc->pollout = uc->queued = false;
-	drop_queue(w, uc);
-	arm_recv(w, (uint32_t)fd);
-}
-
-static int backlog_push(struct paste_uring *u, uint32_t conn, uint32_t gen, uint32_t buf, uint32_t len, uint32_t kind)
-{
-	int rc = grow((void **)&u->bl, u->nbl, &u->cap_bl, sizeof(*u->bl));
-	if (!rc)
-		u->bl[u->nbl++] = (struct rxe){ conn, gen, buf, len, kind };
-	return rc;
-}
-
-static void on_recv(struct paste_worker *w, struct io_uring_cqe *cqe, uint32_t id, uint32_t gen)
-{
-	struct paste_uring *u = U(w);
-	struct paste_pool *p = w->pool;
-	bool live = id < u->nuc && u->uc[id].gen == gen && id < w->nconns && w->conns[id].fd >= 0;
-	struct uconn *uc = live ? &u->uc[id] : NULL;
-	if (uc && !(cqe->flags & IORING_CQE_F_MORE))
-		uc->recv = false;
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		/* A bundle fills consecutive ring entries from the first bid, each to
-		 * its length but the last; a plain receive, one entry. */
-		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, size = p->sb.buf_size;
-		uint32_t left = cqe->res > 0 ? (uint32_t)cqe->res : 0;
-		uint32_t nb = left ? (left + size - 1) / size : 1;
-		for (uint32_t k = 0; k < nb; k++) {
-			uint32_t b = u->br_buf[(bid + k) & u->br_mask], len = left < size ? left : size;
-			u->br_out--;
-			left -= len;
-			if (!uc || !len || backlog_push(u, id, gen, b, len, RX_DATA)) {
-				pthread_mutex_lock(&p->lock);
-				give_back(p, b);   /* a stale completion, or no memory to keep it */
-				pthread_mutex_unlock(&p->lock);
-			}
-		}
-	}
-	if (!uc || w->conns[id].eof)
-		return;
-	if (cqe->res == 0)
-		backlog_push(u, id, gen, 0, 0, RX_EOF);
-	else if (cqe->res == -ENOBUFS || (cqe->res > 0 && !uc->recv)) {
-		if (!uc->rearm && !list_push(&u->rearm, &u->nrearm, &u->cap_rearm, id))
-			uc->rearm = true;   /* the ring ran dry: re-armed once buffers are back */
-	} else if (cqe->res < 0 && cqe->res != -ECANCELED)
-		backlog_push(u, id, gen, 0, 0, RX_DEAD);
-}
-
-static void on_send(struct paste_worker *w, struct io_uring_cqe *cqe, uint32_t id, uint32_t gen)
-{
-	struct paste_uring *u = U(w);
-	if (id >= u->nuc || u->uc[id].gen != gen || id >= w->nconns || w->conns[id].fd < 0)
-		return;   /* closed meanwhile: its queue was dropped */
-	struct uconn *uc = &u->uc[id];
-	struct usend *s = uc->s;
-	struct paste_conn *c = &w->conns[id];
-	uc->sending = false;
-	if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR) {
-		paste_tcp_conn_finish(w, id, true);
-		return;
-	}
-	size_t sent = cqe->res > 0 ? (size_t)cqe->res : 0;
-	bool full = cqe->res == -EAGAIN;
-	for (uint32_t j = 0; j < s->inflight && s->head < s->nq; j++) {
-		struct seg *g = &s->q[s->head];
-		if (sent < g->len) {
-			g->off += sent;
-			g->len -= (uint32_t)sent;
-			full = true;   /* a short send: the socket is full */
-			break;
-		}
-		sent -= g->len;
-		if (g->buf)
-			unpin(w->pool, g->buf);
-		s->head++;
-	}
-	s->inflight = 0;
-	if (s->head == s->nq) {
-		s->head = s->nq = 0;
-		s->stage.len = 0;
-		if (c->eof && !c->dead)
-			paste_tcp_closed_push(w, id);   /* the last reply is out: report the close */
-		return;
-	}
-	if (full) {
-		struct io_uring_sqe *e = sqe(u);
-		io_uring_prep_poll_add(e, c->fd, POLLOUT);
-		io_uring_sqe_set_data64(e, udata(OP_POLLOUT, uc->gen, id));
-		uc->pollout = true;
-	} else {
-		want_send(u, id);   /* more than one sendmsg takes */
-	}
-}
-
-static void on_pollout(struct paste_worker *w, uint32_t id, uint32_t gen)
-{
-	struct paste_uring *u = U(w);
-	if (id >= u->nuc || u->uc[id].gen != gen)
-		return;
-	u->uc[id].pollout = false;
-	want_send(u, id);
+	uring_drop_queue(w, uc);
+	uring_arm_recv(w, (uint32_t)fd);
 }
 
 /* reap -- every completion in the queue, into the backlog and the connections' state */
@@ -470,79 +112,14 @@ static void reap(struct paste_worker *w)
 		if (op == OP_ACCEPT)
 			on_accept(w, cqe);
 		else if (op == OP_RECV)
-			on_recv(w, cqe, id, gen);
+			uring_on_recv(w, cqe, id, gen);
 		else if (op == OP_SEND)
-			on_send(w, cqe, id, gen);
+			uring_on_send(w, cqe, id, gen);
 		else if (op == OP_POLLOUT)
-			on_pollout(w, id, gen);
+			uring_on_pollout(w, id, gen);
 		n++;
 	}
 	io_uring_cq_advance(&u->ring, n);
-}
-
-/* ------------------------------------------------------------- publishing */
-
-/*
- * publish -- the backlog into RX slots, in order. An entry stays back when
- * the ring or the log has no room, or (quiescing) when its connection holds
- * no request half received; every later entry of that connection stays back
- * with it, so a connection's bytes reach the handler in order.
- */
-static uint32_t publish(struct paste_worker *w)
-{
-	struct paste_uring *u = U(w);
-	struct paste_tcp *t = paste_tcp_of(w);
-	struct paste_pool *p = w->pool;
-	uint32_t filled = 0, keep = 0, pass = ++u->pass;
-	pthread_mutex_lock(&p->lock);
-	uint32_t max = paste_rx_room(w);
-	for (uint32_t i = 0; i < u->nbl; i++) {
-		struct rxe e = u->bl[i];
-		struct uconn *uc = &u->uc[e.conn];
-		struct paste_conn *c = &w->conns[e.conn];
-		if (uc->gen != e.gen || c->fd < 0 || (c->eof && e.kind == RX_DATA)) {
-			give_back(p, e.buf);   /* closed, or no longer read (the handler ended it) */
-			continue;
-		}
-		bool room = e.kind != RX_DATA || (filled < max && !paste_rx_full(w));
-		if (uc->pass == pass || !paste_tcp_may_read(t, c) || !room) {
-			if (!room)
-				t->blocked = true;
-			uc->pass = pass;
-			u->bl[keep++] = e;
-			continue;
-		}
-		if (e.kind == RX_DATA) {
-			paste_rx_publish_buf(w, e.buf, e.len, e.conn);
-			filled++;
-		} else {
-			pthread_mutex_unlock(&p->lock);
-			paste_tcp_conn_finish(w, e.conn, e.kind == RX_DEAD);
-			pthread_mutex_lock(&p->lock);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	u->nbl = keep;
-	return filled;
-}
-
-/* rearm -- connections whose receive ended for want of buffers, now that the ring has some */
-static void rearm(struct paste_worker *w)
-{
-	struct paste_uring *u = U(w);
-	if (!u->nrearm)
-		return;
-	if (!u->br_out) {
-		paste_tcp_of(w)->blocked = true;   /* every buffer is in the log, a ring or a hold */
-		return;
-	}
-	for (uint32_t i = 0; i < u->nrearm; i++) {
-		uint32_t id = u->rearm[i];
-		u->uc[id].rearm = false;
-		if (id < w->nconns && w->conns[id].fd >= 0 && !w->conns[id].eof && !u->uc[id].recv)
-			arm_recv(w, id);
-	}
-	u->nrearm = 0;
 }
 
 static int uring_poll(struct paste_worker *w, int timeout_ms)
@@ -552,10 +129,10 @@ static int uring_poll(struct paste_worker *w, int timeout_ms)
 	if (!u->ring_ok)
 		return paste_set_error(u->reopen_err ? u->reopen_err : PASTE_ERR_STATE, "io_uring: no ring after the handler restart: %s", u->reopen_msg);
 	t->blocked = false;
-	refill(w);
-	rearm(w);
+	uring_refill(w);
+	uring_rearm(w);
 	arm_accept(w);
-	submit_sends(w);
+	uring_submit_sends(w);
 	/* Something already waiting to be published: do not sleep for more. */
 	bool ready = u->nbl && !t->blocked;
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
@@ -567,71 +144,10 @@ static int uring_poll(struct paste_worker *w, int timeout_ms)
 		return paste_set_errno(-rc, "io_uring_enter");
 	reap(w);
 	t->blocked = false;
-	uint32_t filled = publish(w);
+	uint32_t filled = uring_publish(w);
 	if (u->nrearm && !u->br_out && !u->nbl)
 		t->blocked = true;
 	return (int)filled;
-}
-
-/* --------------------------------------------------------------- replies */
-
-/* uring_deliver -- queue a committed batch's replies; the next poll's enter sends them */
-static int uring_deliver(struct paste_worker *w, uint32_t id, const struct iovec *iov, int n)
-{
-	struct paste_uring *u = U(w);
-	struct paste_pool *p = w->pool;
-	struct uconn *uc = uconn_of(u, id);
-	if (!uc)
-		return paste_set_error(PASTE_ERR_IO, "io_uring: out of memory");
-	if (!uc->s && !(uc->s = calloc(1, sizeof(*uc->s))))
-		return paste_set_error(PASTE_ERR_IO, "io_uring: out of memory");
-	struct usend *s = uc->s;
-	uint8_t *lo = paste_buf(p, 1), *hi = paste_buf(p, p->sb.nbufs);
-	for (int i = 0; i < n; i++) {
-		uint8_t *at = iov[i].iov_base;
-		int rc = grow((void **)&s->q, s->nq, &s->cap, sizeof(*s->q));
-		if (rc)
-			return rc;
-		struct seg g = { .len = (uint32_t)iov[i].iov_len };
-		if (at >= lo && at < hi) {
-			/* by reference: the pool buffer stays where it is, pinned until sent */
-			uint64_t rel = (uint64_t)(at - paste_buf(p, 0));
-			g.buf = (uint32_t)(rel / p->sb.buf_size);
-			g.off = rel % p->sb.buf_size;
-			pin(p, g.buf);
-		} else {
-			/* A send in the kernel points into the stage: it must not move. MSG_DONTWAIT
-			 * sends finish inside the enter that submits them, so none is in flight here. */
-			g.off = s->stage.len;
-			if ((rc = paste_bytes_append(&s->stage, at, g.len)))
-				return rc;
-		}
-		s->q[s->nq++] = g;
-	}
-	want_send(u, id);
-	return 0;
-}
-
-/*
- * uring_delivered -- a batch that answered only a few connections sends its
- * replies now, in an enter of their own; a larger one leaves them for the
- * next poll's enter, which then both sends and waits. With few connections a
- * client waits on each reply, so the reply's latency is the throughput:
- * redis-benchmark -c 1, four alternating pairs (PASTE_URING_EAGER_CONNS=0
- * always waits, for measuring): 10.7K, 11.0K, 10.2K, 10.9K SET/s sending at
- * once against 10.5K, 9.8K, 9.8K, 10.7K, at 46.5 against 49.2 us of server
- * CPU per SET on average. With many connections the saved system call wins
- * (-c 50 -P 16 was no better sending at once).
- */
-#define EAGER_CONNS 4
-
-static void uring_delivered(struct paste_worker *w)
-{
-	struct paste_uring *u = U(w);
-	if (u->nsendl && u->nsendl <= u->eager_conns) {
-		submit_sends(w);
-		io_uring_submit(&u->ring);
-	}
 }
 
 /* ------------------------------------------------------- the engine's rest */
@@ -645,7 +161,7 @@ static bool uring_stop_reading(struct paste_worker *w, uint32_t id, bool dead)
 	if (uc->recv)
 		cancel(u, udata(OP_RECV, uc->gen, id));
 	if (dead)
-		drop_queue(w, uc);
+		uring_drop_queue(w, uc);
 	return !dead && (owes(uc) || uc->sending);
 }
 
@@ -659,7 +175,7 @@ static void uring_closing(struct paste_worker *w, uint32_t id)
 		cancel(u, udata(OP_RECV, uc->gen, id));
 	if (uc->pollout)
 		cancel(u, udata(OP_POLLOUT, uc->gen, id));
-	drop_queue(w, uc);
+	uring_drop_queue(w, uc);
 	uc->recv = uc->pollout = uc->sending = false;
 	uc->gen = (uc->gen + 1) & 0xffffff;   /* completions still on their way are stale from now on */
 }
@@ -685,7 +201,7 @@ static void ring_close(struct paste_worker *w)
 	u->ring_ok = false;
 	pthread_mutex_lock(&p->lock);
 	for (uint32_t k = 0; k < u->br_out; k++)
-		give_back(p, u->br_buf[(u->br_tail - u->br_out + k) & u->br_mask]);
+		uring_give_back(p, u->br_buf[(u->br_tail - u->br_out + k) & u->br_mask]);
 	pthread_mutex_unlock(&p->lock);
 	u->br_out = 0;
 	u->accepting = false;
@@ -790,7 +306,7 @@ static void uring_takeover(struct paste_worker *w)
 		if (!w->conns[i].eof && !list_push(&u->rearm, &u->nrearm, &u->cap_rearm, i))
 			u->uc[i].rearm = true;
 		if (owes(&u->uc[i]))
-			want_send(u, i);
+			uring_want_send(u, i);
 	}
 }
 
@@ -819,10 +335,10 @@ static void uring_detach(struct paste_worker *w)
 	ring_close(w);
 	pthread_mutex_lock(&p->lock);
 	for (uint32_t i = 0; i < u->nbl; i++)
-		give_back(p, u->bl[i].buf);
+		uring_give_back(p, u->bl[i].buf);
 	pthread_mutex_unlock(&p->lock);
 	for (uint32_t i = 0; i < u->nuc; i++)
-		drop_queue(w, &u->uc[i]);
+		uring_drop_queue(w, &u->uc[i]);
 	uring_free(u);
 }
 
@@ -874,3 +390,4 @@ static const struct paste_tcp_engine uring_engine = {
 };
 
 #endif /* PASTE_NO_URING */
+

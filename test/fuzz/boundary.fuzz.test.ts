@@ -50,8 +50,12 @@ describe("the handler boundary", () => {
     const f = fuzz<[fc.Arbitrary<unknown>]>("boundary", 25);
     await fc.assert(fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 8 }), async (frames) => {
       f.tick();
-      const got = await converse(s!.port, [Buffer.concat(frames.map(encode))], { idleMs: 150 });
       const what = `frames ${JSON.stringify(frames)}`;
+      // A case takes well under a second, a handler restart included: one
+      // still running after 5 s is reported at once, with what the host is
+      // doing, so that a run the test's timeout cuts off shows its evidence.
+      const report = setTimeout(() => console.log(`slow case: still running 5 s after sending ${what}\nthe host said: ${s!.output().slice(-1500)}\nits threads:\n${threads(s!.child.pid)}`), 5_000);
+      const got = await converse(s!.port, [Buffer.concat(frames.map(encode))], { idleMs: 150 });
       expect(s!.child.exitCode, `the host is still running after ${what}`).toBeNull();
       expect(got.data.length % 8, `whole answers to ${what}`).toBe(0);
       for (let i = 0; i < got.data.length; i += 8) {
@@ -67,6 +71,7 @@ describe("the handler boundary", () => {
         canary = (await converse(s!.port, [encode({ op: 9, a: 0, b: 0, c: 0, d: 0, x: 0 })], { idleMs: 10_000, until: (d) => d.length >= 8 })).data;
         if (canary.length < 8) await new Promise((r) => setTimeout(r, 200));
       }
+      clearTimeout(report);
       if (canary.length < 8) expect.fail(`not served after ${what}; the host said: ${s!.output().slice(-4000)}\nits threads:\n${threads(s!.child.pid)}`);
       expect(canary.readDoubleLE(0)).toBeGreaterThanOrEqual(0);
     }), f.parameters);
