@@ -19,7 +19,12 @@ export const PORT_ENGINES: PortEngine[] = ["auto", "uring", "epoll"];
  * auto: io_uring where allowed) until a hang seen under load is understood:
  * twice in nine full test runs, the boundary fuzzer's host stopped answering
  * after handler restarts (takeovers) on io_uring, never on epoll, and never
- * in 450 cases of that fuzzer run alone.
+ * in 450 cases of that fuzzer run alone. Since then: once more, in a run of
+ * seven TCP files on io_uring while two other test suites loaded the
+ * machine; not in 19 runs of the fuzzer at 100 cases beside four TCP files,
+ * 2 runs of the whole suite on io_uring, 22 runs of those seven files. The
+ * fuzzer now prints the host's threads (kernel stacks) for any case still
+ * running after 5 s, so the next occurrence shows where it waits.
  */
 export function defaultEngine(): PortEngine {
   const e = process.env.PASTE_PORT_ENGINE as PortEngine | undefined;
