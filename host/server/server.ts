@@ -14,7 +14,8 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import { AdminApi, tokenFor, type DeployResult, type HandlerEvent, type HandlerView } from "./admin.js";
+import { AdminApi, tokenFor, type DeployResult } from "./admin.js";
+import { Handlers, type Installed } from "./handlers.js";
 import {
   DeployBusyError, DeployFailedError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
 } from "../core/errors.js";
@@ -63,8 +64,6 @@ export const DEFAULT_DEPLOY_WAIT_MS = 5000;
  * poison now and then (each restart closes the offending connection).
  */
 const MAX_RAPID_RESTARTS = 5;
-/** Handlers kept for restoring, newest last. */
-const KEEP_HANDLERS = 8;
 
 /** parseListen -- "tcp://127.0.0.1:6380", "127.0.0.1:6380", "[::1]:6380" or ":6380". */
 export function parseListen(text: string): { host: string; port: number } {
@@ -74,13 +73,6 @@ export function parseListen(text: string): { host: string; port: number } {
     throw new UsageError(`invalid --listen '${text}': use tcp://HOST:PORT, e.g. tcp://127.0.0.1:6380`);
   }
   return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
-}
-
-/** A handler the host can run: its bytes, what validation found, when it took over. */
-interface Installed {
-  bytes: Uint8Array;
-  summary: HandlerSummary;
-  since: string;
 }
 
 interface PendingDeploy {
@@ -100,59 +92,6 @@ function errorFor(code: string, message: string): PasteError {
   return C ? new C(message) : new PasteError(code, message);
 }
 
-/**
- * Handlers -- the handlers this host has run, newest (the serving one) last,
- * and what happened to them: what a stopped handler is replaced with, and
- * what status shows.
- */
-class Handlers {
-  readonly list: Installed[];
-  readonly events: HandlerEvent[] = [];
-
-  /** served -- told whenever another handler starts to serve: the pool's handler history records it. */
-  constructor(first: Installed, private readonly ctl: Int32Array, private readonly served: (h: Installed, how: ServedHow) => void) {
-    this.list = [first];
-  }
-
-  get current(): Installed {
-    return this.list[this.list.length - 1];
-  }
-
-  event(kind: HandlerEvent["kind"], message: string): void {
-    this.events.push({ at: new Date().toISOString(), kind, handler: this.current.summary.name, message });
-    if (this.events.length > 20) this.events.shift();
-  }
-
-  /** view -- what status shows of the handlers: the serving one, the one before, those kept, the events. */
-  view(): HandlerView {
-    const c = this.current;
-    return { ...c.summary, deployedAt: c.since, previous: this.list.at(-2)?.summary.name ?? null, events: this.events,
-      history: this.list.map((h) => ({ ...h.summary, since: h.since })) };
-  }
-
-  /** push -- a deployed handler took over; a rolled-back one replaces both the one it came back from and its old entry. */
-  push(h: Installed, rollback = false): void {
-    if (rollback) this.list.splice(-2, 2);
-    this.list.push(h);
-    if (this.list.length > KEEP_HANDLERS) this.list.splice(0, this.list.length - KEEP_HANDLERS);
-    this.#changed();
-    this.served(h, "deploy");
-  }
-
-  /** drop -- the serving handler was stopped: the one before it serves again (false if there is none). */
-  drop(): boolean {
-    if (this.list.length < 2) return false;
-    this.list.pop();
-    this.#changed();
-    this.served(this.current, "restored");
-    return true;
-  }
-
-  /** #changed -- stopOnTrap: a trapping handler is replaced when there is an older one to go back to. */
-  #changed(): void {
-    Atomics.store(this.ctl, Ctl.STOP_ON_TRAP, this.list.length > 1 ? 1 : 0);
-  }
-}
 
 /**
  * Host -- `paste-host run`'s control plane: one object whose state is the
