@@ -88,7 +88,7 @@ describe("deployed handlers survive restarts", () => {
     const list = runCli(["handlers", "list", "--pool", pool, "--json"]);
     expect(JSON.parse(list.stdout).map((e: { how: string }) => e.how)).toEqual(["run", "deploy", "rollback", "run"]);
     const text = runCli(["handlers", "list", "--pool", pool]).stdout.trim().split("\n");
-    expect(text.at(-2)).toMatch(/^\* \S+ +run +[0-9a-f]{16} +\S*kv-wal-v2/);   // the one that serves now is marked
+    expect(text.at(-2)).toMatch(/^\* \S+ +run +[0-9a-f]{16} +no config +\S*kv-wal-v2/);   // the one that serves now is marked
   }, 120_000);
 
   it("run without --handler on a pool that has served none asks for one, also on a pool made anew at a used path", async () => {

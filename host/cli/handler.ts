@@ -85,6 +85,7 @@ export function deploy(parent: Command): void {
     .command("deploy")
     .description("swap the handler of a running host: validated first, replayed the live log, then takes over between two batches")
     .argument("<handler>", "the module to deploy (.wasm), or an AssemblyScript handler (.ts) to build first")
+    .option("--config <file>", "the handler's config, which it reads in on_init (at most 1 MiB); without it the handler has none")
     .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
     .option("--admin <url>", "admin API URL (default: from POOL.admin)")
     .option("--token-file <file>", "bearer token file (default: POOL.token)")

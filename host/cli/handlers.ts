@@ -19,7 +19,8 @@ export function handlersList(parent: Command): void {
       if (h.length === 0) return console.log(`${o.pool} has no handler history yet (${store.dir} is made by paste-host run)`);
       h.forEach((e, i) => {
         const mark = i === h.length - 1 ? "*" : " ";
-        console.log(`${mark} ${e.since}  ${e.how.padEnd(8)}  ${e.sha256.slice(0, 16)}  ${e.name}`);
+        const config = e.config ? `config ${e.config.size} B ${e.config.sha256.slice(0, 12)}` : "no config";
+        console.log(`${mark} ${e.since}  ${e.how.padEnd(8)}  ${e.sha256.slice(0, 16)}  ${config.padEnd(27)}  ${e.name}`);
       });
       console.log(`(* serves now, or starts at the next paste-host run without --handler; modules in ${store.dir})`);
     });

@@ -61,12 +61,15 @@ export interface RuntimeOptions {
   stopOnTrap?: () => boolean;
   /** Where the handler's trace() messages go (rate-limited by the host). */
   onTrace?: (level: LogLevel, message: string) => void;
+  /** The handler's config (config.ts): what it reads in on_init; default none. */
+  config?: Uint8Array;
 }
 
 /** A handler made ready to take over: compiled, its memory made, the window mapped into it. */
 export interface PreparedHandler {
   compiled: CompiledHandler;
   window: Window;
+  config?: Uint8Array;
 }
 
 export type { TakeoverReport, RecoveryReport, BatchResult, RuntimeStats, Reply } from "./reports.js";
@@ -153,7 +156,7 @@ export class Runtime {
 
   /** #install -- prepare and activate a handler: the start-up path. Returns the records replayed. */
   #install(source: string | Uint8Array | CompiledHandler, name?: string): number {
-    return this.#activate(this.prepareHandler(source, name));
+    return this.#activate(this.prepareHandler(source, name, this.o.config));
   }
 
   /**
@@ -162,14 +165,14 @@ export class Runtime {
    * memory, map the pool window into it (beside the current window). Nothing
    * runs yet. Hand it to replaceHandler, or to discardHandler.
    */
-  prepareHandler(source: string | Uint8Array | CompiledHandler, name?: string): PreparedHandler {
+  prepareHandler(source: string | Uint8Array | CompiledHandler, name?: string, config?: Uint8Array): PreparedHandler {
     const compiled = typeof source === "string" || source instanceof Uint8Array ? Handler.compile(source, name) : source;
     const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
     // the given memory serves the first handler; a deploy's next one, beside it, gets its own
     let memory = this.pool.window ? undefined : this.o.memory;
     if (memory) check(native().memZero(memory.buffer, 0, memory.buffer.byteLength));
     else memory = createHandlerMemory(heapPages, { fixed: true });
-    return { compiled, window: this.pool.mapWindow(memory) };
+    return { compiled, window: this.pool.mapWindow(memory), config };
   }
 
   /** discardHandler -- give up a prepared handler: its window is unmapped. */
@@ -188,7 +191,7 @@ export class Runtime {
     try {
       this.#bind(memory);
       // its start function may call the imports: they act on the entered worker
-      const handler = this.#entered(() => Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace }));
+      const handler = this.#entered(() => Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace, config: p.config }));
       this.#ring = num(check(num(n.workerRxRing(this.#worker))));
       this.window = p.window;
       this.handler = handler;

@@ -18,10 +18,12 @@
 //   GET /v1/series   the last ten minutes as per-second points (?after=MS)
 //   GET /v1/log      records from ?from=SEQ, ?limit=N (at most 200): seq,
 //                    length, extents, checksum state, a printable preview
-//   POST /v1/handler a .wasm body: validated, then swapped in between two
+//   POST /v1/handler a .wasm body, or multipart parts "module" and "config"
+//                    (upload.ts): validated, then swapped in between two
 //                    batches (X-Handler-Name names it). 200 with what changed;
-//                    400 invalid module, 409 busy, 413 too large, 422 it
-//                    failed while taking over; the old handler keeps serving.
+//                    400 invalid module, 409 busy, 413 module or config too
+//                    large, 422 it failed while taking over; the old handler
+//                    keeps serving.
 //   POST /v1/handler/rollback  the previous handler's bytes, deployed the
 //                    same way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
 //   GET /            the web console (console.ts); its files need no token,
@@ -39,10 +41,11 @@ import { PasteError } from "../core/errors.js";
 import type { LogPage } from "../core/logwalk.js";
 import type { CommitLatencySample } from "../core/latency.js";
 import type { Space } from "../core/space.js";
-import { MAX_HANDLER_BYTES } from "../core/validate.js";
+import type { ConfigInfo } from "../core/config.js";
 import { CONSOLE_PATHS, consoleAsset, foreignOrigin, secure } from "./console.js";
 import { CommitHistogram } from "./metrics.js";
 import { Series } from "./series.js";
+import { readUpload } from "./upload.js";
 
 export interface HandlerSummaryWithTime {
   name: string;
@@ -50,6 +53,8 @@ export interface HandlerSummaryWithTime {
   abi: number;
   size: number;
   deployedAt: string;
+  /** The config it serves with (size, sha256); null: none. */
+  config: ConfigInfo | null;
 }
 
 /** Something that happened to the handler slot: shown by status, newest last. */
@@ -62,7 +67,7 @@ export interface HandlerEvent {
 
 export interface DeployResult {
   handler: HandlerSummaryWithTime;
-  previous: { name: string; sha256: string; abi: number; size: number };
+  previous: { name: string; sha256: string; abi: number; size: number; config: ConfigInfo | null };
   replayed: number;
   /** Compiling the module and making its memory, while the old handler served. */
   prepareMs: number;
@@ -81,6 +86,7 @@ export interface KeptHandler {
   abi: number;
   size: number;
   since: string;
+  config: ConfigInfo | null;
 }
 
 export type HandlerView = HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[]; history: KeptHandler[] };
@@ -91,7 +97,7 @@ export interface AdminHooks {
   /** Lines to log (401s, refusals). */
   log: (line: string) => void;
   /** Validate and swap in a handler; rejects with a PasteError. */
-  deploy?: (bytes: Uint8Array, name: string) => Promise<DeployResult>;
+  deploy?: (bytes: Uint8Array, name: string, config: Uint8Array) => Promise<DeployResult>;
   /** False while the data path is not serving (a stopped handler's replacement is starting). */
   serving?: () => boolean;
   /** True once the host is shutting down. */
@@ -117,6 +123,7 @@ export const ROUTES: Record<string, string[]> = {
 /** HTTP status for each deploy refusal. */
 const DEPLOY_STATUS: Record<string, number> = {
   PASTE_ERR_HANDLER_INVALID: 400, PASTE_ERR_DEPLOY_BUSY: 409, PASTE_ERR_DEPLOY_FAILED: 422, PASTE_ERR_NO_PREVIOUS_HANDLER: 409,
+  PASTE_ERR_HANDLER_CONFIG: 413, PASTE_ERR_USAGE: 400,
 };
 
 export interface HostSnapshot {
@@ -327,26 +334,15 @@ export class AdminApi {
     send(200, "ok\n", "text/plain");
   }
 
+  /** #deploy -- POST /v1/handler: the module and its config (upload.ts), deployed; a refusal of the upload itself is answered here. */
   async #deploy(req: IncomingMessage, res: ServerResponse, send: Send): Promise<void> {
-    const tooLarge = () => {
-      res.setHeader("Connection", "close");
-      req.resume();   // the rest is discarded; the client still gets its answer
-      this.#g.deploys.inc({ result: "PASTE_ERR_HANDLER_INVALID" });
-      send(413, JSON.stringify({ error: "PASTE_ERR_HANDLER_INVALID",
-        message: `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving` }));
-    };
-    // A declared length over the limit is refused before a byte is read; an
-    // undeclared one is read to at most one byte past it: never a flood in memory.
-    if (Number(req.headers["content-length"] ?? 0) > MAX_HANDLER_BYTES) return tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_HANDLER_BYTES) return tooLarge();
-      chunks.push(c);
+    const u = await readUpload(req);
+    if (!u.ok) {
+      if (u.status === 413) res.setHeader("Connection", "close");   // the rest of the body was not read
+      this.#g.deploys.inc({ result: u.error });
+      return send(u.status, JSON.stringify({ error: u.error, message: u.message }));
     }
-    const name = String(req.headers["x-handler-name"] ?? "deployed.wasm").slice(0, 200);
-    return this.#settle(this.hooks.deploy!(new Uint8Array(Buffer.concat(chunks)), name), send);
+    return this.#settle(this.hooks.deploy!(u.bytes, u.name, u.config), send);
   }
 
   /** #settle -- a deploy's (or rollback's) answer: 200 with what changed, or the refusal's status and code. */

@@ -14,6 +14,8 @@ const KEEP_HANDLERS = 8;
 /** A handler the host can run: its bytes, what validation found, when it took over. */
 export interface Installed {
   bytes: Uint8Array;
+  /** The config it serves with (empty: none). */
+  config: Uint8Array;
   summary: HandlerSummary;
   since: string;
 }

@@ -28,6 +28,7 @@ import { defaultEngine, type PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { inspectHandler } from "../core/validate.js";
+import { checkConfig, configInfo } from "../core/config.js";
 import { pickHandler } from "./pick.js";
 import { Ctl, PHASES } from "./control.js";
 import type { HandlerSummary, WorkerConfig, WorkerMessage } from "./worker.js";
@@ -36,6 +37,8 @@ export interface ServeOptions {
   pool: string;
   /** The handler module; default: the one that served the pool last (POOL.handlers/, pick.ts). */
   handler?: string;
+  /** A file whose bytes the handler reads as its config (paste.config); default: with no --handler, the config that served last. */
+  handlerConfig?: string;
   listen: string;
   persist?: PersistMode;
   createSize?: number;
@@ -79,6 +82,7 @@ interface PendingDeploy {
   id: number;
   name: string;
   bytes: Uint8Array;
+  config: Uint8Array;
   /** A rollback: on success the replaced handler leaves the history. */
   rollback: boolean;
   resolve: (r: DeployResult) => void;
@@ -148,11 +152,12 @@ class Host {
     this.boundPort = this.port;
     this.budgetMs = o.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS;
     this.store = new HandlerStore(o.pool);
-    this.picked = pickHandler(o.handler, this.store);   // a bad module is refused before the pool is touched
-    const { bytes, name, info } = this.picked;
+    // a bad module or config is refused before the pool is touched
+    this.picked = pickHandler(o.handler, this.store, o.handlerConfig);
+    const { bytes, name, info, config } = this.picked;
     this.handlers = new Handlers({
-      bytes, since: new Date().toISOString(),
-      summary: { name, sha256: info.sha256, abi: info.abi, size: info.size },
+      bytes, config, since: new Date().toISOString(),
+      summary: { name, sha256: info.sha256, abi: info.abi, size: info.size, config: configInfo(config) },
     }, this.ctl, (h, how) => this.#recordServed(h, how));
     this.adminAddr = o.admin === "off" ? null : parseListen(o.admin ?? "127.0.0.1:0");
     this.adminFile = `${o.pool}.admin`;
@@ -162,7 +167,7 @@ class Host {
       this.tokenFile = file;
       this.admin = new AdminApi(token, {
         log: (line) => this.log.warn(line),
-        deploy: (bytes, name) => this.deploy(bytes, name),
+        deploy: (bytes, name, config) => this.deploy(bytes, name, config),
         rollback: () => this.rollback(),
         readLog: (from, limit) => this.readLog(from, limit),
         serving: () => this.dataPathUp && !this.stopping,
@@ -196,7 +201,7 @@ class Host {
     const channel = new MessageChannel();
     this.control = channel.port1;
     const data: WorkerConfig = {
-      pool: o.pool, handler: h.bytes, handlerName: h.summary.name, host: this.host, port: this.port, persist: o.persist,
+      pool: o.pool, handler: h.bytes, handlerName: h.summary.name, handlerConfig: h.config, host: this.host, port: this.port, persist: o.persist,
       createSize: o.createSize, memoryLimit: o.memoryLimit ?? DEFAULT_MEMORY_LIMIT, ctl: this.ctl, epoch: this.epoch,
       control: channel.port2, attach: this.recovery ? { recovery: this.recovery } : undefined,
       deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine ?? defaultEngine(),
@@ -343,7 +348,7 @@ class Host {
    */
   #recordServed(h: Installed, how: ServedHow): void {
     try {
-      this.store.record(h.bytes, h.summary.name, how);
+      this.store.record(h.bytes, h.summary.name, how, h.config);
     } catch (e) {
       this.log.warn(`cannot record the serving handler in ${this.store.dir}: ${(e as Error).message}; a restart needs --handler`, { code: "PASTE_ERR_IO" });
     }
@@ -351,23 +356,24 @@ class Host {
 
   // ------------------------------------------------------------------ deploy
 
-  /** deploy -- validate here, swap in the worker; resolves when the new handler serves. */
-  deploy(bytes: Uint8Array, name: string, rollback = false): Promise<DeployResult> {
+  /** deploy -- validate here, swap in the worker; resolves when the new handler serves, with config. */
+  deploy(bytes: Uint8Array, name: string, config: Uint8Array = new Uint8Array(0), rollback = false): Promise<DeployResult> {
     if (this.pending || this.killing || this.stopping || !this.recovery) {
       return Promise.reject(new DeployBusyError(this.pending ? `a deploy of ${this.pending.name} is in progress` : "the data path is restarting or stopping"));
     }
     let info;
     try {
       info = inspectHandler(bytes, name).info;
+      checkConfig(config, `the config of ${name}`);
     } catch (e) {
       this.log.warn(`deploy of ${name} refused: ${(e as Error).message}`, { code: (e as PasteError).code });
       return Promise.reject(e);
     }
     return new Promise<DeployResult>((resolve, reject) => {
       const id = this.nextDeployId++;
-      this.pending = { id, name, bytes, rollback, resolve, reject };
+      this.pending = { id, name, bytes, config, rollback, resolve, reject };
       this.log.info(`${rollback ? "rolling back to" : "deploying"} ${name} (sha256 ${info.sha256.slice(0, 12)}, ${info.size} bytes) over ${short(this.handlers.current.summary)}`);
-      this.control.postMessage({ type: "deploy", id, bytes, name });
+      this.control.postMessage({ type: "deploy", id, bytes, name, config });
       Atomics.store(this.ctl, Ctl.MAIL, 1);
     });
   }
@@ -376,7 +382,7 @@ class Host {
     const p = this.pending;
     if (p?.id !== m.id) return;   // cannot happen: one deploy at a time
     const before = this.handlers.current.summary;
-    this.handlers.push({ bytes: p.bytes, summary: m.handler, since: new Date().toISOString() }, p.rollback);
+    this.handlers.push({ bytes: p.bytes, config: p.config, summary: m.handler, since: new Date().toISOString() }, p.rollback);
     const msg = `${p.rollback ? "rolled back to" : "deployed"} ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
       `prepared in ${m.prepareMs} ms, waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
     this.handlers.event(p.rollback ? "rolled back" : "deployed", msg);
@@ -396,7 +402,7 @@ class Host {
     if (!prev) {
       return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler this host keeps: nothing to roll back to`));
     }
-    return this.deploy(prev.bytes, prev.summary.name, true);
+    return this.deploy(prev.bytes, prev.summary.name, prev.config, true);
   }
 
   /** readLog -- a page of the log, read by the worker between batches (the walk is the data path's to make). */

@@ -36,6 +36,6 @@ export async function rollbackHandler(pool: string, o: AdminTarget = {}): Promis
     const deployed = await deployHandler(store.modulePath(to.sha256), { ...o, pool, name: basename(to.name) });
     return { to, deployed };
   }
-  store.record(readFileSync(store.modulePath(to.sha256)), to.name, "rollback");
+  store.record(readFileSync(store.modulePath(to.sha256)), to.name, "rollback", store.configOf(to));
   return { to, deployed: null };
 }
