@@ -68,26 +68,44 @@ export class HandlerStore {
 
   /** #poolUuid -- the pool file's uuid (read-only open: safe while a host serves it); null if there is no pool. */
   #poolUuid(): string | null {
+    // kept once read: a pool cannot be made anew under a host that holds it,
+    // and a host asks for every status the console polls
+    if (this.#uuid) return this.#uuid;
     if (!existsSync(this.poolPath)) return null;
     const p = Pool.open(this.poolPath, { readOnly: true });
     try {
-      return p.info().uuid;
+      const uuid = p.info().uuid;
+      if (p.info().state.inUse) this.#uuid = uuid;
+      return uuid;
     } finally {
       p.close();
     }
   }
+
+  #uuid: string | null = null;
 
   /** current -- the handler that served last, if its module is still here. */
   current(): ServedHandler | null {
     return this.history().at(-1) ?? null;
   }
 
-  /** previous -- the handler that served before the current one (a different module or config), for a rollback. */
+  /**
+   * previous -- what a rollback serves: the handler (module and config)
+   * that served before the current one. Rollbacks walk back like undo, not
+   * like `cd -`: the history is replayed as a stack (run and deploy push; a
+   * rollback, or a restore after a stopped handler, pops the one it
+   * replaces), so a second rollback goes one further back, and the stack
+   * survives restarts. Every rollback path (the CLI's, the admin API's, the
+   * console's) asks this one.
+   */
   previous(): ServedHandler | null {
+    return stackOf(this.history()).at(-2) ?? null;
+  }
+
+  /** listing -- the history as `handlers list` and GET /v1/handlers show it: each entry, which one serves, where a rollback goes. */
+  listing(): { handlers: (ServedHandler & { serving: boolean })[]; rollbackTo: ServedHandler | null } {
     const h = this.history();
-    const now = h.at(-1);
-    for (let i = h.length - 2; i >= 0; i--) if (!now || !samePair(h[i], now)) return h[i];
-    return null;
+    return { handlers: h.map((e, i) => ({ ...e, serving: i === h.length - 1 })), rollbackTo: stackOf(h).at(-2) ?? null };
   }
 
   has(sha256: string): boolean {
@@ -126,6 +144,18 @@ export class HandlerStore {
     writeWhole(join(this.dir, "history.json"), `${JSON.stringify(history, null, 2)}\n`);
     return entry;
   }
+}
+
+/** stackOf -- the history replayed as the rollback stack (see previous): the serving handler last. */
+function stackOf(history: ServedHandler[]): ServedHandler[] {
+  const st: ServedHandler[] = [];
+  for (const e of history) {
+    if (e.how === "rollback" || e.how === "restored") st.pop();   // it replaces the one serving
+    const top = st.at(-1);
+    if (top && samePair(top, e)) st[st.length - 1] = e;           // back to it (or the same pair again): it serves, once
+    else st.push(e);
+  }
+  return st;
 }
 
 /** samePair -- do two entries serve the same module with the same config? */

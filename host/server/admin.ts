@@ -24,8 +24,11 @@
 //                    400 invalid module, 409 busy, 413 module or config too
 //                    large, 422 it failed while taking over; the old handler
 //                    keeps serving.
-//   POST /v1/handler/rollback  the previous handler's bytes, deployed the
-//                    same way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
+//   POST /v1/handler/rollback  the handler (and config) that served before
+//                    the serving one, from POOL.handlers/, deployed the same
+//                    way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
+//   GET /v1/handlers the pool's handler history: sha256, name, since, how,
+//                    config, serving; and where a rollback goes
 //   GET /            the web console (console.ts); its files need no token,
 //                    every call it makes does
 //
@@ -42,6 +45,7 @@ import type { LogPage } from "../core/logwalk.js";
 import type { CommitLatencySample } from "../core/latency.js";
 import type { Space } from "../core/space.js";
 import type { ConfigInfo } from "../core/config.js";
+import type { ServedHandler } from "../core/handlerstore.js";
 import { CONSOLE_PATHS, consoleAsset, foreignOrigin, secure } from "./console.js";
 import { CommitHistogram } from "./metrics.js";
 import { Series } from "./series.js";
@@ -89,7 +93,18 @@ export interface KeptHandler {
   config: ConfigInfo | null;
 }
 
-export type HandlerView = HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[]; history: KeptHandler[] };
+/**
+ * previous: what a stopped handler falls back to (this process's list);
+ * rollbackTo: what a rollback serves (the pool's history, handlerstore.ts).
+ */
+export type HandlerView = HandlerSummaryWithTime & { previous: string | null; rollbackTo?: string | null; events: HandlerEvent[]; history: KeptHandler[] };
+
+/** GET /v1/handlers: every handler the pool has served, oldest first, the serving one marked, and where a rollback goes. */
+export interface HandlerHistory {
+  pool: string;
+  handlers: (ServedHandler & { serving: boolean })[];
+  rollbackTo: ServedHandler | null;
+}
 
 type Send = (code: number, body: string | Buffer, type?: string) => void;
 
@@ -104,6 +119,8 @@ export interface AdminHooks {
   stopping?: () => boolean;
   /** The handler serving now, the one before it, the ones kept, and recent events. */
   handler?: () => HandlerView;
+  /** The pool's handler history (POOL.handlers/), as `paste-host handlers list` shows it. */
+  history?: () => HandlerHistory;
   /** Deploy the previous handler again; rejects with NoPreviousHandlerError or a deploy's refusal. */
   rollback?: () => Promise<DeployResult>;
   /** A page of the log, read by the data path between two batches. */
@@ -116,7 +133,7 @@ export const MAX_LOG_PAGE = 200;
 /** The methods each path takes (HEAD is not served: 405 like any other). */
 export const ROUTES: Record<string, string[]> = {
   "/healthz": ["GET"], "/v1/status": ["GET"], "/v1/series": ["GET"], "/v1/log": ["GET"], "/metrics": ["GET"],
-  "/v1/handler": ["POST"], "/v1/handler/rollback": ["POST"],
+  "/v1/handler": ["POST"], "/v1/handler/rollback": ["POST"], "/v1/handlers": ["GET"],
   ...Object.fromEntries(CONSOLE_PATHS.map((p) => [p, ["GET"]])),
 };
 
@@ -301,6 +318,7 @@ export class AdminApi {
     }
     if (route === "POST /v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
     if (route === "POST /v1/handler/rollback" && this.hooks.rollback) return this.#settle(this.hooks.rollback(), send);
+    if (route === "GET /v1/handlers" && this.hooks.history) return send(200, JSON.stringify(this.hooks.history(), null, 2));
     send(404, JSON.stringify({ error: "not found", paths: Object.entries(ROUTES).flatMap(([p, ms]) => ms.map((m) => `${m} ${p}`)) }));
   }
 

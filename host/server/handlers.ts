@@ -3,6 +3,7 @@
 // what status shows. The pool's own history, across restarts, is
 // core/handlerstore.ts; this one lives as long as the process.
 
+import { sameConfig } from "../core/config.js";
 import type { ServedHow } from "../core/handlerstore.js";
 import type { HandlerEvent, HandlerView } from "./admin.js";
 import { Ctl } from "./control.js";
@@ -50,13 +51,22 @@ export class Handlers {
       history: this.list.map((h) => ({ ...h.summary, since: h.since })) };
   }
 
-  /** push -- a deployed handler took over; a rolled-back one replaces both the one it came back from and its old entry. */
+  /**
+   * push -- a deployed handler took over. A rolled-back one replaces the one
+   * it came back from, and its own older entry if that is the one before (a
+   * rollback's target is the pool's, handlerstore.ts: after a restart it may
+   * be older than anything this process ran).
+   */
   push(h: Installed, rollback = false): void {
-    if (rollback) this.list.splice(-2, 2);
+    if (rollback) {
+      this.list.pop();
+      const top = this.list.at(-1);
+      if (top && top.summary.sha256 === h.summary.sha256 && sameConfig(top.summary.config, h.summary.config)) this.list.pop();
+    }
     this.list.push(h);
     if (this.list.length > KEEP_HANDLERS) this.list.splice(0, this.list.length - KEEP_HANDLERS);
     this.#changed();
-    this.served(h, "deploy");
+    this.served(h, rollback ? "rollback" : "deploy");
   }
 
   /** drop -- the serving handler was stopped: the one before it serves again (false if there is none). */

@@ -11,13 +11,13 @@
 //    if there is none. Committed records never depend on a worker: they are
 //    in the pool, and the next handler replays them.
 
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { AdminApi, tokenFor, type DeployResult } from "./admin.js";
 import { Handlers, type Installed } from "./handlers.js";
 import {
-  DeployBusyError, DeployFailedError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
+  DeployBusyError, DeployFailedError, HandlerTimeoutError, IoError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
 } from "../core/errors.js";
 import { HandlerStore, type ServedHow } from "../core/handlerstore.js";
 import type { PersistMode } from "../core/layout.js";
@@ -172,7 +172,8 @@ class Host {
         readLog: (from, limit) => this.readLog(from, limit),
         serving: () => this.dataPathUp && !this.stopping,
         stopping: () => this.stopping,
-        handler: () => this.handlers.view(),
+        handler: () => ({ ...this.handlers.view(), rollbackTo: this.store.previous()?.name ?? null }),
+        history: () => ({ pool: this.o.pool, ...this.store.listing() }),
       });
     }
     this.ready = new Promise<number>((r) => (this.#readyResolve = r));
@@ -393,16 +394,25 @@ class Host {
   }
 
   /**
-   * rollback -- the handler before the serving one, deployed again from the
-   * bytes kept in memory, through the same path as any deploy (validated,
-   * swapped between batches, replayed); the one it replaces leaves the history.
+   * rollback -- the handler (module and config) that served the pool before
+   * the serving one, from POOL.handlers/ (the same choice as a rollback of a
+   * stopped pool: HandlerStore.previous), deployed through the same path as
+   * any deploy (validated, swapped between batches, replayed); the one it
+   * replaces leaves the rollback stack, so a second one goes further back.
    */
   rollback(): Promise<DeployResult> {
-    const prev = this.handlers.list.at(-2);
-    if (!prev) {
-      return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler this host keeps: nothing to roll back to`));
+    let to: Installed["bytes"], config: Uint8Array, name: string;
+    try {
+      const prev = this.store.previous();
+      if (!prev) {
+        return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler ${this.o.pool} has ` +
+          "served (paste-host handlers list shows its history): nothing to roll back to"));
+      }
+      [to, config, name] = [new Uint8Array(readFileSync(this.store.modulePath(prev.sha256))), this.store.configOf(prev), prev.name];
+    } catch (e) {
+      return Promise.reject(new IoError(`cannot read the handler to roll back to from ${this.store.dir}: ${(e as Error).message}`));
     }
-    return this.deploy(prev.bytes, prev.summary.name, prev.config, true);
+    return this.deploy(to, name, config, true);
   }
 
   /** readLog -- a page of the log, read by the worker between batches (the walk is the data path's to make). */

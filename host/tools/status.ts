@@ -106,8 +106,8 @@ function deployForm(bytes: Uint8Array, name: string, config: Uint8Array): FormDa
   return form;
 }
 
-/** rollbackHandler -- POST /v1/handler/rollback: the handler before the serving one, deployed again. */
-export async function rollbackHandler(o: AdminTarget): Promise<DeployResult> {
+/** rollbackRunning -- POST /v1/handler/rollback: the running host deploys the handler that served before (tools/rollback.ts). */
+export async function rollbackRunning(o: AdminTarget): Promise<DeployResult> {
   const { res, url } = await adminRequest(o, "/v1/handler/rollback", { method: "POST" });
   return deployAnswer(res, url);
 }
