@@ -20,8 +20,9 @@ export function dev(parent: Command): void {
     .option("--pool <path>", "pool file (created if missing)", "data/dev.pool")
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 64 << 20)
-    .action(async (entry: string, o: { pool: string; listen: string; createSize: number }) => {
-      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize });
+    .option("--handler-config <file>", "the handler's config (what it reads in on_init), read again for every build it deploys")
+    .action(async (entry: string, o: { pool: string; listen: string; createSize: number; handlerConfig?: string }) => {
+      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize, handlerConfig: o.handlerConfig });
       if (code) process.exitCode = code;
     });
 }
