@@ -152,6 +152,17 @@ export declare function use_reserve(on: u32): i32;
 export declare function error(ptr: usize, cap: u32): i32;
 
 /**
+ * config -- the handler's configuration (the bytes given with the module:
+ * run --handler-config, deploy --config), copied to ptr, at most cap bytes.
+ * A JS function like trace: it is read in on_init, off the request path.
+ * config(0, 0) asks for the length alone.
+ * out: the config's whole length (0: none), or Err.HANDLER (range outside memory)
+ */
+// @ts-ignore: decorator
+@external("paste", "config")
+export declare function config(ptr: usize, cap: u32): i32;
+
+/**
  * trace -- log a message through the host's logger, with a level. Unlike the
  * imports above this is a JS function, not a native one: tracing is for
  * diagnostics, not the per-request path. Rate-limited per handler (burst 100,

@@ -3,7 +3,7 @@
 // A handler module exports:
 //   on_rx(ring: Ring): void       a batch: RX slots [ring.head, ring.tail) hold requests, in place
 //   on_replay(rec: Record): void  at start-up, each live record in order, bytes in place
-//   on_init(): void               optional, once, before replay
+//   on_init(): void               optional, once, before replay (handlerConfig() has the config)
 //   on_close(conn: u32): void     optional, a connection closed
 //   on_clean(): void              optional, the pool is under pressure: clean a bounded amount (clean.ts)
 // `paste-host build` adds paste_abi_version(), which the host checks.
@@ -20,6 +20,7 @@ export { Stream, Streams } from "./stream";
 export { Cleaner, LiveRecord, packBelow, pressure, useReserve } from "./clean";
 export { BytesMap, hashBytes } from "./bytesmap";
 export { Pressure, PressureFlags } from "./layout";
+export { handlerConfig, handlerConfigString } from "./config";
 
 /** lastError -- the host's message for the last failed import call. */
 export function lastError(): string {

@@ -1,8 +1,8 @@
 // The admin API of a running host: bearer token in a 0600 file next to the
 // pool, 401 without it (logged, the token never is), status and Prometheus
 // metrics with it, and `paste-host status` finding it all from the pool path.
-import { readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import Redis from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { converse } from "./fuzz/wire.js";
@@ -213,7 +213,10 @@ describe("admin API", () => {
     // nothing to roll back to, then a deploy rolled back: the first handler serves again, its state replayed
     const none = await fetch(`${url}/v1/handler/rollback`, { method: "POST", headers: auth });
     expect([none.status, (await none.json()).error]).toEqual([409, "PASTE_ERR_NO_PREVIOUS_HANDLER"]);
-    const dep = runCli(["deploy", "--pool", pool, join(root, "samples", "kv-wal", "kv-wal.wasm")]);
+    // the same module with a config is another handler to come back from (the pool's history tells handlers by module and config)
+    const conf = join(dirname(pool), "kv.conf");
+    writeFileSync(conf, "proto-max-bulk-len 1mb\n");
+    const dep = runCli(["deploy", "--pool", pool, join(root, "samples", "kv-wal", "kv-wal.wasm"), "--config", conf]);
     expect(dep.status, dep.stderr).toBe(0);
     expect((await (await fetch(`${url}/v1/status`, { headers: auth })).json()).handler.history).toHaveLength(2);
     const back = await fetch(`${url}/v1/handler/rollback`, { method: "POST", headers: auth });
@@ -230,8 +233,8 @@ describe("admin API", () => {
     // the same from the command line
     const cliNone = runCli(["rollback", "--pool", pool]);
     expect(cliNone.status).toBe(1);
-    expect(cliNone.stderr).toMatch(/PASTE_ERR_NO_PREVIOUS_HANDLER: .* is the only handler this host keeps/);
-    expect(runCli(["deploy", "--pool", pool, kv]).status).toBe(0);
+    expect(cliNone.stderr).toMatch(/PASTE_ERR_NO_PREVIOUS_HANDLER: .* is the only handler \S+ has served/);
+    expect(runCli(["deploy", "--pool", pool, kv, "--config", conf]).status).toBe(0);
     const cliBack = runCli(["rollback", "--pool", pool]);
     expect(cliBack.status, cliBack.stderr).toBe(0);
     expect(cliBack.stdout).toMatch(/^back to\s+.*kv-wal\.wasm \(ABI 1, .*\nreplacing kv-wal\.wasm .*\nreplayed  30 records/);

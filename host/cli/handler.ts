@@ -5,7 +5,8 @@ import { buildHandler } from "../core/build.js";
 import { HandlerInvalidError } from "../core/errors.js";
 import { inspectHandler } from "../core/validate.js";
 import { initProject, TEMPLATES, type TemplateName } from "../tools/scaffold.js";
-import { deployHandler, formatDeploy, rollbackHandler } from "../tools/status.js";
+import { deployHandler, formatConfig, formatDeploy } from "../tools/status.js";
+import { rollbackHandler } from "../tools/rollback.js";
 import { devLoop } from "../tools/dev.js";
 import { parseSize } from "../core/size.js";
 import { optionParser } from "./options.js";
@@ -19,8 +20,9 @@ export function dev(parent: Command): void {
     .option("--pool <path>", "pool file (created if missing)", "data/dev.pool")
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 64 << 20)
-    .action(async (entry: string, o: { pool: string; listen: string; createSize: number }) => {
-      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize });
+    .option("--handler-config <file>", "the handler's config (what it reads in on_init), read again for every build it deploys")
+    .action(async (entry: string, o: { pool: string; listen: string; createSize: number; handlerConfig?: string }) => {
+      const code = await devLoop(entry, { pool: o.pool, listen: o.listen, createSize: o.createSize, handlerConfig: o.handlerConfig });
       if (code) process.exitCode = code;
     });
 }
@@ -85,6 +87,7 @@ export function deploy(parent: Command): void {
     .command("deploy")
     .description("swap the handler of a running host: validated first, replayed the live log, then takes over between two batches")
     .argument("<handler>", "the module to deploy (.wasm), or an AssemblyScript handler (.ts) to build first")
+    .option("--config <file>", "the handler's config, which it reads in on_init (at most 1 MiB); without it the handler has none")
     .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
     .option("--admin <url>", "admin API URL (default: from POOL.admin)")
     .option("--token-file <file>", "bearer token file (default: POOL.token)")
@@ -116,16 +119,25 @@ export function deploy(parent: Command): void {
     });
 }
 
-export function rollback(parent: Command): void {
+/**
+ * rollback -- `paste-host rollback`, and the same command as `paste-host
+ * handlers rollback` (an alias): one code path, tools/rollback.ts.
+ */
+export function rollback(parent: Command, alias = false): void {
   parent
     .command("rollback")
-    .description("put back the handler a running host served before the current one (its kept bytes, deployed the same way)")
-    .option("--pool <path>", "the host's pool: finds the admin address and token next to it")
-    .option("--admin <url>", "admin API URL (default: from POOL.admin)")
+    .description(!alias
+      ? "serve the handler (and config) that served before the current one: deployed if a host serves the pool, else started by the next run"
+      : "serve the handler (and config) that served before the current one; the same command as paste-host rollback (an alias)")
+    .option("--pool <path>", "the pool: finds a running host's admin address and token next to it; a stopped pool is rolled back in place")
+    .option("--admin <url>", "admin API URL of the running host (default: from POOL.admin)")
     .option("--token-file <file>", "bearer token file (default: POOL.token)")
     .option("--json", "print the result as JSON", false)
-    .action(async (o) => {
-      const r = await rollbackHandler(o);
-      console.log(o.json ? JSON.stringify(r, null, 2) : formatDeploy(r));
+    .action(async (o: { pool?: string; admin?: string; tokenFile?: string; json: boolean }) => {
+      const r = await rollbackHandler({ pool: o.pool, admin: o.admin, tokenFile: o.tokenFile });
+      if (o.json) console.log(JSON.stringify(r.deployed ?? { rolledBack: true, next: r.to }, null, 2));
+      else if (r.deployed) console.log(formatDeploy(r.deployed));
+      else console.log(`rolled back to ${r.to.name} (sha256 ${r.to.sha256.slice(0, 16)}...; config ${formatConfig(r.to.config)}): ` +
+        `the next paste-host run --pool ${o.pool} (without --handler) serves it`);
     });
 }

@@ -3,8 +3,7 @@
 
 import { Command } from "commander";
 import { HandlerStore } from "../core/handlerstore.js";
-import { rollbackHandler } from "../tools/rollback.js";
-import { formatDeploy } from "../tools/status.js";
+import { rollback } from "./handler.js";
 
 export function handlersList(parent: Command): void {
   parent
@@ -12,29 +11,23 @@ export function handlersList(parent: Command): void {
     .description("the handlers the pool has served, oldest first; the last one serves now (or starts at the next run)")
     .requiredOption("--pool <path>", "the pool")
     .option("--json", "print the history as JSON", false)
-    .action((o: { pool: string; json: boolean }) => {
+    .option("--with-rollback", "with --json: print { handlers, rollbackTo }, as GET /v1/handlers answers", false)
+    .action((o: { pool: string; json: boolean; withRollback: boolean }) => {
       const store = new HandlerStore(o.pool);
-      const h = store.history();
-      if (o.json) return console.log(JSON.stringify(h, null, 2));
+      const { handlers: h, rollbackTo } = store.listing();
+      if (o.json) return console.log(JSON.stringify(o.withRollback ? { pool: o.pool, handlers: h, rollbackTo } : h, null, 2));
       if (h.length === 0) return console.log(`${o.pool} has no handler history yet (${store.dir} is made by paste-host run)`);
       h.forEach((e, i) => {
         const mark = i === h.length - 1 ? "*" : " ";
-        console.log(`${mark} ${e.since}  ${e.how.padEnd(8)}  ${e.sha256.slice(0, 16)}  ${e.name}`);
+        const config = e.config ? `config ${e.config.size} B ${e.config.sha256.slice(0, 12)}` : "no config";
+        console.log(`${mark} ${e.since}  ${e.how.padEnd(8)}  ${e.sha256.slice(0, 16)}  ${config.padEnd(27)}  ${e.name}`);
       });
       console.log(`(* serves now, or starts at the next paste-host run without --handler; modules in ${store.dir})`);
+      console.log(rollbackTo ? `paste-host rollback --pool ${o.pool} serves ${rollbackTo.name} (${rollbackTo.how} ${rollbackTo.since}) again` : "nothing to roll back to");
     });
 }
 
+/** handlersRollback -- `paste-host handlers rollback`: an alias of `paste-host rollback`, the same code path. */
 export function handlersRollback(parent: Command): void {
-  parent
-    .command("rollback")
-    .description("serve the handler that served before the current one: deployed if a host serves the pool, else started by the next run")
-    .requiredOption("--pool <path>", "the pool")
-    .option("--admin <url>", "admin API URL of the running host (default: from POOL.admin)")
-    .option("--token-file <file>", "bearer token file (default: POOL.token)")
-    .action(async (o: { pool: string; admin?: string; tokenFile?: string }) => {
-      const r = await rollbackHandler(o.pool, { admin: o.admin, tokenFile: o.tokenFile });
-      if (r.deployed) console.log(formatDeploy(r.deployed));
-      else console.log(`rolled back to ${r.to.name} (sha256 ${r.to.sha256.slice(0, 16)}...): the next paste-host run --pool ${o.pool} (without --handler) serves it`);
-    });
+  rollback(parent, true);
 }

@@ -15,6 +15,8 @@ export function run(parent: Command): void {
     .description("serve a handler on a TCP port until SIGINT/SIGTERM, then shut down cleanly")
     .requiredOption("--pool <path>", "pool file (created with --create-size if missing)")
     .option("--handler <file.wasm>", "handler module (paste-host build); default: the one that served this pool last (POOL.handlers/, a deploy included)")
+    .option("--handler-config <file>", "bytes the handler reads as its config in on_init (paste.config; at most 1 MiB); " +
+      "default: with no --handler, the config that served last; with --handler, none")
     .option("--listen <url>", "address to serve, tcp://HOST:PORT", "tcp://127.0.0.1:6380")
     .option("--create-size <size>", "create the pool with this size if it does not exist", optionParser((t) => parseSize(t, "--create-size")), 256 << 20)
     .option("--admin <host:port>", "admin API address (bearer token in POOL.token); \"off\" to disable", "127.0.0.1:0")
@@ -32,7 +34,7 @@ export function run(parent: Command): void {
     .action(async (o, cmd: Command) => {
       if (o.memoryLimit > 2 ** 31 || o.memoryLimit < 1 << 20) throw new UsageError(`--memory-limit must be from 1M to 2G, not ${o.memoryLimit} bytes`);
       if (o.batchBudgetMs < 1) throw new UsageError("--batch-budget-ms must be at least 1");
-      const { done } = serve({ pool: o.pool, handler: o.handler, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
+      const { done } = serve({ pool: o.pool, handler: o.handler, handlerConfig: o.handlerConfig, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
         admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat,
         // left to the default, the startup line says it was the default
         portEngine: cmd.getOptionValueSource("portEngine") === "default" ? undefined : o.portEngine as PortEngine });

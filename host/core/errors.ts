@@ -128,6 +128,9 @@ export const DeployBusyError = define("DeployBusyError", "PASTE_ERR_DEPLOY_BUSY"
 export const DeployFailedError = define("DeployFailedError", "PASTE_ERR_DEPLOY_FAILED", null,
   "the new handler failed while taking over (trap, budget or memory in on_init or on_replay); nothing changed",
   "fix the handler (the message names the phase and the cause); the old handler kept serving");
+export const HandlerConfigError = define("HandlerConfigError", "PASTE_ERR_HANDLER_CONFIG", null,
+  "a handler's config was refused: larger than the 1 MiB limit, or a file that cannot be read",
+  "give a smaller config (--handler-config, deploy --config); keep large data in the log or in the module");
 export const HandlerInvalidError = define("HandlerInvalidError", "PASTE_ERR_HANDLER_INVALID", null,
   "a file is not a loadable handler: not Wasm, missing exports, wrong ABI version, unknown imports",
   "build it with `paste-host build handler.ts -o handler.wasm`");
@@ -163,7 +166,7 @@ export const catalogue = [
   PoolLockedError, NoSpaceError, WindowError, ReadOnlyError, LogFullError, PoolFullError,
   HandlerError, StateError, AddressInUseError, SimCrashedError, UnsupportedError, WalClientFailedError, TortureLossError,
   CrashtestFailedError, UnauthorizedError, AdminFailedError, HandlerTrapError, HandlerTimeoutError, HandlerMemoryError,
-  DeployBusyError, DeployFailedError, NoPreviousHandlerError, DataPathDownError, HandlerInvalidError, BuildError, LogCorruptError,
+  DeployBusyError, DeployFailedError, NoPreviousHandlerError, DataPathDownError, HandlerConfigError, HandlerInvalidError, BuildError, LogCorruptError,
   NativeMissingError, WindowMovedError, UsageError, PoolClosedError,
 ] as const;
 

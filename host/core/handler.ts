@@ -10,6 +10,7 @@
 
 import * as loader from "@assemblyscript/loader";
 import { readFileSync } from "node:fs";
+import { configImport } from "./config.js";
 import { HandlerError, HandlerInvalidError, HandlerTrapError } from "./errors.js";
 import { native } from "./native.js";
 import { inspectHandler, type HandlerInfo } from "./validate.js";
@@ -129,6 +130,8 @@ export interface TraceOptions {
   onTrace?: (level: LogLevel, message: string) => void;
   /** The rate limit's clock, in milliseconds (default performance.now; tests pass their own). */
   now?: () => number;
+  /** The handler's config, what paste.config reads (config.ts); default none. */
+  config?: Uint8Array;
 }
 
 /**
@@ -164,6 +167,8 @@ export class Handler {
     readonly memory: WebAssembly.Memory,
     /** What validation found: size, sha256, ABI, imports, exports, memory layout. */
     readonly info: HandlerInfo,
+    /** The config it was given (empty: none). */
+    readonly config: Uint8Array,
   ) {}
 
   /**
@@ -229,6 +234,7 @@ export class Handler {
         log_pack: n.hLogPack,
         use_reserve: n.hUseReserve,
         trace: traceImport(memory, new TraceLimiter(opts.now), onTrace),
+        config: configImport(memory, opts.config ?? new Uint8Array(0)),
       },
     };
     let exports: HandlerExports;
@@ -240,7 +246,7 @@ export class Handler {
       }
       throw describeTrap(label, e);
     }
-    return new Handler(label, exports, memory, info);
+    return new Handler(label, exports, memory, info, opts.config ?? new Uint8Array(0));
   }
 
   /** call -- run one export, turning traps into HandlerTrapError. */

@@ -61,75 +61,19 @@ export interface RuntimeOptions {
   stopOnTrap?: () => boolean;
   /** Where the handler's trace() messages go (rate-limited by the host). */
   onTrace?: (level: LogLevel, message: string) => void;
+  /** The handler's config (config.ts): what it reads in on_init; default none. */
+  config?: Uint8Array;
 }
 
 /** A handler made ready to take over: compiled, its memory made, the window mapped into it. */
 export interface PreparedHandler {
   compiled: CompiledHandler;
   window: Window;
+  config?: Uint8Array;
 }
 
-/** What a takeover found when a new worker attached to a terminated one's pool. */
-export interface TakeoverReport {
-  /** Records the cut-off batch had appended and never committed (never acknowledged). */
-  dropped: number;
-  /** Connections closed: a request of theirs was cut off. */
-  closed: number;
-}
-
-export interface RecoveryReport {
-  records: number;
-  bytes: number;
-  firstSeq: number;
-  lastSeq: number;
-  nextSeq: number;
-  corrupt: number;
-  firstCorruptSeq: number;
-  skipped: number;
-  torn: boolean;
-  tornPos: number;
-  discarded: number;
-  wasClean: boolean;
-  liveBuffers: number;
-  freeBuffers: number;
-  replayed: number;
-}
-
-export interface BatchResult {
-  /** Requests the port put in RX slots (0: ring full, pool full or log full: backpressure). */
-  filled: number;
-  /** Replies released after the commit. */
-  replies: number;
-}
-
-export interface RuntimeStats {
-  records: number;
-  payloadBytes: number;
-  batches: number;
-  payloadCopies: number;
-  replies: number;
-  replyBytes: number;
-  trimmed: number;
-  handlerErrors: number;
-  nextSeq: number;
-  committedSeq: number;
-  logUsed: number;
-  logCapacity: number;
-  freeBuffers: number;
-  /** Out of the rings: referenced by the log, or held for requests still arriving (holdBuffers of them). */
-  liveBuffers: number;
-  /** Payload bytes of the records in the log: what a restart would replay. */
-  logBytes: number;
-  holdBuffers: number;
-  ringBuffers: number;
-  /** Logs refused because only the cleaner's reserve was left: requests answered with an error (kv-wal: -OOM). */
-  refused: number;
-}
-
-export interface Reply {
-  conn: number;
-  data: Buffer;
-}
+export type { TakeoverReport, RecoveryReport, BatchResult, RuntimeStats, Reply } from "./reports.js";
+import type { RecoveryReport, BatchResult, RuntimeStats, Reply, TakeoverReport } from "./reports.js";
 
 const num = (v: number | bigint) => Number(v);
 
@@ -212,7 +156,7 @@ export class Runtime {
 
   /** #install -- prepare and activate a handler: the start-up path. Returns the records replayed. */
   #install(source: string | Uint8Array | CompiledHandler, name?: string): number {
-    return this.#activate(this.prepareHandler(source, name));
+    return this.#activate(this.prepareHandler(source, name, this.o.config));
   }
 
   /**
@@ -221,14 +165,14 @@ export class Runtime {
    * memory, map the pool window into it (beside the current window). Nothing
    * runs yet. Hand it to replaceHandler, or to discardHandler.
    */
-  prepareHandler(source: string | Uint8Array | CompiledHandler, name?: string): PreparedHandler {
+  prepareHandler(source: string | Uint8Array | CompiledHandler, name?: string, config?: Uint8Array): PreparedHandler {
     const compiled = typeof source === "string" || source instanceof Uint8Array ? Handler.compile(source, name) : source;
     const heapPages = this.o.memoryLimit ? Math.max(1, Math.ceil(this.o.memoryLimit / WASM_PAGE)) : undefined;
     // the given memory serves the first handler; a deploy's next one, beside it, gets its own
     let memory = this.pool.window ? undefined : this.o.memory;
     if (memory) check(native().memZero(memory.buffer, 0, memory.buffer.byteLength));
     else memory = createHandlerMemory(heapPages, { fixed: true });
-    return { compiled, window: this.pool.mapWindow(memory) };
+    return { compiled, window: this.pool.mapWindow(memory), config };
   }
 
   /** discardHandler -- give up a prepared handler: its window is unmapped. */
@@ -247,7 +191,7 @@ export class Runtime {
     try {
       this.#bind(memory);
       // its start function may call the imports: they act on the entered worker
-      const handler = this.#entered(() => Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace }));
+      const handler = this.#entered(() => Handler.instantiate(p.compiled, memory, { onTrace: this.o.onTrace, config: p.config }));
       this.#ring = num(check(num(n.workerRxRing(this.#worker))));
       this.window = p.window;
       this.handler = handler;

@@ -25,7 +25,7 @@ export const MAX_HANDLER_BYTES = 16 << 20;
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   env: ["memory", "abort", "seed"],
   paste: ["log", "log_copy", "log_copy_extents", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed",
-    "error", "trace", "pressure", "log_pack", "use_reserve"],
+    "error", "trace", "pressure", "log_pack", "use_reserve", "config"],
 };
 
 export interface HandlerInfo {

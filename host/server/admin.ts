@@ -18,12 +18,17 @@
 //   GET /v1/series   the last ten minutes as per-second points (?after=MS)
 //   GET /v1/log      records from ?from=SEQ, ?limit=N (at most 200): seq,
 //                    length, extents, checksum state, a printable preview
-//   POST /v1/handler a .wasm body: validated, then swapped in between two
+//   POST /v1/handler a .wasm body, or multipart parts "module" and "config"
+//                    (upload.ts): validated, then swapped in between two
 //                    batches (X-Handler-Name names it). 200 with what changed;
-//                    400 invalid module, 409 busy, 413 too large, 422 it
-//                    failed while taking over; the old handler keeps serving.
-//   POST /v1/handler/rollback  the previous handler's bytes, deployed the
-//                    same way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
+//                    400 invalid module, 409 busy, 413 module or config too
+//                    large, 422 it failed while taking over; the old handler
+//                    keeps serving.
+//   POST /v1/handler/rollback  the handler (and config) that served before
+//                    the serving one, from POOL.handlers/, deployed the same
+//                    way; 409 PASTE_ERR_NO_PREVIOUS_HANDLER if none
+//   GET /v1/handlers the pool's handler history: sha256, name, since, how,
+//                    config, serving; and where a rollback goes
 //   GET /            the web console (console.ts); its files need no token,
 //                    every call it makes does
 //
@@ -39,10 +44,12 @@ import { PasteError } from "../core/errors.js";
 import type { LogPage } from "../core/logwalk.js";
 import type { CommitLatencySample } from "../core/latency.js";
 import type { Space } from "../core/space.js";
-import { MAX_HANDLER_BYTES } from "../core/validate.js";
+import type { ConfigInfo } from "../core/config.js";
+import type { ServedHandler } from "../core/handlerstore.js";
 import { CONSOLE_PATHS, consoleAsset, foreignOrigin, secure } from "./console.js";
 import { CommitHistogram } from "./metrics.js";
 import { Series } from "./series.js";
+import { readUpload } from "./upload.js";
 
 export interface HandlerSummaryWithTime {
   name: string;
@@ -50,6 +57,8 @@ export interface HandlerSummaryWithTime {
   abi: number;
   size: number;
   deployedAt: string;
+  /** The config it serves with (size, sha256); null: none. */
+  config: ConfigInfo | null;
 }
 
 /** Something that happened to the handler slot: shown by status, newest last. */
@@ -62,7 +71,7 @@ export interface HandlerEvent {
 
 export interface DeployResult {
   handler: HandlerSummaryWithTime;
-  previous: { name: string; sha256: string; abi: number; size: number };
+  previous: { name: string; sha256: string; abi: number; size: number; config: ConfigInfo | null };
   replayed: number;
   /** Compiling the module and making its memory, while the old handler served. */
   prepareMs: number;
@@ -81,9 +90,21 @@ export interface KeptHandler {
   abi: number;
   size: number;
   since: string;
+  config: ConfigInfo | null;
 }
 
-export type HandlerView = HandlerSummaryWithTime & { previous: string | null; events: HandlerEvent[]; history: KeptHandler[] };
+/**
+ * previous: what a stopped handler falls back to (this process's list);
+ * rollbackTo: what a rollback serves (the pool's history, handlerstore.ts).
+ */
+export type HandlerView = HandlerSummaryWithTime & { previous: string | null; rollbackTo?: string | null; events: HandlerEvent[]; history: KeptHandler[] };
+
+/** GET /v1/handlers: every handler the pool has served, oldest first, the serving one marked, and where a rollback goes. */
+export interface HandlerHistory {
+  pool: string;
+  handlers: (ServedHandler & { serving: boolean })[];
+  rollbackTo: ServedHandler | null;
+}
 
 type Send = (code: number, body: string | Buffer, type?: string) => void;
 
@@ -91,13 +112,15 @@ export interface AdminHooks {
   /** Lines to log (401s, refusals). */
   log: (line: string) => void;
   /** Validate and swap in a handler; rejects with a PasteError. */
-  deploy?: (bytes: Uint8Array, name: string) => Promise<DeployResult>;
+  deploy?: (bytes: Uint8Array, name: string, config: Uint8Array) => Promise<DeployResult>;
   /** False while the data path is not serving (a stopped handler's replacement is starting). */
   serving?: () => boolean;
   /** True once the host is shutting down. */
   stopping?: () => boolean;
   /** The handler serving now, the one before it, the ones kept, and recent events. */
   handler?: () => HandlerView;
+  /** The pool's handler history (POOL.handlers/), as `paste-host handlers list` shows it. */
+  history?: () => HandlerHistory;
   /** Deploy the previous handler again; rejects with NoPreviousHandlerError or a deploy's refusal. */
   rollback?: () => Promise<DeployResult>;
   /** A page of the log, read by the data path between two batches. */
@@ -110,13 +133,14 @@ export const MAX_LOG_PAGE = 200;
 /** The methods each path takes (HEAD is not served: 405 like any other). */
 export const ROUTES: Record<string, string[]> = {
   "/healthz": ["GET"], "/v1/status": ["GET"], "/v1/series": ["GET"], "/v1/log": ["GET"], "/metrics": ["GET"],
-  "/v1/handler": ["POST"], "/v1/handler/rollback": ["POST"],
+  "/v1/handler": ["POST"], "/v1/handler/rollback": ["POST"], "/v1/handlers": ["GET"],
   ...Object.fromEntries(CONSOLE_PATHS.map((p) => [p, ["GET"]])),
 };
 
 /** HTTP status for each deploy refusal. */
 const DEPLOY_STATUS: Record<string, number> = {
   PASTE_ERR_HANDLER_INVALID: 400, PASTE_ERR_DEPLOY_BUSY: 409, PASTE_ERR_DEPLOY_FAILED: 422, PASTE_ERR_NO_PREVIOUS_HANDLER: 409,
+  PASTE_ERR_HANDLER_CONFIG: 413, PASTE_ERR_USAGE: 400,
 };
 
 export interface HostSnapshot {
@@ -294,6 +318,7 @@ export class AdminApi {
     }
     if (route === "POST /v1/handler" && this.hooks.deploy) return this.#deploy(req, res, send);
     if (route === "POST /v1/handler/rollback" && this.hooks.rollback) return this.#settle(this.hooks.rollback(), send);
+    if (route === "GET /v1/handlers" && this.hooks.history) return send(200, JSON.stringify(this.hooks.history(), null, 2));
     send(404, JSON.stringify({ error: "not found", paths: Object.entries(ROUTES).flatMap(([p, ms]) => ms.map((m) => `${m} ${p}`)) }));
   }
 
@@ -327,26 +352,15 @@ export class AdminApi {
     send(200, "ok\n", "text/plain");
   }
 
+  /** #deploy -- POST /v1/handler: the module and its config (upload.ts), deployed; a refusal of the upload itself is answered here. */
   async #deploy(req: IncomingMessage, res: ServerResponse, send: Send): Promise<void> {
-    const tooLarge = () => {
-      res.setHeader("Connection", "close");
-      req.resume();   // the rest is discarded; the client still gets its answer
-      this.#g.deploys.inc({ result: "PASTE_ERR_HANDLER_INVALID" });
-      send(413, JSON.stringify({ error: "PASTE_ERR_HANDLER_INVALID",
-        message: `the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; the old handler keeps serving` }));
-    };
-    // A declared length over the limit is refused before a byte is read; an
-    // undeclared one is read to at most one byte past it: never a flood in memory.
-    if (Number(req.headers["content-length"] ?? 0) > MAX_HANDLER_BYTES) return tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_HANDLER_BYTES) return tooLarge();
-      chunks.push(c);
+    const u = await readUpload(req);
+    if (!u.ok) {
+      if (u.status === 413) res.setHeader("Connection", "close");   // the rest of the body was not read
+      this.#g.deploys.inc({ result: u.error });
+      return send(u.status, JSON.stringify({ error: u.error, message: u.message }));
     }
-    const name = String(req.headers["x-handler-name"] ?? "deployed.wasm").slice(0, 200);
-    return this.#settle(this.hooks.deploy!(new Uint8Array(Buffer.concat(chunks)), name), send);
+    return this.#settle(this.hooks.deploy!(u.bytes, u.name, u.config), send);
   }
 
   /** #settle -- a deploy's (or rollback's) answer: 200 with what changed, or the refusal's status and code. */

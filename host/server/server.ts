@@ -11,12 +11,13 @@
 //    if there is none. Committed records never depend on a worker: they are
 //    in the pool, and the next handler replays them.
 
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import { AdminApi, tokenFor, type DeployResult, type HandlerEvent, type HandlerView } from "./admin.js";
+import { AdminApi, tokenFor, type DeployResult } from "./admin.js";
+import { Handlers, type Installed } from "./handlers.js";
 import {
-  DeployBusyError, DeployFailedError, HandlerTimeoutError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
+  DeployBusyError, DeployFailedError, HandlerTimeoutError, IoError, NoPreviousHandlerError, DataPathDownError, PasteError, UsageError, catalogue,
 } from "../core/errors.js";
 import { HandlerStore, type ServedHow } from "../core/handlerstore.js";
 import type { PersistMode } from "../core/layout.js";
@@ -27,6 +28,7 @@ import type { PortEngine } from "../core/tcp.js";
 import { check, native } from "../core/native.js";
 import { Pool } from "../core/pool.js";
 import { inspectHandler } from "../core/validate.js";
+import { checkConfig, configInfo } from "../core/config.js";
 import { pickHandler } from "./pick.js";
 import { Ctl, PHASES } from "./control.js";
 import type { HandlerSummary, WorkerConfig, WorkerMessage } from "./worker.js";
@@ -35,6 +37,8 @@ export interface ServeOptions {
   pool: string;
   /** The handler module; default: the one that served the pool last (POOL.handlers/, pick.ts). */
   handler?: string;
+  /** A file whose bytes the handler reads as its config (paste.config); default: with no --handler, the config that served last. */
+  handlerConfig?: string;
   listen: string;
   persist?: PersistMode;
   createSize?: number;
@@ -63,8 +67,6 @@ export const DEFAULT_DEPLOY_WAIT_MS = 5000;
  * poison now and then (each restart closes the offending connection).
  */
 const MAX_RAPID_RESTARTS = 5;
-/** Handlers kept for restoring, newest last. */
-const KEEP_HANDLERS = 8;
 
 /** parseListen -- "tcp://127.0.0.1:6380", "127.0.0.1:6380", "[::1]:6380" or ":6380". */
 export function parseListen(text: string): { host: string; port: number } {
@@ -76,17 +78,11 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
 }
 
-/** A handler the host can run: its bytes, what validation found, when it took over. */
-interface Installed {
-  bytes: Uint8Array;
-  summary: HandlerSummary;
-  since: string;
-}
-
 interface PendingDeploy {
   id: number;
   name: string;
   bytes: Uint8Array;
+  config: Uint8Array;
   /** A rollback: on success the replaced handler leaves the history. */
   rollback: boolean;
   resolve: (r: DeployResult) => void;
@@ -100,59 +96,6 @@ function errorFor(code: string, message: string): PasteError {
   return C ? new C(message) : new PasteError(code, message);
 }
 
-/**
- * Handlers -- the handlers this host has run, newest (the serving one) last,
- * and what happened to them: what a stopped handler is replaced with, and
- * what status shows.
- */
-class Handlers {
-  readonly list: Installed[];
-  readonly events: HandlerEvent[] = [];
-
-  /** served -- told whenever another handler starts to serve: the pool's handler history records it. */
-  constructor(first: Installed, private readonly ctl: Int32Array, private readonly served: (h: Installed, how: ServedHow) => void) {
-    this.list = [first];
-  }
-
-  get current(): Installed {
-    return this.list[this.list.length - 1];
-  }
-
-  event(kind: HandlerEvent["kind"], message: string): void {
-    this.events.push({ at: new Date().toISOString(), kind, handler: this.current.summary.name, message });
-    if (this.events.length > 20) this.events.shift();
-  }
-
-  /** view -- what status shows of the handlers: the serving one, the one before, those kept, the events. */
-  view(): HandlerView {
-    const c = this.current;
-    return { ...c.summary, deployedAt: c.since, previous: this.list.at(-2)?.summary.name ?? null, events: this.events,
-      history: this.list.map((h) => ({ ...h.summary, since: h.since })) };
-  }
-
-  /** push -- a deployed handler took over; a rolled-back one replaces both the one it came back from and its old entry. */
-  push(h: Installed, rollback = false): void {
-    if (rollback) this.list.splice(-2, 2);
-    this.list.push(h);
-    if (this.list.length > KEEP_HANDLERS) this.list.splice(0, this.list.length - KEEP_HANDLERS);
-    this.#changed();
-    this.served(h, "deploy");
-  }
-
-  /** drop -- the serving handler was stopped: the one before it serves again (false if there is none). */
-  drop(): boolean {
-    if (this.list.length < 2) return false;
-    this.list.pop();
-    this.#changed();
-    this.served(this.current, "restored");
-    return true;
-  }
-
-  /** #changed -- stopOnTrap: a trapping handler is replaced when there is an older one to go back to. */
-  #changed(): void {
-    Atomics.store(this.ctl, Ctl.STOP_ON_TRAP, this.list.length > 1 ? 1 : 0);
-  }
-}
 
 /**
  * Host -- `paste-host run`'s control plane: one object whose state is the
@@ -209,11 +152,12 @@ class Host {
     this.boundPort = this.port;
     this.budgetMs = o.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS;
     this.store = new HandlerStore(o.pool);
-    this.picked = pickHandler(o.handler, this.store);   // a bad module is refused before the pool is touched
-    const { bytes, name, info } = this.picked;
+    // a bad module or config is refused before the pool is touched
+    this.picked = pickHandler(o.handler, this.store, o.handlerConfig);
+    const { bytes, name, info, config } = this.picked;
     this.handlers = new Handlers({
-      bytes, since: new Date().toISOString(),
-      summary: { name, sha256: info.sha256, abi: info.abi, size: info.size },
+      bytes, config, since: new Date().toISOString(),
+      summary: { name, sha256: info.sha256, abi: info.abi, size: info.size, config: configInfo(config) },
     }, this.ctl, (h, how) => this.#recordServed(h, how));
     this.adminAddr = o.admin === "off" ? null : parseListen(o.admin ?? "127.0.0.1:0");
     this.adminFile = `${o.pool}.admin`;
@@ -223,12 +167,13 @@ class Host {
       this.tokenFile = file;
       this.admin = new AdminApi(token, {
         log: (line) => this.log.warn(line),
-        deploy: (bytes, name) => this.deploy(bytes, name),
+        deploy: (bytes, name, config) => this.deploy(bytes, name, config),
         rollback: () => this.rollback(),
         readLog: (from, limit) => this.readLog(from, limit),
         serving: () => this.dataPathUp && !this.stopping,
         stopping: () => this.stopping,
-        handler: () => this.handlers.view(),
+        handler: () => ({ ...this.handlers.view(), rollbackTo: this.store.previous()?.name ?? null }),
+        history: () => ({ pool: this.o.pool, ...this.store.listing() }),
       });
     }
     this.ready = new Promise<number>((r) => (this.#readyResolve = r));
@@ -257,7 +202,7 @@ class Host {
     const channel = new MessageChannel();
     this.control = channel.port1;
     const data: WorkerConfig = {
-      pool: o.pool, handler: h.bytes, handlerName: h.summary.name, host: this.host, port: this.port, persist: o.persist,
+      pool: o.pool, handler: h.bytes, handlerName: h.summary.name, handlerConfig: h.config, host: this.host, port: this.port, persist: o.persist,
       createSize: o.createSize, memoryLimit: o.memoryLimit ?? DEFAULT_MEMORY_LIMIT, ctl: this.ctl, epoch: this.epoch,
       control: channel.port2, attach: this.recovery ? { recovery: this.recovery } : undefined,
       deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine,
@@ -404,7 +349,7 @@ class Host {
    */
   #recordServed(h: Installed, how: ServedHow): void {
     try {
-      this.store.record(h.bytes, h.summary.name, how);
+      this.store.record(h.bytes, h.summary.name, how, h.config);
     } catch (e) {
       this.log.warn(`cannot record the serving handler in ${this.store.dir}: ${(e as Error).message}; a restart needs --handler`, { code: "PASTE_ERR_IO" });
     }
@@ -412,23 +357,24 @@ class Host {
 
   // ------------------------------------------------------------------ deploy
 
-  /** deploy -- validate here, swap in the worker; resolves when the new handler serves. */
-  deploy(bytes: Uint8Array, name: string, rollback = false): Promise<DeployResult> {
+  /** deploy -- validate here, swap in the worker; resolves when the new handler serves, with config. */
+  deploy(bytes: Uint8Array, name: string, config: Uint8Array = new Uint8Array(0), rollback = false): Promise<DeployResult> {
     if (this.pending || this.killing || this.stopping || !this.recovery) {
       return Promise.reject(new DeployBusyError(this.pending ? `a deploy of ${this.pending.name} is in progress` : "the data path is restarting or stopping"));
     }
     let info;
     try {
       info = inspectHandler(bytes, name).info;
+      checkConfig(config, `the config of ${name}`);
     } catch (e) {
       this.log.warn(`deploy of ${name} refused: ${(e as Error).message}`, { code: (e as PasteError).code });
       return Promise.reject(e);
     }
     return new Promise<DeployResult>((resolve, reject) => {
       const id = this.nextDeployId++;
-      this.pending = { id, name, bytes, rollback, resolve, reject };
+      this.pending = { id, name, bytes, config, rollback, resolve, reject };
       this.log.info(`${rollback ? "rolling back to" : "deploying"} ${name} (sha256 ${info.sha256.slice(0, 12)}, ${info.size} bytes) over ${short(this.handlers.current.summary)}`);
-      this.control.postMessage({ type: "deploy", id, bytes, name });
+      this.control.postMessage({ type: "deploy", id, bytes, name, config });
       Atomics.store(this.ctl, Ctl.MAIL, 1);
     });
   }
@@ -437,7 +383,7 @@ class Host {
     const p = this.pending;
     if (p?.id !== m.id) return;   // cannot happen: one deploy at a time
     const before = this.handlers.current.summary;
-    this.handlers.push({ bytes: p.bytes, summary: m.handler, since: new Date().toISOString() }, p.rollback);
+    this.handlers.push({ bytes: p.bytes, config: p.config, summary: m.handler, since: new Date().toISOString() }, p.rollback);
     const msg = `${p.rollback ? "rolled back to" : "deployed"} ${short(m.handler)} replacing ${short(before)}: replayed ${m.replayed} records; ` +
       `prepared in ${m.prepareMs} ms, waited ${m.waitMs} ms for a quiet boundary, paused ${m.pauseMs} ms`;
     this.handlers.event(p.rollback ? "rolled back" : "deployed", msg);
@@ -448,16 +394,25 @@ class Host {
   }
 
   /**
-   * rollback -- the handler before the serving one, deployed again from the
-   * bytes kept in memory, through the same path as any deploy (validated,
-   * swapped between batches, replayed); the one it replaces leaves the history.
+   * rollback -- the handler (module and config) that served the pool before
+   * the serving one, from POOL.handlers/ (the same choice as a rollback of a
+   * stopped pool: HandlerStore.previous), deployed through the same path as
+   * any deploy (validated, swapped between batches, replayed); the one it
+   * replaces leaves the rollback stack, so a second one goes further back.
    */
   rollback(): Promise<DeployResult> {
-    const prev = this.handlers.list.at(-2);
-    if (!prev) {
-      return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler this host keeps: nothing to roll back to`));
+    let to: Installed["bytes"], config: Uint8Array, name: string;
+    try {
+      const prev = this.store.previous();
+      if (!prev) {
+        return Promise.reject(new NoPreviousHandlerError(`${short(this.handlers.current.summary)} is the only handler ${this.o.pool} has ` +
+          "served (paste-host handlers list shows its history): nothing to roll back to"));
+      }
+      [to, config, name] = [new Uint8Array(readFileSync(this.store.modulePath(prev.sha256))), this.store.configOf(prev), prev.name];
+    } catch (e) {
+      return Promise.reject(new IoError(`cannot read the handler to roll back to from ${this.store.dir}: ${(e as Error).message}`));
     }
-    return this.deploy(prev.bytes, prev.summary.name, true);
+    return this.deploy(to, name, config, true);
   }
 
   /** readLog -- a page of the log, read by the worker between batches (the walk is the data path's to make). */

@@ -18,6 +18,7 @@ import { CONST, type PersistMode } from "../core/layout.js";
 import type { LogLevel } from "./logger.js";
 import { Runtime, type HandlerPhase, type PreparedHandler, type RecoveryReport, type RuntimeStats, type TakeoverReport } from "../core/runtime.js";
 import type { HandlerInfo } from "../core/validate.js";
+import { configInfo, type ConfigInfo } from "../core/config.js";
 import { logPage, type LogPage } from "../core/logwalk.js";
 import { Ctl, PHASES } from "./control.js";
 import type { EngineChoice, PortEngine } from "../core/tcp.js";
@@ -27,6 +28,8 @@ export interface WorkerConfig {
   /** The handler's bytes and the name it is known by (its path, or the deployed name). */
   handler: Uint8Array;
   handlerName: string;
+  /** Its config (empty: none): what paste.config reads. */
+  handlerConfig: Uint8Array;
   host: string;
   port: number;
   persist?: PersistMode;
@@ -49,10 +52,12 @@ export interface HandlerSummary {
   sha256: string;
   abi: number;
   size: number;
+  /** The config it serves with: size and sha256, null for none. */
+  config: ConfigInfo | null;
 }
 
 export type ControlMessage =
-  | { type: "deploy"; id: number; bytes: Uint8Array; name: string }
+  | { type: "deploy"; id: number; bytes: Uint8Array; name: string; config: Uint8Array }
   | { type: "log"; id: number; from: number; limit: number };
 
 export type WorkerMessage =
@@ -72,7 +77,8 @@ const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 const cfg = workerData as WorkerConfig;
 const ctl = cfg.ctl;
 
-const summary = (name: string, i: HandlerInfo): HandlerSummary => ({ name, sha256: i.sha256, abi: i.abi, size: i.size });
+const summary = (name: string, i: HandlerInfo, config: Uint8Array): HandlerSummary =>
+  ({ name, sha256: i.sha256, abi: i.abi, size: i.size, config: configInfo(config) });
 
 /** watch -- publish which handler call runs since when, for the main thread's watchdog. */
 function watch(phase: HandlerPhase | null): void {
@@ -88,6 +94,7 @@ function open(): Runtime {
   const o = {
     handler: cfg.handler,
     handlerName: cfg.handlerName,
+    config: cfg.handlerConfig,
     persist: cfg.persist,
     create: cfg.createSize ? { size: cfg.createSize } : undefined,
     memoryLimit: cfg.memoryLimit,
@@ -118,7 +125,7 @@ function deploy(rt: Runtime, m: Extract<ControlMessage, { type: "deploy" }>): vo
   // compile, make its memory, map the window: while the old handler serves on
   let next: PreparedHandler;
   try {
-    next = rt.prepareHandler(m.bytes, m.name);
+    next = rt.prepareHandler(m.bytes, m.name, m.config);
   } catch (e) {
     if (!(e instanceof PasteError)) throw e;
     return failed(e);
@@ -143,7 +150,7 @@ function deploy(rt: Runtime, m: Extract<ControlMessage, { type: "deploy" }>): vo
       if (!(e instanceof PasteError)) throw e;
       return failed(e);
     }
-    post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info), replayed,
+    post({ type: "deployed", id: m.id, handler: summary(m.name, rt.handler.info, rt.handler.config), replayed,
       prepareMs: tq - t0, waitMs: t1 - tq, pauseMs: Date.now() - t1 });
   } finally {
     rt.quiesce(false);
@@ -208,7 +215,7 @@ function main(): void {
   }
   const info = rt.pool.info();
   post({ type: "ready", port, engine: rt.portEngine!, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
-    handler: summary(rt.handler.name, rt.handler.info), takeover: rt.takeover });
+    handler: summary(rt.handler.name, rt.handler.info, rt.handler.config), takeover: rt.takeover });
 
   const snapshot = (stats = rt.stats()): Omit<HostSnapshot, "handler"> => ({
     pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, portEngine: rt.portEngine!, persist: { mode: info.persist.mode, reason: info.persist.reason },

@@ -23,6 +23,8 @@ export interface DevOptions {
   pool: string;
   listen: string;
   createSize?: number;
+  /** The handler's config file: served with the first build, and read again for every deploy (an edit is in the next build). */
+  handlerConfig?: string;
   /** Where the loop's own lines go (default: stderr), beside the host's log. */
   say?: (line: string) => void;
 }
@@ -43,7 +45,8 @@ export async function devLoop(entry: string, o: DevOptions): Promise<number> {
       return { wasm, files };
     };
     const first = await build();   // a first build that fails has nothing to serve: its error ends the command
-    const host = serve({ pool: o.pool, handler: first.wasm, listen: o.listen, createSize: o.createSize, admin: "127.0.0.1:0" });
+    const host = serve({ pool: o.pool, handler: first.wasm, handlerConfig: o.handlerConfig, listen: o.listen, createSize: o.createSize,
+      admin: "127.0.0.1:0" });
     await host.ready;
     let serving = builds;
     let watched = new Set<string>();
@@ -69,7 +72,7 @@ export async function devLoop(entry: string, o: DevOptions): Promise<number> {
     const rebuild = async (): Promise<void> => {
       try {
         const next = await build();
-        const r = await deployHandler(next.wasm, { pool: o.pool, name: `build ${builds} of ${entry}` });
+        const r = await deployHandler(next.wasm, { pool: o.pool, name: `build ${builds} of ${entry}`, config: o.handlerConfig });
         serving = builds;
         say(`deployed build ${builds}: replayed ${r.replayed} records, paused ${r.pauseMs} ms`);
         watchAll(next.files);

@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { buildHandler } from "../core/build.js";
+import { checkConfig } from "../core/config.js";
 import { PoolFullError } from "../core/errors.js";
 import { Handler, type CompiledHandler } from "../core/handler.js";
 import type { PersistMode } from "../core/layout.js";
@@ -28,6 +29,8 @@ import { parseSize } from "../core/size.js";
 export interface HarnessOptions {
   /** The handler: an AssemblyScript entry (.ts, built as `paste-host build` does), a .wasm path, or module bytes. */
   handler: string | Uint8Array;
+  /** The handler's config, what handlerConfig() returns in it (text is UTF-8 encoded); default none. Restarts keep it. */
+  config?: string | Uint8Array;
   /** Pool file size, bytes or "16M" (default 16 MiB). */
   poolSize?: number | string;
   /** Bytes per buffer (default 2048): also the most one recv() puts in one slot. */
@@ -135,7 +138,9 @@ export class Harness {
     try {
       const size = typeof o.poolSize === "string" ? parseSize(o.poolSize, "poolSize") : o.poolSize ?? 16 << 20;
       Pool.create(path, { size, bufSize: o.bufSize, slots: o.slots ?? 64, persist: o.persist });
-      const ro: RuntimeOptions = { handler: compiled, persist: o.persist, handlerName: compiled.label, onHandlerError: (e) => h?.handlerErrors.push(e) };
+      const config = typeof o.config === "string" ? new TextEncoder().encode(o.config) : o.config;
+      const ro: RuntimeOptions = { handler: compiled, persist: o.persist, handlerName: compiled.label, config: config && checkConfig(config),
+        onHandlerError: (e) => h?.handlerErrors.push(e) };
       h = new Harness(Runtime.open(path, ro), () => Runtime.open(path, ro), dir);
       return h;
     } catch (e) {

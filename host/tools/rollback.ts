@@ -1,22 +1,24 @@
-// rollback.ts -- `paste-host handlers rollback`: serve the handler that served
-// before the current one. On a running host it is a deploy (the admin API:
-// validated, replayed, swapped between two batches, recorded by the host); on
-// a stopped pool it is a new entry in POOL.handlers/history.json, which the
-// next `paste-host run` (without --handler) starts.
+// rollback.ts -- `paste-host rollback` (and its alias `paste-host handlers
+// rollback`): serve the handler, with its config, that served the pool
+// before the current one. Where to go is always the pool's history's choice
+// (HandlerStore.previous: rollbacks walk back like undo). On a running host
+// it is POST /v1/handler/rollback: the host takes that choice and deploys it
+// (validated, replayed, swapped between two batches, recorded). On a stopped
+// pool it is a new entry in POOL.handlers/history.json, which the next
+// `paste-host run` (without --handler) starts.
 
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { UsageError } from "../core/errors.js";
 import { HandlerStore, type ServedHandler } from "../core/handlerstore.js";
 import { Pool } from "../core/pool.js";
 import type { DeployResult } from "../server/admin.js";
-import { deployHandler, type AdminTarget } from "./status.js";
+import { rollbackRunning, type AdminTarget } from "./status.js";
 
-export interface RollbackResult {
-  to: ServedHandler;
-  /** The deploy's result when a host was serving the pool; null when the pool was stopped (the next run starts `to`). */
-  deployed: DeployResult | null;
-}
+export type RollbackResult =
+  /** A host served the pool: what its deploy of the handler before did. */
+  | { deployed: DeployResult; to?: undefined }
+  /** The pool was stopped: the entry its next run starts. */
+  | { deployed: null; to: ServedHandler };
 
 /** served -- is a host serving the pool now (it holds the pool's lock)? */
 function served(pool: string): boolean {
@@ -28,14 +30,13 @@ function served(pool: string): boolean {
   }
 }
 
-export async function rollbackHandler(pool: string, o: AdminTarget = {}): Promise<RollbackResult> {
-  const store = new HandlerStore(pool);
+/** rollbackHandler -- one rollback, on the host serving the pool, or on the pool itself when none does. */
+export async function rollbackHandler(o: AdminTarget): Promise<RollbackResult> {
+  // --admin without --pool names a running host; a pool a host serves is rolled back by that host
+  if (!o.pool || !existsSync(o.pool) || served(o.pool)) return { deployed: await rollbackRunning(o) };
+  const store = new HandlerStore(o.pool);
   const to = store.previous();
-  if (!to) throw new UsageError(`${pool} has no earlier handler to roll back to (paste-host handlers list --pool ${pool} shows what it served)`);
-  if (served(pool)) {
-    const deployed = await deployHandler(store.modulePath(to.sha256), { ...o, pool, name: basename(to.name) });
-    return { to, deployed };
-  }
-  store.record(readFileSync(store.modulePath(to.sha256)), to.name, "rollback");
-  return { to, deployed: null };
+  if (!to) throw new UsageError(`${o.pool} has no earlier handler to roll back to (paste-host handlers list --pool ${o.pool} shows what it served)`);
+  store.record(readFileSync(store.modulePath(to.sha256)), to.name, "rollback", store.configOf(to));
+  return { deployed: null, to };
 }

@@ -7,6 +7,7 @@ import type { DeployResult, HostSnapshot } from "../server/admin.js";
 import { HandlerInvalidError, PasteError, UnauthorizedError, UsageError, catalogue } from "../core/errors.js";
 import { formatSize } from "../core/size.js";
 import { MAX_HANDLER_BYTES } from "../core/validate.js";
+import { readConfigFile, type ConfigInfo } from "../core/config.js";
 import { formatSpace } from "../core/space.js";
 
 export type Status = HostSnapshot & { recordsPerSec: number };
@@ -76,7 +77,7 @@ export async function fetchStatus(o: AdminTarget): Promise<Status> {
  * host's size limit is refused here, before the upload: the host would answer
  * 413 without reading it, and the upload could break off before that answer.
  */
-export async function deployHandler(file: string, o: AdminTarget & { name?: string }): Promise<DeployResult> {
+export async function deployHandler(file: string, o: AdminTarget & { name?: string; config?: string }): Promise<DeployResult> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -87,14 +88,26 @@ export async function deployHandler(file: string, o: AdminTarget & { name?: stri
     throw new HandlerInvalidError(`${file}: the module is larger than the ${MAX_HANDLER_BYTES / (1 << 20)} MiB limit for a handler; ` +
       "the old handler keeps serving");
   }
-  const { res, url } = await adminRequest(o, "/v1/handler", {
-    method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": o.name ?? basename(file) },
-  });
+  const name = o.name ?? basename(file);
+  // a config is read and its size checked here too, before the upload
+  const config = o.config === undefined ? null : readConfigFile(o.config);
+  const init: RequestInit = config === null
+    ? { method: "POST", body: new Uint8Array(bytes), headers: { "Content-Type": "application/wasm", "X-Handler-Name": name } }
+    : { method: "POST", body: deployForm(bytes, name, config), headers: { "X-Handler-Name": name } };
+  const { res, url } = await adminRequest(o, "/v1/handler", init);
   return deployAnswer(res, url);
 }
 
-/** rollbackHandler -- POST /v1/handler/rollback: the handler before the serving one, deployed again. */
-export async function rollbackHandler(o: AdminTarget): Promise<DeployResult> {
+/** deployForm -- a deploy with a config: the multipart body POST /v1/handler reads (server/upload.ts). */
+function deployForm(bytes: Uint8Array, name: string, config: Uint8Array): FormData {
+  const form = new FormData();
+  form.append("module", new Blob([new Uint8Array(bytes)], { type: "application/wasm" }), name);
+  form.append("config", new Blob([new Uint8Array(config)]), "config");
+  return form;
+}
+
+/** rollbackRunning -- POST /v1/handler/rollback: the running host deploys the handler that served before (tools/rollback.ts). */
+export async function rollbackRunning(o: AdminTarget): Promise<DeployResult> {
   const { res, url } = await adminRequest(o, "/v1/handler/rollback", { method: "POST" });
   return deployAnswer(res, url);
 }
@@ -115,8 +128,14 @@ async function deployAnswer(res: Response, url: string): Promise<DeployResult> {
   return json as DeployResult;
 }
 
+/** formatConfig -- a config as status and deploy show it. */
+export function formatConfig(c: ConfigInfo | null | undefined): string {
+  return c ? `${c.size} bytes, sha256 ${c.sha256.slice(0, 16)}...` : "none";
+}
+
 export function formatDeploy(r: DeployResult): string {
-  const h = (x: { name: string; sha256: string; abi: number; size: number }) => `${x.name} (ABI ${x.abi}, ${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}...)`;
+  const h = (x: { name: string; sha256: string; abi: number; size: number; config?: ConfigInfo | null }) =>
+    `${x.name} (ABI ${x.abi}, ${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}...; config ${formatConfig(x.config)})`;
   return [
     `${r.rolledBack ? "back to  " : "deployed "} ${h(r.handler)}`,
     `replacing ${h(r.previous)}`,
@@ -158,6 +177,7 @@ export function formatStatus(s: Status): string {
     ["persist", `${s.persist.mode}: ${s.persist.reason}; flush ${s.flush}`],
     ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
+    ["config", formatConfig(s.handler.config)],
     ["records", `${st.records} logged since start, ${s.recordsPerSec}/s now; committed seq ${st.committedSeq}; ${st.trimmed} trimmed`],
     ["commits", commitLine(s)],
     ...usageRows(s),

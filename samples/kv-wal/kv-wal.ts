@@ -18,15 +18,19 @@
 //
 // Commands: PING ECHO SET GET DEL EXISTS DBSIZE FLUSHALL INFO COMMAND CONFIG
 // SELECT QUIT, as arrays of bulk strings or inline.
+//
+// Its config (paste-host run --handler-config FILE, deploy --config FILE) is
+// in redis.conf's format; see configure below.
 
 import {
   Ring, Record, Stream, Streams, ReplyBuilder, replies, replyBuffer, replyPieces, committed,
   Cleaner, LiveRecord, BytesMap, packBelow, PressureFlags, pressure, useReserve, lastError, Err, closeConnection,
+  handlerConfigString,
 } from "paste-host/assembly";
 
 // Redis 7's framing limits, so that kv-wal frames a stream where redis-server does.
 const INLINE_MAX: u32 = 64 * 1024;                 // PROTO_INLINE_MAX_SIZE: a line without its end
-const MAX_BULK: i64 = 512 * 1024 * 1024;           // proto-max-bulk-len's default
+const MAX_BULK: i64 = 512 * 1024 * 1024;           // proto-max-bulk-len's default, and the most kv-wal takes
 const MAX_MULTIBULK: i64 = 2147483647;             // INT_MAX: more is "invalid multibulk length"
 
 /**
@@ -69,6 +73,71 @@ let argLen = new StaticArray<u32>(16);
 let argc: i32 = 0;
 let protoError: string = "";
 let number: i64 = 0;
+let maxBulk: i64 = MAX_BULK;                       // proto-max-bulk-len: the config may lower it
+
+// ------------------------------------------------------------------- config
+//
+// The config is redis.conf's format: a directive a line, "name value",
+// blank lines and '#' comments. kv-wal knows one directive:
+//
+//   proto-max-bulk-len SIZE   the longest bulk string (a key or a value) it
+//                             takes: bytes, or Redis's units (1k = 1000,
+//                             1kb = 1024, m, mb, g, gb); 1 to 512mb (the default)
+//
+// A longer bulk is what Redis answers it with: a protocol error and a closed
+// connection. An unknown directive or a bad value aborts on_init, so a host
+// does not start with it and a deploy of it is refused: a limit meant to be
+// set is never silently ignored. CONFIG GET proto-max-bulk-len shows it.
+
+/** configure -- apply the handler's config (empty: Redis's defaults). */
+function configure(text: string): void {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const words = splitWords(lines[i]);
+    if (words.length == 0 || words[0].charCodeAt(0) == 35 /* '#' */) continue;
+    const where = "kv-wal config, line " + (i + 1).toString() + ": ";
+    if (words[0].toLowerCase() != "proto-max-bulk-len") abort(where + "unknown directive '" + words[0] + "' (kv-wal knows proto-max-bulk-len)");
+    if (words.length != 2) abort(where + "proto-max-bulk-len takes one value, e.g. proto-max-bulk-len 1mb");
+    const v = memorySize(words[1]);
+    if (v < 1 || v > MAX_BULK) abort(where + "proto-max-bulk-len must be a size from 1 to 512mb, not '" + words[1] + "'");
+    maxBulk = v;
+  }
+}
+
+function splitWords(line: string): string[] {
+  const out = new Array<string>();
+  let start = -1;
+  for (let i = 0; i <= line.length; i++) {
+    const space = i == line.length || isSpace(<u8>line.charCodeAt(i));
+    if (space && start >= 0) {
+      out.push(line.substring(start, i));
+      start = -1;
+    } else if (!space && start < 0) {
+      start = i;
+    }
+  }
+  return out;
+}
+
+/** memorySize -- redis.conf's memory units: "100", "1k", "1kb", "2mb", ...; -1 if it is not one. */
+function memorySize(w: string): i64 {
+  let i = 0;
+  let v: i64 = 0;
+  for (; i < w.length && w.charCodeAt(i) >= 48 && w.charCodeAt(i) <= 57; i++) {
+    if (v > MAX_BULK) return -1;
+    v = v * 10 + <i64>(w.charCodeAt(i) - 48);
+  }
+  if (i == 0) return -1;
+  const unit = w.substring(i).toLowerCase();
+  if (unit == "") return v;
+  if (unit == "k") return v * 1000;
+  if (unit == "kb") return v * 1024;
+  if (unit == "m") return v * 1000 * 1000;
+  if (unit == "mb") return v * 1024 * 1024;
+  if (unit == "g") return v * 1000 * 1000 * 1000;
+  if (unit == "gb") return v * 1024 * 1024 * 1024;
+  return -1;
+}
 
 
 // ------------------------------------------------------------------ parsing
@@ -143,7 +212,7 @@ function parse(s: Stream): i32 {
     if (<u32>e + 2 > s.length) return 0;
     const lead = s.byteAt(pos);
     if (lead != 36 /* '$' */) return error("Protocol error: expected '$', got '" + String.fromCharCode(lead) + "'");
-    if (!toNumber(s, pos + 1, <u32>e - pos - 1) || number < 0 || number > MAX_BULK) return error("Protocol error: invalid bulk length");
+    if (!toNumber(s, pos + 1, <u32>e - pos - 1) || number < 0 || number > maxBulk) return error("Protocol error: invalid bulk length");
     const start = <u32>e + 2;
     if (<u64>start + <u64>number + 2 > <u64>s.length) return 0;
     setArg(<i32>i, start, <u32>number);
@@ -324,6 +393,10 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     const body = info(replies.begin()).length;
     replies.begin().ascii("$").u64(body).ascii("\r\n").flush(conn);
     info(replies.begin()).ascii("\r\n").send(conn);
+  } else if (is(s, 0, "CONFIG") && argc == 3 && is(s, 1, "GET") && is(s, 2, "proto-max-bulk-len")) {
+    // the one setting kv-wal's config holds, named and answered as Redis does
+    const v = maxBulk.toString();
+    replies.begin().ascii("*2\r\n$18\r\nproto-max-bulk-len\r\n$").u64(v.length).ascii("\r\n").ascii(v).ascii("\r\n").send(conn);
   } else if (is(s, 0, "COMMAND") || is(s, 0, "CONFIG")) {
     replies.begin().ascii("*0\r\n").send(conn);       // enough for redis-cli and redis-benchmark
   } else if (is(s, 0, "SELECT")) {
@@ -456,9 +529,18 @@ function hangUp(conn: u32, s: Stream): void {
   closing.add(conn);
 }
 
+export function on_init(): void {
+  configure(handlerConfigString());
+}
+
 export function on_replay(rec: Record): void {
+  // a record was taken under the limit of its day: a config that lowers
+  // proto-max-bulk-len since must not make replay drop it
+  const limit = maxBulk;
+  maxBulk = MAX_BULK;
   const s = Stream.fromRecord(rec, replayStream);
   const n = parse(s);
+  maxBulk = limit;
   if (n > 0) apply(s, rec.seq, <u32>n);
 }
 

@@ -75,7 +75,8 @@ export function showStatus(s) {
     li.textContent = `${k.name} · sha256 ${k.sha256.slice(0, 16)}… · since ${k.since}${i === h.history.length - 1 ? " (serving)" : ""}`;
     return li;
   }));
-  $("rollback-btn").disabled = h.history.length < 2;
+  // a rollback goes where the pool's history says (rollbackTo), which may be older than this process
+  $("rollback-btn").disabled = h.rollbackTo === undefined ? h.history.length < 2 : h.rollbackTo === null;
   $("events").replaceChildren(...[...h.events].reverse().map((e) => row([e.at, e.kind, e.handler, e.message])));
 }
 
