@@ -146,7 +146,8 @@ struct paste_pool {
 	uint64_t  cap;                /* its bytes */
 	uint64_t  head, head_seq;     /* volatile mirrors of the persistent words */
 	uint64_t  vtail;              /* appended, not yet committed */
-	uint64_t  ptail;              /* persistent tail */
+	uint64_t  ptail;              /* end of the committed records: the tail word's value (durable with the next batch) */
+	uint32_t  epoch;              /* the log epoch records are appended in (set by recovery) */
 	uint64_t  next_seq, committed_seq;
 	uint64_t  walk_pos, walk_end, walk_expect;   /* log walker */
 	/* worker.c */
@@ -263,8 +264,9 @@ int  paste_log_recover(struct paste_pool *p, struct paste_recovery *out);
 int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, uint32_t n);
 /* paste_log_commit -- make every appended record durable, then the tail that covers them */
 int  paste_log_commit(struct paste_pool *p);
-/* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit) */
-uint32_t paste_log_abort(struct paste_pool *p);
+/* paste_log_abort -- forget the appended, uncommitted records (their batch will never commit),
+ * zeroing them durably; how many, or a negative error if the zeroes could not be made durable */
+int64_t paste_log_abort(struct paste_pool *p);
 /* paste_log_room -- requests the log can take before a batch waits for a trim */
 uint32_t paste_log_room(struct paste_pool *p);
 /* paste_log_pressure -- the pool's space: free buffers, log room, the reserve kept for the cleaner */

@@ -7,15 +7,20 @@
  *
  *   1. append records: crc32c of the payload   (paste_log_append, per record)
  *   2. flush the batch's payload and record
- *      lines, then drain: sfence / msync       (paste_log_commit)
- *   3. store the tail, flush it, drain again   (paste_log_commit)
+ *      lines, and the tail word the previous
+ *      commit stored; then drain, once:
+ *      sfence / one msync                      (paste_log_commit)
+ *   3. store the tail over this batch          (paste_log_commit)
  *   4. only now may replies leave              (paste_commit, reply.c)
  *
- * So every record below the persistent tail is whole. Recovery trusts the
- * tail for structure, and still verifies every record: a structurally bad one
- * (torn) stops the walk and the log is cut there; a committed record whose
- * payload no longer matches its crc (a handler scribbled on a logged buffer)
- * is reported and never replayed.
+ * So the tail never covers a record that is not durable, and after a power
+ * failure it lags by at most the last batch. Recovery verifies every record
+ * below the tail: a structurally bad one (torn) stops the walk and the log is
+ * cut there; a committed record whose payload no longer matches its crc (a
+ * handler scribbled on a logged buffer) is reported and never replayed. Past
+ * the tail it takes only records that prove themselves whole (paste.h, the
+ * log), and the first one that does not ends the log: nothing after it was
+ * acknowledged, since replies wait for the drain.
  */
 #include "internal.h"
 
@@ -81,6 +86,7 @@ static void write_pad(struct paste_pool *p, uint64_t pos, uint64_t bytes)
 	memset(r, 0, PASTE_CACHELINE);
 	r->flags = PASTE_REC_PAD;
 	r->nlines = (uint16_t)(bytes / PASTE_CACHELINE);
+	r->epoch = p->epoch;
 	/* Only the first line is read back for a PAD; its crc covers that line. */
 	r->rec_crc = rec_crc(r, 1);
 }
@@ -124,6 +130,7 @@ int64_t paste_log_append(struct paste_pool *p, const struct paste_extent *ext, u
 	r->len = (uint32_t)total;
 	r->nextents = (uint16_t)n;
 	r->nlines = (uint16_t)(need / PASTE_CACHELINE);
+	r->epoch = p->epoch;
 	uint32_t crc = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t *data = paste_buf(p, ext[i].buf_idx) + ext[i].off;
@@ -172,7 +179,7 @@ static void flush_batch(struct paste_pool *p)
 
 static int commit_steps(struct paste_pool *p);
 
-/* paste_log_commit -- make every appended record durable, then the tail that covers them */
+/* paste_log_commit -- make every appended record durable, then store the tail that covers them */
 int paste_log_commit(struct paste_pool *p)
 {
 	if (p->vtail == p->ptail)
@@ -189,27 +196,21 @@ int paste_log_commit(struct paste_pool *p)
 static int commit_steps(struct paste_pool *p)
 {
 #ifdef PASTE_TEST_BROKEN_ORDER
-	/* Deliberately wrong, for the crash-test's own test: the tail first. */
+	/* Deliberately wrong, for the crash-test's own test: the tail is stored
+	 * over records that are not durable yet, and may reach the media first. */
 	__atomic_store_n(&p->log->tail, p->vtail, __ATOMIC_RELEASE);
-	int rc = paste_persist_word(p, &p->log->tail);
-	if (rc)
-		return rc;
+#endif
 	flush_batch(p);
-	rc = p->ops->drain(p);
-	if (rc)
-		return rc;
-#else
-	flush_batch(p);
-	/* Payload and records must be durable before the tail that covers them. */
+	/* The tail the previous commit stored rides with this batch: the one
+	 * drain below makes it durable along with these records. */
+	p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
 	int rc = p->ops->drain(p);
 	if (rc)
 		return rc;
+	/* Everything below vtail is durable: the tail may say so. It is not
+	 * persisted now (that would be a second msync per batch): if the power
+	 * fails first, recovery finds these records past the durable tail. */
 	__atomic_store_n(&p->log->tail, p->vtail, __ATOMIC_RELEASE);
-	/* The tail is durable before any reply for these records is released. */
-	rc = paste_persist_word(p, &p->log->tail);
-	if (rc)
-		return rc;
-#endif
 	p->ptail = p->vtail;
 	p->committed_seq = p->next_seq - 1;
 	p->stats.batches++;
@@ -218,18 +219,28 @@ static int commit_steps(struct paste_pool *p)
 	return 0;
 }
 
+/* flush_tail -- queue the stored tail for the next drain (trim, before the head moves) */
+static void flush_tail(struct paste_pool *p)
+{
+	p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
+}
+
 /*
  * paste_log_abort -- forget the records appended since the last commit: the
  * batch that appended them was cut off (its worker terminated) and will never
- * commit. Nothing of them is durable (the tail never covered them) and no
- * reply for them left (replies wait for the commit), so dropping them loses
- * nothing that was acknowledged. Their buffers lose the references.
+ * commit. No reply for them left (replies wait for the commit), so dropping
+ * them loses nothing that was acknowledged. Their lines are zeroed and made
+ * durable before anything is appended over them: some of them may have
+ * reached the media already, and recovery, which goes on past the tail over
+ * records that look whole, must never find them. Their buffers lose the
+ * references.
  */
-uint32_t paste_log_abort(struct paste_pool *p)
+int64_t paste_log_abort(struct paste_pool *p)
 {
-	uint32_t dropped = 0;
+	int64_t dropped = 0;
 	for (uint64_t pos = p->ptail; pos < p->vtail;) {
 		struct paste_log_rec *r = rec_at(p, pos);
+		size_t bytes = (size_t)r->nlines * PASTE_CACHELINE;
 		if (!(r->flags & PASTE_REC_PAD)) {
 			for (uint32_t i = 0; i < r->nextents; i++) {
 				uint32_t b = rec_ext(r, i)->buf_idx;
@@ -241,11 +252,16 @@ uint32_t paste_log_abort(struct paste_pool *p)
 			p->log_bytes -= r->len;
 			dropped++;
 		}
-		pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+		memset(r, 0, bytes);
+		p->ops->flush(p, r, bytes);
+		pos += bytes;
 	}
+	/* If the zeroes cannot be made durable, say so: the caller fails, and the
+	 * next commit's drain (the same media) would fail the same way. */
+	int rc = p->vtail != p->ptail ? p->ops->drain(p) : 0;
 	p->vtail = p->ptail;
 	p->next_seq = p->committed_seq + 1;
-	return dropped;
+	return rc ? rc : dropped;
 }
 
 /* -------------------------------------------------------------------- trim */
@@ -278,6 +294,10 @@ int64_t paste_trim(paste_pool *p, uint64_t upto)
 	}
 	/* head_seq first: a crash before head moves leaves records recovery skips. */
 	__atomic_store_n(&p->log->head_seq, upto + 1 > p->head_seq ? upto + 1 : p->head_seq, __ATOMIC_RELEASE);
+	/* The head may move past the durable tail (the last commit's tail rides
+	 * with the next batch): persist the tail with head_seq, so the head never
+	 * passes it on the media. */
+	flush_tail(p);
 	int rc = paste_persist_word(p, &p->log->head_seq);
 	if (!rc) {
 		__atomic_store_n(&p->log->head, pos, __ATOMIC_RELEASE);
@@ -423,42 +443,37 @@ void paste_log_init(struct paste_pool *p)
 	p->cap = p->sb.log_size - PASTE_LOG_HDR_SIZE;
 }
 
-/*
- * paste_log_recover -- the log half of recovery: walk from head to the
- * persistent tail, cut a torn tail durably, move the head past records a trim
- * had released, and mark every live record's buffers BS_LOGGED with their
- * reference counts. The buffer books (paste_bufs_init) exist already.
- */
-int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
-{
-	int rc = paste_log_walk_begin(p);
-	if (rc)
-		return rc;
-	p->log_bytes = 0;
+/* What recover_walk has found so far. */
+struct recover_books {
+	uint64_t first_live_pos;      /* UINT64_MAX until a live record */
+	uint64_t last_seq;
+};
 
-	uint64_t old_tail = p->walk_end, head = p->walk_pos, head_seq = p->log->head_seq;
-	uint64_t first_live_pos = UINT64_MAX, last_seq = 0;
+/*
+ * recover_walk -- walk on to walk_end, referencing every live record's
+ * buffers (BS_LOGGED, with their counts) and counting it into *out; a torn
+ * record cuts the log there, durably. 0 or a negative error.
+ */
+static int recover_walk(struct paste_pool *p, struct paste_recovery *out, struct recover_books *bk)
+{
 	struct paste_rec_info info;
 	for (;;) {
 		uint64_t before = p->walk_pos;
 		int r = paste_log_walk_next(p, &info);
 		if (r == 0)
-			break;
+			return 0;
 		if (r < 0) {
 			out->torn = 1;
 			out->torn_pos = before;
-			out->discarded = old_tail - before;
+			out->discarded = p->walk_end - before;
 			/* The cut is durable before anything new is appended over it. */
 			p->walk_end = before;
 			__atomic_store_n(&p->log->tail, before, __ATOMIC_RELEASE);
-			rc = paste_persist_word(p, &p->log->tail);
-			if (rc)
-				return rc;
-			break;
+			return paste_persist_word(p, &p->log->tail);
 		}
-		if (first_live_pos == UINT64_MAX)
-			first_live_pos = info.pos;
-		last_seq = info.seq;
+		if (bk->first_live_pos == UINT64_MAX)
+			bk->first_live_pos = info.pos;
+		bk->last_seq = info.seq;
 		struct paste_log_rec *rec = rec_at(p, info.pos);
 		p->log_bytes += rec->len;
 		for (uint32_t i = 0; i < rec->nextents; i++) {
@@ -476,8 +491,82 @@ int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
 			out->first_corrupt_seq = info.seq;
 		}
 	}
+}
+
+/*
+ * beyond_tail -- where the log really ends, from pos (the persistent tail):
+ * past it lie the records the last run committed after its tail last reached
+ * the media (at most one batch, log.c's header). Each must prove itself
+ * whole: structure and record checksum, the next sequence number (expect),
+ * this epoch, room before the head's lap, and a payload that matches its crc
+ * (a payload crc that fails here is a batch cut by the power, not a handler's
+ * scribble: nothing of it was acknowledged). The first that does not ends it.
+ */
+static uint64_t beyond_tail(struct paste_pool *p, uint64_t pos, uint64_t head, uint64_t expect, uint32_t epoch)
+{
+	for (;;) {
+		if (walk_check(p, pos, head + p->cap, expect) != 0)
+			return pos;
+		struct paste_log_rec *r = rec_at(p, pos);
+		if (r->epoch != epoch)
+			return pos;
+		if (!(r->flags & PASTE_REC_PAD)) {
+			if (payload_crc(p, r) != r->payload_crc)
+				return pos;
+			expect++;
+		}
+		pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+	}
+}
+
+/*
+ * paste_log_recover -- the log half of recovery: walk from head to the
+ * persistent tail, cut a torn tail durably, go on past the tail over the last
+ * batch if its tail never reached the media, move the head past records a
+ * trim had released, open a new epoch, and mark every live record's buffers
+ * BS_LOGGED with their reference counts. The buffer books (paste_bufs_init)
+ * exist already.
+ */
+int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
+{
+	int rc = paste_log_walk_begin(p);
+	if (rc)
+		return rc;
+	p->log_bytes = 0;
+
+	uint64_t head = p->walk_pos, head_seq = p->log->head_seq, epoch = p->log->epoch;
+	struct recover_books bk = { UINT64_MAX, 0 };
+	rc = recover_walk(p, out, &bk);
+	/* Epoch 0: the pool was only ever written with the tail persisted after
+	 * each batch (before epochs), so nothing past it can be trusted. */
+	if (!rc && !out->torn && epoch) {
+		uint64_t expect = p->walk_expect ? p->walk_expect : head_seq;
+		uint64_t end = beyond_tail(p, p->walk_end, head, expect, (uint32_t)epoch);
+		if (end > p->walk_end) {
+			uint64_t before = out->records + out->corrupt;
+			p->walk_end = end;
+			rc = recover_walk(p, out, &bk);
+			out->beyond_tail = out->records + out->corrupt - before;
+			/* Durable before the new epoch: with the epoch moved on, these
+			 * records would no longer pass as whole past an older tail. */
+			if (!rc) {
+				__atomic_store_n(&p->log->tail, p->walk_end, __ATOMIC_RELEASE);
+				rc = paste_persist_word(p, &p->log->tail);
+			}
+		}
+	}
+	if (rc)
+		return rc;
+	/* A new epoch: whatever lies past the tail now (a cut-off batch, a torn
+	 * record's neighbours) can never pass as this run's. */
+	__atomic_store_n(&p->log->epoch, epoch + 1, __ATOMIC_RELEASE);
+	rc = paste_persist_word(p, &p->log->epoch);
+	if (rc)
+		return rc;
+	p->epoch = (uint32_t)(epoch + 1);
+
 	/* Trimmed records the head had not passed yet: move the head now. */
-	uint64_t live_head = first_live_pos != UINT64_MAX ? first_live_pos : p->walk_end;
+	uint64_t live_head = bk.first_live_pos != UINT64_MAX ? bk.first_live_pos : p->walk_end;
 	if (live_head != head) {
 		for (uint64_t q = head; q < live_head;) {
 			struct paste_log_rec *r = rec_at(p, q);
@@ -493,11 +582,11 @@ int paste_log_recover(struct paste_pool *p, struct paste_recovery *out)
 	p->head = live_head;
 	p->head_seq = head_seq;
 	p->vtail = p->ptail = p->walk_end;
-	p->next_seq = last_seq ? last_seq + 1 : head_seq;
+	p->next_seq = bk.last_seq ? bk.last_seq + 1 : head_seq;
 	if (p->next_seq < head_seq)
 		p->next_seq = head_seq;
 	p->committed_seq = p->next_seq - 1;
-	out->last_seq = last_seq;
+	out->last_seq = bk.last_seq;
 	out->next_seq = p->next_seq;
 	return 0;
 }
@@ -569,7 +658,7 @@ int paste_log_discard(paste_pool *p)
 	if (!p || !p->recovered)
 		return paste_set_error(PASTE_ERR_STATE, "discard: the pool is not recovered");
 	pthread_mutex_lock(&p->lock);
-	int n = (int)paste_log_abort(p);
+	int n = (int)paste_log_abort(p);   /* a count, or a negative error */
 	pthread_mutex_unlock(&p->lock);
 	return n;
 }

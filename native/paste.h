@@ -174,12 +174,23 @@ struct paste_state {
  * a PAD record fills the gap. Live records are those in [head, tail) whose seq
  * is >= head_seq; trim writes head_seq first and head second, so a crash in
  * between only leaves records recovery skips.
+ *
+ * The tail word is stored after a batch's records are durable and persisted
+ * with the next batch's (one drain per batch: one msync in msync mode), so
+ * after a power failure it may lag by one batch. Recovery then goes on past
+ * it over records that prove themselves whole: the record checksum (over seq,
+ * extents, payload crc and epoch), the next sequence number, the current
+ * epoch, and a payload matching its crc. The epoch is what makes that safe: a
+ * record that an earlier recovery cut off, still in the record area, carries
+ * an older epoch and is never taken back. Records a batch dropped unfinished
+ * (paste_log_abort) are zeroed durably before anything else is appended.
  */
 struct paste_log_hdr {
 	uint64_t head;            /* (n) position of the oldest record that may be live */
 	uint64_t head_seq;        /* (n) lowest live sequence number (1 in a new pool) */
-	uint64_t reserved0[6];
-	uint64_t tail;            /* (n) one past the last committed record; persisted after the fence */
+	uint64_t epoch;           /* (n) the log epoch: one per recovery, in every record appended after it */
+	uint64_t reserved0[5];
+	uint64_t tail;            /* (n) one past the last committed record; durable with the next batch */
 	uint64_t reserved1[7];
 };
 
@@ -205,7 +216,7 @@ struct paste_log_rec {
 	uint16_t flags;           /* PASTE_REC_* */
 	uint16_t reserved16;
 	uint32_t rec_crc;         /* crc32c of all the record's lines with this field zero */
-	uint32_t reserved32;
+	uint32_t epoch;           /* low 32 bits of the log epoch it was appended in */
 	struct paste_extent ext[PASTE_REC_INLINE_EXT];
 };
 
@@ -354,6 +365,7 @@ PASTE_ASSERT_OFS(paste_state, owner_pid, 24);
 PASTE_ASSERT_SIZE(paste_log_hdr, 128);
 PASTE_ASSERT_OFS(paste_log_hdr, head, 0);
 PASTE_ASSERT_OFS(paste_log_hdr, head_seq, 8);
+PASTE_ASSERT_OFS(paste_log_hdr, epoch, 16);
 PASTE_ASSERT_OFS(paste_log_hdr, tail, 64);     /* its own cache line: one flush per commit */
 
 PASTE_ASSERT_SIZE(paste_extent, 8);
@@ -369,6 +381,7 @@ PASTE_ASSERT_OFS(paste_log_rec, nextents, 16);
 PASTE_ASSERT_OFS(paste_log_rec, nlines, 18);
 PASTE_ASSERT_OFS(paste_log_rec, flags, 20);
 PASTE_ASSERT_OFS(paste_log_rec, rec_crc, 24);
+PASTE_ASSERT_OFS(paste_log_rec, epoch, 28);
 PASTE_ASSERT_OFS(paste_log_rec, ext, 32);
 
 PASTE_ASSERT_SIZE(netmap_slot, 16);
@@ -581,6 +594,7 @@ struct paste_recovery {
 	uint32_t was_clean;       /* the previous host closed the pool cleanly */
 	uint32_t live_bufs;       /* buffers referenced by live records */
 	uint32_t free_bufs;
+	uint64_t beyond_tail;     /* of the live records, those found whole past the persistent tail */
 };
 
 /* What one record in the log is, for dump, verify and replay. */

@@ -326,6 +326,9 @@ int paste_pool_close(paste_pool *p, int clean)
 			rc = r;
 	}
 	if (!(p->flags & PASTE_OPEN_RDONLY)) {
+		/* The last commit stored its tail without persisting it (log.c): it
+		 * rides with this drain, so a closed pool's tail is current. */
+		p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
 		int r = p->ops->drain(p);
 		if (!rc)
 			rc = r;

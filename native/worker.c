@@ -285,7 +285,9 @@ int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_
 	w->wasm_len = 0;
 
 	pthread_mutex_lock(&p->lock);
-	*dropped = paste_log_abort(p);
+	int64_t d = paste_log_abort(p);
+	int rc = d < 0 ? (int)d : 0;
+	*dropped = d < 0 ? 0 : (uint32_t)d;
 	paste_reply_drop(w);
 	for (uint32_t c = 0; c < w->nconns; c++) {
 		if (w->conns[c].held) {
@@ -301,7 +303,7 @@ int paste_worker_takeover(paste_pool *p, uint32_t id, uint32_t *dropped, uint32_
 	w->rx_head = w->rx_tail;
 	__atomic_store_n(&w->rx->head, w->rx_tail, __ATOMIC_RELEASE);
 	__atomic_store_n(&w->rx->cur, w->rx_tail, __ATOMIC_RELEASE);
-	return 0;
+	return rc;
 }
 
 int paste_worker_mem_len(paste_worker *w, uint64_t mem_len)

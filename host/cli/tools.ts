@@ -32,7 +32,8 @@ export function mem(parent: Command): void {
         const info = rt.pool.info();
         console.log(`pool ${o.pool}: ${info.persist.mode} (${info.persist.reason}), flush ${info.flush}`);
         console.log(`recovered ${r.records} records (seq ${r.firstSeq}..${r.lastSeq}), replayed ${r.replayed}` +
-          `${r.corrupt ? `, ${r.corrupt} CORRUPT from seq ${r.firstCorruptSeq}` : ""}${r.torn ? `, log torn at ${r.tornPos}: ${r.discarded} bytes cut` : ""}`);
+          `${r.corrupt ? `, ${r.corrupt} CORRUPT from seq ${r.firstCorruptSeq}` : ""}${r.torn ? `, log torn at ${r.tornPos}: ${r.discarded} bytes cut` : ""}` +
+          `${r.beyondTail ? `, ${r.beyondTail} found whole past the persistent tail` : ""}`);
         let sent = 0;
         let lastReport = Date.now();
         const t0 = process.hrtime.bigint();
@@ -131,6 +132,7 @@ export function crashtest(parent: Command): void {
       console.log(`${r.images} crash images over ${r.steps} persist steps (seed ${r.seed}): ${r.passed} recovered correctly, ${r.failures.length} failed (${r.seconds.toFixed(1)} s)`);
       console.log(`  persist steps: ${kinds(r.stepKinds)}`);
       console.log(`  images cut:    ${kinds(r.imageKinds)}`);
+      console.log(`  images whose last batch was found past the persistent tail: ${r.beyondTail}`);
       if (o.workload === "kv") console.log(`  keys read back through the handler and checked: ${r.keysChecked}`);
       // the replay names every option the workload depends on
       const same = [`--workload ${o.workload}`, `--requests ${o.requests}`, `--size ${o.size}`, `--batch ${o.batch}`,

@@ -50,6 +50,7 @@ function structs(koffi: Koffi): void {
     records: "uint64_t", bytes: "uint64_t", first_seq: "uint64_t", last_seq: "uint64_t", next_seq: "uint64_t",
     corrupt: "uint64_t", first_corrupt_seq: "uint64_t", skipped: "uint64_t", torn_pos: "uint64_t",
     discarded: "uint64_t", torn: "uint32_t", was_clean: "uint32_t", live_bufs: "uint32_t", free_bufs: "uint32_t",
+    beyond_tail: "uint64_t",
   });
   koffi.struct("paste_rec_info", {
     seq: "uint64_t", pos: "uint64_t", len: "uint32_t", nextents: "uint32_t", status: "uint32_t",

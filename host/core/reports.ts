@@ -25,6 +25,8 @@ export interface RecoveryReport {
   wasClean: boolean;
   liveBuffers: number;
   freeBuffers: number;
+  /** live records found whole past the persistent tail: the last batch, when the power failed before its tail reached the media */
+  beyondTail: number;
   replayed: number;
 }
 

@@ -124,7 +124,8 @@ export class Runtime {
         records: num(rec.records), bytes: num(rec.bytes), firstSeq: num(rec.first_seq), lastSeq: num(rec.last_seq),
         nextSeq: num(rec.next_seq), corrupt: num(rec.corrupt), firstCorruptSeq: num(rec.first_corrupt_seq),
         skipped: num(rec.skipped), torn: rec.torn === 1, tornPos: num(rec.torn_pos), discarded: num(rec.discarded),
-        wasClean: rec.was_clean === 1, liveBuffers: num(rec.live_bufs), freeBuffers: num(rec.free_bufs), replayed: 0,
+        wasClean: rec.was_clean === 1, liveBuffers: num(rec.live_bufs), freeBuffers: num(rec.free_bufs),
+        beyondTail: num(rec.beyond_tail), replayed: 0,
       };
       const rt = new Runtime(pool, report, o);
       report.replayed = rt.#install(o.handler, o.handlerName);

@@ -241,6 +241,7 @@ class Host {
     this.log.info(`serving tcp://${host}:${m.port} with ${name}${note ? ` (${note})` : ""}; ` +
       `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; port engine ${m.engine.engine} (${m.engine.reason}); ` +
       `recovered ${r.records} records${r.corrupt ? `, ${r.corrupt} corrupt` : ""}${r.torn ? `, log cut at a torn record` : ""}` +
+      `${r.beyondTail ? `, ${r.beyondTail} of them past the persistent tail` : ""}` +
       `${r.wasClean ? "" : " after an unclean shutdown"}`);
     this.handlers.event("started", `${short(m.handler)} replayed ${r.replayed} records`);
     if (!this.admin || !this.adminAddr) return this.#readyResolve(m.port);

@@ -95,6 +95,8 @@ export interface CrashtestResult {
   imageKinds: KindCounts;
   /** kv: key reads checked through the handler, over all images. */
   keysChecked: number;
+  /** images whose recovery found the last batch past the persistent tail (its tail had not reached the media) */
+  beyondTail: number;
   seconds: number;
 }
 
@@ -189,26 +191,27 @@ class Run {
 
 /** verifyImage -- recovery on a crash image, and the invariants; the first problem, or null. */
 function verifyImage(image: string, handler: CompiledHandler, memory: WebAssembly.Memory, run: Run, pt: TakenPoint):
-  { problem: string | null; keys: number } {
+  { problem: string | null; keys: number; beyond: boolean } {
   let rt: Runtime;
   try {
     rt = Runtime.open(image, { handler, memory, onHandlerError: () => {} });
   } catch (e) {
-    return { problem: `the image does not reopen: ${(e as Error).message}`, keys: 0 };
+    return { problem: `the image does not reopen: ${(e as Error).message}`, keys: 0, beyond: false };
   }
   try {
     // what this check writes into the image is noted, so the next image rewrites only that
     check(native().simTrack(run.rt.pool.handle, rt.pool.handle));
     const problem = checkLog(rt, run.records(pt.appended), pt);
-    if (problem || !run.model) return { problem, keys: 0 };
+    const beyond = rt.recovery.beyondTail > 0;
+    if (problem || !run.model) return { problem, keys: 0, beyond };
     const keys = Array.from({ length: run.o.keys }, (_, i) => `key:${i}`);
     let values;
     try {
       values = readKeys(rt, keys, Math.min(32, run.o.batch * 4));
     } catch (e) {
-      return { problem: (e as Error).message, keys: 0 };
+      return { problem: (e as Error).message, keys: 0, beyond };
     }
-    return { problem: judgeKeys(run.model, values, pt.step, pt.replies), keys: keys.length };
+    return { problem: judgeKeys(run.model, values, pt.step, pt.replies), keys: keys.length, beyond };
   } finally {
     rt.close();
   }
@@ -319,6 +322,7 @@ async function capture(o: Opts, points: Point[], pool: string, scratch: string) 
   const imageKinds = kinds();
   let done = 0;
   let keysChecked = 0;
+  let beyondTail = 0;
   const seen = new Set<string>();
   const n = native();
   const taken: Record<string, number | bigint> = {};
@@ -331,6 +335,7 @@ async function capture(o: Opts, points: Point[], pool: string, scratch: string) 
       countKinds(imageKinds, pt.tags);
       const v = verifyImage(scratch, handler, memory, run, pt);
       keysChecked += v.keys;
+      if (v.beyond) beyondTail++;
       if (v.problem) failures.push({ step: pt.step, draw, problem: v.problem, image: keep(o, run, pt.step, draw) });
       done++;
       o.onProgress?.(done, points.length, failures.length);
@@ -346,7 +351,7 @@ async function capture(o: Opts, points: Point[], pool: string, scratch: string) 
   } finally {
     run.close();
   }
-  return { passed: points.length - failures.length, failures, imageKinds, keysChecked };
+  return { passed: points.length - failures.length, failures, imageKinds, keysChecked, beyondTail };
 }
 
 /** keep -- the failing image, rebuilt again (the check wrote into the scratch copy) where the user can find it. */
