@@ -413,6 +413,28 @@ int paste_log_walk_next(paste_pool *p, struct paste_rec_info *out)
 	return 0;
 }
 
+int paste_log_walk_seek(paste_pool *p, uint64_t seq)
+{
+	/* Only the structure is checked on the way (walk_check, the record's own
+	 * checksum over its lines): the payload crc32c, most of a walk's cost, is
+	 * left for the records the caller reads. One call, not one per record:
+	 * a page of the log browser deep in a long log used to pause the data
+	 * path for a walk through koffi from the head. */
+	while (p->walk_pos < p->walk_end) {
+		int rc = walk_check(p, p->walk_pos, p->walk_end, p->walk_expect);
+		if (rc)
+			return rc;
+		struct paste_log_rec *r = rec_at(p, p->walk_pos);
+		if (!(r->flags & PASTE_REC_PAD)) {
+			if (r->seq >= seq)
+				return 0;
+			p->walk_expect = r->seq + 1;
+		}
+		p->walk_pos += (uint64_t)r->nlines * PASTE_CACHELINE;
+	}
+	return 0;
+}
+
 int64_t paste_log_read(paste_pool *p, uint64_t pos, void *buf, uint64_t cap)
 {
 	struct paste_log_rec *r = rec_at(p, pos);

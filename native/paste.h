@@ -650,6 +650,9 @@ int64_t paste_trim(paste_pool *p, uint64_t upto_seq);
  * next returns 1 (a record in *out), 0 (end) or PASTE_ERR_POOL_CORRUPT (torn log) */
 int paste_log_walk_begin(paste_pool *p);
 int paste_log_walk_next(paste_pool *p, struct paste_rec_info *out);
+/* paste_log_walk_seek -- after walk_begin: skip to the first record with seq >= seq
+ * (structure checked, payloads not read); 0 or PASTE_ERR_POOL_CORRUPT */
+int paste_log_walk_seek(paste_pool *p, uint64_t seq);
 /* paste_log_read -- copy the payload of the record at pos (a dump; never on the data path) */
 int64_t paste_log_read(paste_pool *p, uint64_t pos, void *buf, uint64_t cap);
 /* paste_log_extent -- extent i of the record at pos */

@@ -21,6 +21,7 @@ export interface DumpedRecord {
 export function* walkLog(pool: Pool, from = 0): Generator<DumpedRecord> {
   const n = native();
   check(n.walkBegin(pool.handle));
+  if (from > 0) check(n.walkSeek(pool.handle, from));
   const info: Record<string, number | bigint> = {};
   const ext: Record<string, number> = {};
   for (;;) {
@@ -112,6 +113,7 @@ export interface LogPage {
 export function logPage(pool: Pool, from: number, limit: number, previewBytes = 64): LogPage {
   const n = native();
   check(n.walkBegin(pool.handle));
+  if (from > 0) check(n.walkSeek(pool.handle, from));   // in C: the data path pauses for this page, not for the log before it
   const info: Record<string, number | bigint> = {};
   const ext: Record<string, number> = {};
   const head = Buffer.alloc(previewBytes + 1);   // one byte more tells preview() there is more

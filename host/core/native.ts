@@ -129,6 +129,7 @@ function bind(koffi: Koffi) {
     trim: lib.func("int64_t paste_trim(paste_pool *p, uint64_t upto_seq)"),
     walkBegin: lib.func("int paste_log_walk_begin(paste_pool *p)"),
     walkNext: lib.func("int paste_log_walk_next(paste_pool *p, _Out_ paste_rec_info *out)"),
+    walkSeek: lib.func("int paste_log_walk_seek(paste_pool *p, uint64_t seq)"),
     logRead: lib.func("int64_t paste_log_read(paste_pool *p, uint64_t pos, _Out_ uint8_t *buf, uint64_t cap)"),
     logExtent: lib.func("int paste_log_extent(paste_pool *p, uint64_t pos, uint32_t i, _Out_ paste_extent *out)"),
     workerBind: lib.func("int paste_worker_bind(paste_pool *p, uint32_t id, void *mem, uint64_t mem_len, _Out_ paste_worker **out)"),
