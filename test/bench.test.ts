@@ -30,6 +30,8 @@ describe("paste-host bench --quick", () => {
       // every TCP row has the server's CPU per request, measured from /proc/PID/stat
       expect(md).toMatch(/server CPU µs\/req/);
       for (const x of report.results.filter((y: { table: string }) => y.table !== "mem")) expect(x.cpuUs, x.config).toBeGreaterThan(0);
+      // and, on a disk pool, what reached the disk per request (msync writes whole pages)
+      for (const x of report.results.filter((y: { config: string }) => y.config.includes("disk"))) expect(x.diskBytes, x.config).toBeGreaterThan(100);
       expect(md).toMatch(/http-wal, copy logging/);
       // the cleaner's table: ten times the pool written through it, no SET refused, every key reads back
       expect(md).toMatch(/## The cleaner/);

@@ -59,6 +59,8 @@ export interface Result {
   p999ms: number;
   /** TCP: the server's CPU time per request, microseconds (all threads). */
   cpuUs?: number;
+  /** TCP: bytes the server sent to storage per request (/proc/PID/io write_bytes; 0 on tmpfs). */
+  diskBytes?: number;
 }
 
 export interface BenchReport {
@@ -200,6 +202,15 @@ function client(cmd: string, args: string[]): [string, string[]] {
   return PIN ? ["taskset", ["-c", "0", cmd, ...args]] : [cmd, args];
 }
 
+/** writeBytes -- bytes pid has caused to be sent to storage so far (/proc/PID/io; needs the same user or root) */
+function writeBytes(pid: number): number {
+  try {
+    return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
 /** cpuSeconds -- user + system time of every thread of pid so far (/proc/PID/stat, fields 14 and 15). */
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -250,7 +261,7 @@ async function startRedis(dir: string, aof: boolean): Promise<Running> {
   return { port, pid: child.pid!, stop: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-interface Measure { rps: number; p50: number; p99: number; p999: number; requests: number; cpuUs?: number }
+interface Measure { rps: number; p50: number; p99: number; p999: number; requests: number; cpuUs?: number; diskBytes?: number }
 
 /** redisBench -- redis-benchmark SET of 1 KiB values; throughput and its latency distribution. */
 function redisBench(port: number, conns: number, pipeline: number, n: number): Measure {
@@ -276,11 +287,12 @@ function wrkBench(port: number, conns: number, seconds: number): Measure {
   return { rps, p50: Number(l?.[1]) / 1000, p99: Number(l?.[2]) / 1000, p999: Number(l?.[3]) / 1000, requests };
 }
 
-/** withCpu -- run a client against the server pid; with the server's CPU time per request served. */
+/** withCpu -- run a client against the server pid; with the server's CPU time and storage writes per request served. */
 function withCpu(pid: number, run: () => Measure): Measure {
   const before = cpuSeconds(pid);
+  const wrote = writeBytes(pid);
   const m = run();
-  return { ...m, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / m.requests };
+  return { ...m, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / m.requests, diskBytes: (writeBytes(pid) - wrote) / m.requests };
 }
 
 interface TcpConfig {
@@ -366,7 +378,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
         table: table as "kv" | "http", config, client, size: Number(size), rounds: ms.map((x) => Math.round(x.rps)),
         requestsPerSec: Math.round(median(ms.map((x) => x.rps))),
         p50ms: median(ms.map((x) => x.p50)), p99ms: median(ms.map((x) => x.p99)), p999ms: median(ms.map((x) => x.p999)),
-        cpuUs: median(ms.map((x) => x.cpuUs ?? NaN)),
+        cpuUs: median(ms.map((x) => x.cpuUs ?? NaN)), diskBytes: median(ms.map((x) => x.diskBytes ?? NaN)),
       });
     }
   } finally {
@@ -416,9 +428,10 @@ export function markdown(r: BenchReport): string {
   const kv = r.results.filter((x) => x.table === "kv");
   if (kv.length) {
     L.push("", "## TCP loopback: kv-wal and Redis 7, `redis-benchmark -t set -d 1024`", "",
-      `Server CPU: user + system time of all its threads over the run (/proc/PID/stat) per request${PIN ? "; server pinned to core 1, client to core 0" : "; not pinned (one core)"}.`, "",
-      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | vs Redis, same persistence: throughput, CPU/req |",
-      "|---|---|---:|---:|---:|---:|---:|---:|");
+      `Server CPU: user + system time of all its threads over the run (/proc/PID/stat) per request${PIN ? "; server pinned to core 1, client to core 0" : "; not pinned (one core)"}. ` +
+      "Disk: bytes the server sent to storage per request (/proc/PID/io write_bytes), for the disk configurations.", "",
+      "| server | client | requests/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/req | disk B/req | vs Redis, same persistence: throughput, CPU/req |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     const peerOf = (x: Result) => {
       const want = x.config.includes("no persistence") ? "Redis, no persistence"
         : x.config.includes("pmem") ? "Redis, AOF fsync always (tmpfs)" : x.config.includes("disk") ? "Redis, AOF fsync always (disk)" : "";
@@ -427,7 +440,8 @@ export function markdown(r: BenchReport): string {
     for (const x of kv) {
       const peer = x.config.startsWith("kv-wal") ? peerOf(x) : undefined;
       const vs = peer ? `${(x.requestsPerSec / peer.requestsPerSec).toFixed(2)}x, ${ratio(x.cpuUs, peer.cpuUs)}` : "";
-      L.push(`| ${x.config} | ${x.client!.replace("redis-benchmark ", "")} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${us(x.cpuUs)} | ${vs} |`);
+      const disk = x.config.includes("disk") && Number.isFinite(x.diskBytes) ? fmt(Math.round(x.diskBytes!)) : "";
+      L.push(`| ${x.config} | ${x.client!.replace("redis-benchmark ", "")} | ${fmt(x.requestsPerSec)} | ${ms(x.p50ms)} | ${ms(x.p99ms)} | ${ms(x.p999ms)} | ${us(x.cpuUs)} | ${disk} | ${vs} |`);
     }
   }
   const http = r.results.filter((x) => x.table === "http");
