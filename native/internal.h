@@ -73,6 +73,7 @@ struct paste_conn {
 	bool     dead;                /* reset or closed: discard output */
 	bool     want_out;            /* EPOLLOUT armed */
 	bool     reported;            /* its close is on the list for on_close (TCP) */
+	bool     ended;               /* the server ended it while the peer still sent: close in stages (TCP) */
 	uint32_t held;                /* first buffer this connection's handler holds (hold_next links) */
 	struct paste_bytes out;       /* replies the socket did not take yet */
 };
@@ -351,6 +352,16 @@ struct paste_tcp_engine {
 	void (*detach)(struct paste_worker *w);
 };
 
+/* tcp_linger.c: connections half-closed, their input discarded until the peer closes or a deadline */
+struct paste_linger_fd { int fd; uint64_t until_ms; };
+struct paste_linger { struct paste_linger_fd *fds; uint32_t n, cap; };
+/* paste_linger_add -- half-close fd and keep it until the peer closes too (or a second passes); then close it */
+int  paste_linger_add(struct paste_linger *l, int fd);
+/* paste_linger_service -- discard what the lingering sockets received; close the ones that are done */
+void paste_linger_service(struct paste_linger *l);
+/* paste_linger_free -- close every lingering socket now */
+void paste_linger_free(struct paste_linger *l);
+
 struct paste_tcp {
 	int       lfd;
 	const struct paste_tcp_engine *eng;
@@ -363,6 +374,7 @@ struct paste_tcp {
 	uint32_t  nclosed, cap_closed;
 	bool      blocked;        /* the last poll stopped for want of slots or buffers */
 	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
+	struct paste_linger linger;   /* closed connections still draining (tcp_linger.c) */
 };
 
 /* paste_tcp_of -- the worker's TCP port, or NULL if it has another (or none) */

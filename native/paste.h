@@ -39,6 +39,7 @@
  *                port_uring.c     the TCP port's io_uring engine: ring, poll, accept, takeover
  *   uring_recv.c uring_send.c     its receiving and sending sides (state in uring.h)
  *   port_mem.c   port_tcp.c       the ports: requests in, replies out (TCP: epoll engine)
+ *   tcp_linger.c                   closing a connection in stages (RFC 9112 9.6)
  *   ------------------------------------------------------------------ port ops
  *   imports.c                      every paste_h_*: the handler ABI
  *   worker.c                       recover, workers, connections, replay, takeover

@@ -123,7 +123,12 @@ static uint32_t tcp_end_conn(struct paste_worker *w, uint32_t id)
 {
 	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].eof)
 		return 0;
-	shutdown(w->conns[id].fd, SHUT_RD);
+	/* No shutdown(SHUT_RD): Linux answers data that arrives on a socket shut
+	 * for reading and writing with a reset, the very thing the staged close
+	 * avoids. The engines stop reading (epoll: off the set; io_uring: the
+	 * receive cancelled, late data dropped at publish), and what arrives
+	 * meanwhile is drained and discarded when it closes. */
+	w->conns[id].ended = true;   /* the peer may still be sending: its close goes in stages */
 	conn_finish(w, id, false);
 	return 1;
 }
@@ -219,7 +224,7 @@ struct paste_conn *paste_tcp_conn_open(struct paste_worker *w, int fd)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));   /* acks are small and urgent */
 	c->fd = fd;
-	c->eof = c->dead = c->want_out = c->reported = false;
+	c->eof = c->dead = c->want_out = c->reported = c->ended = false;
 	c->held = 0;
 	c->out.len = 0;
 	tcp_of(w)->open++;
@@ -422,8 +427,10 @@ static int epoll_poll(struct paste_worker *w, int timeout_ms)
 
 static void epoll_closing(struct paste_worker *w, uint32_t id)
 {
-	(void)w;
-	(void)id;   /* close() takes the socket off the epoll set */
+	/* close() would take it off the epoll set, but a connection the server
+	 * ended stays open a while to drain (tcp_linger.c): off the set now */
+	if (w->conns[id].ended)
+		epoll_ctl(epfd(w), EPOLL_CTL_DEL, w->conns[id].fd, NULL);
 }
 
 static void epoll_stop_accepting(struct paste_worker *w)
@@ -460,6 +467,7 @@ int paste_tcp_poll(paste_worker *w, int timeout_ms)
 		return paste_set_error(PASTE_ERR_STATE, "poll: not listening");
 	if (t->nclosed)
 		timeout_ms = 0;   /* closes to report: do not sleep */
+	paste_linger_service(&t->linger);
 	return t->eng->poll(w, timeout_ms);
 }
 
@@ -506,8 +514,15 @@ int paste_tcp_close_conn(paste_worker *w, uint32_t id)
 	pthread_mutex_lock(&w->pool->lock);
 	paste_conn_drop_holds(w, id);
 	pthread_mutex_unlock(&w->pool->lock);
-	close(c->fd);
+	/* Ended by us with the peer still sending: half-close and drain first, or
+	 * the reset an immediate close sends may destroy the last reply (the
+	 * 400 that says why) before the client reads it (tcp_linger.c). */
+	if (c->ended && !c->dead)
+		paste_linger_add(&t->linger, c->fd);
+	else
+		close(c->fd);
 	c->fd = -1;
+	c->ended = false;
 	c->out.len = 0;
 	t->open--;
 	return 0;
@@ -575,6 +590,7 @@ static void tcp_detach(struct paste_worker *w)
 	}
 	if (t->lfd >= 0)
 		close(t->lfd);
+	paste_linger_free(&t->linger);
 	free(t->closed);
 	free(t->closing);
 	free(t);

@@ -5,6 +5,7 @@
 // choose, http-wal takes the stricter choice, and the row says so.
 // test/fuzz/http-wal.fuzz.test.ts compares the same parser with Node's.
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root, startServer, type Server } from "./helpers.js";
@@ -121,6 +122,37 @@ describe("http-wal follows RFC 9112's message framing", () => {
   afterAll(async () => {
     await s?.stop("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  // 9112 9.6: "If a server performs an immediate close of a TCP connection,
+  // there is a significant risk that the client will not be able to read the
+  // last HTTP response ... servers typically close a connection in stages."
+  it("9112 9.6: a client still sending after a refused request reads the 400, and the close is a FIN, not a reset", async () => {
+    const sock = connect(s.port, "127.0.0.1");
+    const got: Buffer[] = [];
+    let reset = "";
+    const ended = new Promise<void>((res) => {
+      sock.on("data", (d) => got.push(d));
+      sock.on("end", () => res());
+      sock.on("error", (e: NodeJS.ErrnoException) => ((reset = e.code ?? e.message), res()));
+    });
+    await new Promise<void>((res) => sock.once("connect", () => res()));
+    // A pipelining client that has not read yet: the refused request, then
+    // more requests while the 400 is on its way. The waits block this thread
+    // (no read happens in between), as a busy client's would: a reset that
+    // arrives meanwhile fails the next write, and the client never reads the
+    // 400 its kernel holds.
+    const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    sock.write("GET /healthz HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n");   // obs-fold: 400, then the server closes
+    for (let i = 0; i < 5 && !sock.destroyed; i++) {
+      pause(60);
+      sock.write(`GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n`);
+    }
+    sock.end();
+    await ended;
+    sock.destroy();
+    expect(reset, "the connection was reset").toBe("");
+    expect(Buffer.concat(got).toString("latin1")).toMatch(/^HTTP\/1\.1 400 /);
   });
 
   it.each(rules.map((r) => [`${r.rule}: ${r.quote.slice(0, 90)}`, r] as const))("%s", async (_, r) => {
