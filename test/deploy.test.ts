@@ -27,6 +27,15 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.stop("SIGKILL");
 });
 
+/** serving -- kv-wal on a fresh pool in /dev/shm with these run options, its admin API up; killed after the test. */
+async function serving(name: string, extra: string[] = []): Promise<{ pool: string; s: Server }> {
+  const pool = join(scratchDir("shm"), name);
+  const s = await startServer({ pool, handler: KV, extra });
+  running.push(s);
+  await until(() => /admin API on/.test(s.output()));
+  return { pool, s };
+}
+
 /** deploy -- `paste-host deploy` as a separate process, without blocking this one's clients. */
 async function deploy(file: string, pool: string): Promise<{ status: number; stdout: string; stderr: string }> {
   try {
@@ -128,10 +137,7 @@ async function status(pool: string) {
 
 describe("paste-host deploy", () => {
   it("swaps handlers under continuous writes: no acknowledged write lost, no connection dropped", async () => {
-    const pool = join(scratchDir("shm"), "load.pool");
-    const s = await startServer({ pool, handler: KV });
-    running.push(s);
-    await until(() => /admin API on/.test(s.output()));
+    const { pool, s } = await serving("load.pool");
 
     // writers: four connections, one SET in flight each, for as long as the test runs
     const acked = new Map<string, string>();
@@ -194,10 +200,7 @@ describe("paste-host deploy", () => {
   }, 120_000);
 
   it("refuses bad modules with their own message; the old handler keeps serving", async () => {
-    const pool = join(scratchDir("shm"), "bad.pool");
-    const s = await startServer({ pool, handler: KV });
-    running.push(s);
-    await until(() => /admin API on/.test(s.output()));
+    const { pool, s } = await serving("bad.pool");
     const c = new Resp(s.port);
     await c.ready();
     expect(await c.cmd("SET", "k", "v")).toBe("OK");
@@ -256,10 +259,7 @@ describe("paste-host deploy", () => {
   }, 120_000);
 
   it("a client that never finishes its request makes the deploy give up, not the client", async () => {
-    const pool = join(scratchDir("shm"), "busy.pool");
-    const s = await startServer({ pool, handler: KV, extra: ["--deploy-wait-ms", "400"] });
-    running.push(s);
-    await until(() => /admin API on/.test(s.output()));
+    const { pool, s } = await serving("busy.pool", ["--deploy-wait-ms", "400"]);
     const stuck = new Resp(s.port);
     await stuck.ready();
     const req = encode(["SET", "half", "sent"]);
@@ -275,10 +275,7 @@ describe("paste-host deploy", () => {
   }, 60_000);
 
   it("a loop, a trap and a memory bomb: other connections served, previous handler restored, nothing acknowledged lost", async () => {
-    const pool = join(scratchDir("shm"), "evil.pool");
-    const s = await startServer({ pool, handler: KV, extra: ["--batch-budget-ms", "300", "--memory-limit", "64M"] });
-    running.push(s);
-    await until(() => /admin API on/.test(s.output()));
+    const { pool, s } = await serving("evil.pool", ["--batch-budget-ms", "300", "--memory-limit", "64M"]);
     const acked = new Map<string, string>();
     const bystander = new Resp(s.port);
     await bystander.ready();
@@ -363,11 +360,9 @@ describe("paste-host deploy", () => {
     await c.ready();
     for (const [k, v] of acked) expect(await c.cmd("GET", k), k).toBe(v);
   }, 120_000);
+
   it("a write logged in a batch that was cut off (its handler stopped) is never applied, not even after a crash", async () => {
-    const pool = join(scratchDir("shm"), "cut.pool");
-    const s = await startServer({ pool, handler: KV, extra: ["--batch-budget-ms", "300"] });
-    running.push(s);
-    await until(() => /admin API on/.test(s.output()));
+    const { pool, s } = await serving("cut.pool", ["--batch-budget-ms", "300"]);
     const c = new Resp(s.port);
     await c.ready();
     expect(await c.cmd("SET", "kept", "1")).toBe("OK");
