@@ -27,10 +27,13 @@ export const PORT_ENGINES: PortEngine[] = ["auto", "uring", "epoll"];
  * running after 5 s, so the next occurrence shows where it waits. Not seen
  * either in 15 runs of it at 60 cases beside a loop of the deploy and kv-wal
  * fuzz files on io_uring, nor in a whole suite with it in the uring project.
- * A lead not checked yet: with DEFER_TASKRUN, receive work the terminated
- * thread left queued may run in a kernel worker after the takeover reaped the
- * old ring and before it closed it; a request taken off its socket that way
- * would vanish with the ring, and its client would wait for good.
+ * One lead ruled out (a C probe on this kernel, 6.18): that a terminated
+ * thread's DEFER_TASKRUN ring goes on taking data off its sockets after the
+ * thread is gone, so a request vanishes with the old ring. It does not: the
+ * thread's multishot receives end when it exits, silently (no completion),
+ * data sent before and after stays in the socket, and the ring the next
+ * thread opens receives all of it, whether the old ring is closed first or
+ * not.
  */
 export function defaultEngine(): PortEngine {
   const e = process.env.PASTE_PORT_ENGINE as PortEngine | undefined;
