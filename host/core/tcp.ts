@@ -27,7 +27,7 @@ export const PORT_ENGINES: PortEngine[] = ["auto", "uring", "epoll"];
  * running after 5 s, so the next occurrence shows where it waits. Not seen
  * either in 15 runs of it at 60 cases beside a loop of the deploy and kv-wal
  * fuzz files on io_uring, nor in a whole suite with it in the uring project.
- * One lead ruled out (a C probe on this kernel, 6.18): that a terminated
+ * One lead ruled out (native/probes/uring-exit.c, on this kernel, 6.18): that a terminated
  * thread's DEFER_TASKRUN ring goes on taking data off its sockets after the
  * thread is gone, so a request vanishes with the old ring. It does not: the
  * thread's multishot receives end when it exits, silently (no completion),
