@@ -356,7 +356,7 @@ struct paste_tcp_engine {
 struct paste_linger_fd { int fd; uint64_t until_ms; };
 struct paste_linger { struct paste_linger_fd *fds; uint32_t n, cap; };
 /* paste_linger_add -- half-close fd and keep it until the peer closes too (or a second passes); then close it */
-int  paste_linger_add(struct paste_linger *l, int fd);
+void paste_linger_add(struct paste_linger *l, int fd);
 /* paste_linger_service -- discard what the lingering sockets received; close the ones that are done */
 void paste_linger_service(struct paste_linger *l);
 /* paste_linger_free -- close every lingering socket now */

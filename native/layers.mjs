@@ -22,7 +22,7 @@ export const LAYERS = [
   ["sim.c", "format.c"],              // the persistence simulator (another set of persist ops); the file format, create
   ["pool.c"],                         // create, open, lock, map, persist, the window
   ["bufs.c"],                         // buffer states, free stack, references, holds
-  ["log.c"],                          // append, commit, trim, walk, the log half of recovery
+  ["log.c", "logwalk.c"],             // append, commit, trim, the reserve; the walker, the log half of recovery
   ["ring.c"],                         // netmap rings: reset, claim, publish, take back
   ["reply.c"],                        // the reply queue, released after the commit
   ["worker.c"],                       // the runtime: recover, workers, connections, replay, takeover

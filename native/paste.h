@@ -45,7 +45,7 @@
  *   worker.c                       recover, workers, connections, replay, takeover
  *   reply.c                        replies wait for the commit, then go to the port
  *   ring.c                         netmap rings: reset, claim, publish, take back
- *   log.c                          append, commit, trim, walk, recovery's log half
+ *   log.c     logwalk.c            append, commit, trim, the reserve; the walker, recovery's log half
  *   bufs.c                         buffer states, free stack, references, holds
  *   pool.c                         open, lock, map, persist modes, close, the window
  *   sim.c     format.c             the persistence simulator; geometry, superblock, create

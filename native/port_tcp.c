@@ -123,11 +123,9 @@ static uint32_t tcp_end_conn(struct paste_worker *w, uint32_t id)
 {
 	if (id >= w->nconns || w->conns[id].fd < 0 || w->conns[id].eof)
 		return 0;
-	/* No shutdown(SHUT_RD): Linux answers data that arrives on a socket shut
-	 * for reading and writing with a reset, the very thing the staged close
-	 * avoids. The engines stop reading (epoll: off the set; io_uring: the
-	 * receive cancelled, late data dropped at publish), and what arrives
-	 * meanwhile is drained and discarded when it closes. */
+	/* No shutdown(SHUT_RD): Linux resets a socket shut both ways that gets
+	 * data, which the staged close avoids. The engines stop reading; what
+	 * arrives meanwhile is drained when it closes (tcp_linger.c). */
 	w->conns[id].ended = true;   /* the peer may still be sending: its close goes in stages */
 	conn_finish(w, id, false);
 	return 1;
@@ -514,9 +512,8 @@ int paste_tcp_close_conn(paste_worker *w, uint32_t id)
 	pthread_mutex_lock(&w->pool->lock);
 	paste_conn_drop_holds(w, id);
 	pthread_mutex_unlock(&w->pool->lock);
-	/* Ended by us with the peer still sending: half-close and drain first, or
-	 * the reset an immediate close sends may destroy the last reply (the
-	 * 400 that says why) before the client reads it (tcp_linger.c). */
+	/* Ended by us, the peer maybe still sending: an immediate close could reset
+	 * the connection before the client reads the last reply (tcp_linger.c). */
 	if (c->ended && !c->dead)
 		paste_linger_add(&t->linger, c->fd);
 	else

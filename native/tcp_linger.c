@@ -50,25 +50,24 @@ static bool drained(int fd)
 	return false;
 }
 
-int paste_linger_add(struct paste_linger *l, int fd)
+void paste_linger_add(struct paste_linger *l, int fd)
 {
 	shutdown(fd, SHUT_WR);   /* what was sent goes out, then our FIN */
 	if (drained(fd)) {
 		close(fd);
-		return 0;
+		return;
 	}
 	if (l->n == l->cap) {
 		uint32_t cap = l->cap ? l->cap * 2 : 16;
 		struct paste_linger_fd *v = realloc(l->fds, cap * sizeof(*v));
 		if (!v) {
 			close(fd);   /* no room to wait: close now, as before */
-			return 0;
+			return;
 		}
 		l->fds = v;
 		l->cap = cap;
 	}
 	l->fds[l->n++] = (struct paste_linger_fd){ .fd = fd, .until_ms = mono_ms() + LINGER_MS };
-	return 0;
 }
 
 void paste_linger_service(struct paste_linger *l)
