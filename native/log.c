@@ -131,6 +131,12 @@ static void flush_batch(struct paste_pool *p)
 
 static int commit_steps(struct paste_pool *p);
 
+/* flush_tail -- queue the stored tail for the next drain: a commit's, or a trim's before the head moves */
+static void flush_tail(struct paste_pool *p)
+{
+	p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
+}
+
 /* paste_log_commit -- make every appended record durable, then store the tail that covers them */
 int paste_log_commit(struct paste_pool *p)
 {
@@ -155,7 +161,7 @@ static int commit_steps(struct paste_pool *p)
 	flush_batch(p);
 	/* The tail the previous commit stored rides with this batch: the one
 	 * drain below makes it durable along with these records. */
-	p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
+	flush_tail(p);
 	int rc = p->ops->drain(p);
 	if (rc)
 		return rc;
@@ -169,12 +175,6 @@ static int commit_steps(struct paste_pool *p)
 	if (p->sim)
 		paste_sim_note_commit(p, p->committed_seq);
 	return 0;
-}
-
-/* flush_tail -- queue the stored tail for the next drain (trim, before the head moves) */
-static void flush_tail(struct paste_pool *p)
-{
-	p->ops->flush(p, &p->log->tail, sizeof(p->log->tail));
 }
 
 /*

@@ -20,6 +20,22 @@ beforeAll(async () => {
 
 type Exports = Record<string, () => number>;
 
+/** poke -- overwrite bytes of a pool file in place, as damage (or a power failure) would */
+function poke(path: string, off: number, bytes: Buffer): void {
+  const fd = openSync(path, "r+");
+  writeSync(fd, bytes, 0, bytes.length, off);
+  closeSync(fd);
+}
+
+/** flip -- invert one byte of a pool file */
+function flip(path: string, off: number): void {
+  const fd = openSync(path, "r+");
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, off);
+  closeSync(fd);
+  poke(path, off, Buffer.from([b[0] ^ 0xff]));
+}
+
 describe("logging through a handler on the mem port", () => {
   for (const [where, mode] of [["shm", "pmem"], ["disk", "msync"]] as const) {
     it(`logs N records; after reopen they replay in order and dump byte-exact (${mode})`, () => {
@@ -98,11 +114,7 @@ describe("logging through a handler on the mem port", () => {
     const victim = [...walkLog(pool)].find((r) => r.seq === 17)!;
     const fileOff = pool.bufferFileOffset(victim.extents[0].buf) + 100;
     pool.close();
-    const fd = openSync(path, "r+");
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, fileOff);
-    writeSync(fd, Buffer.from([b[0] ^ 0xff]), 0, 1, fileOff);
-    closeSync(fd);
+    flip(path, fileOff);
 
     const v = runCli(["log", "verify", path]);
     expect(v.status).toBe(1);
@@ -128,9 +140,7 @@ describe("logging through a handler on the mem port", () => {
     const rec21 = [...walkLog(pool)].find((r) => r.seq === 21)!;
     const g = pool.info().geometry;
     pool.close();
-    const fd = openSync(path, "r+");
-    writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, g.logOffset + CONST.PASTE_LOG_HDR_SIZE + rec21.pos + 9);
-    closeSync(fd);
+    poke(path, g.logOffset + CONST.PASTE_LOG_HDR_SIZE + rec21.pos + 9, Buffer.from([0xde, 0xad]));
 
     expect(runCli(["log", "verify", path]).stderr).toMatch(/PASTE_ERR_LOG_CORRUPT: .*log torn at position \d+: record checksum mismatch/);
     rt = Runtime.open(path, { handler: logAll });
@@ -212,22 +222,10 @@ describe("the last batch past the persistent tail", () => {
       pool.close();
     }
   };
-  const poke = (path: string, off: number, bytes: Buffer) => {
-    const fd = openSync(path, "r+");
-    writeSync(fd, bytes, 0, bytes.length, off);
-    closeSync(fd);
-  };
   const setTail = (path: string, pos: number) => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(pos));
     poke(path, tailOffset(path), b);
-  };
-  const flip = (path: string, off: number) => {
-    const fd = openSync(path, "r+");
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, off);
-    writeSync(fd, Buffer.from([b[0] ^ 0xff]), 0, 1, off);
-    closeSync(fd);
   };
   const fiveBatches = (path: string) => {
     const rt = Runtime.open(path, { handler: logAll, create: { size: 16 << 20, slots: 64 } });
