@@ -25,7 +25,7 @@ export interface RecoveryReport {
   wasClean: boolean;
   liveBuffers: number;
   freeBuffers: number;
-  /** live records found whole past the persistent tail: the last batch, when the power failed before its tail reached the media */
+  /** live records found whole past the persistent tail: the last batch when the power failed before its tail reached the media, or a batch in flight (never acknowledged) when the host was killed */
   beyondTail: number;
   replayed: number;
 }
