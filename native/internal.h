@@ -301,6 +301,12 @@ static inline uint32_t paste_slot_conn(const struct netmap_slot *slot)
 }
 
 /* reply.c */
+/* A byte queue keeps at most this much memory once it is empty (paste_bytes_clear). */
+#define BYTES_KEEP     (1u << 20)
+/* The bytes a batch's replies may copy out of the handler's memory (reply.c). */
+#define REPLY_COPY_MAX (64u << 20)
+/* paste_bytes_clear -- empty a byte queue, giving back what a large reply made it grow to */
+void paste_bytes_clear(struct paste_bytes *q);
 /* paste_bytes_append -- append to a byte queue */
 int  paste_bytes_append(struct paste_bytes *q, const void *data, size_t len);
 /* paste_bytes_reserve -- room for more bytes at the end of a byte queue */

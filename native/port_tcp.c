@@ -8,14 +8,13 @@
  *
  * The one copy is the kernel's, from the socket into the pool buffer the
  * request will be logged in; user space copies nothing on the way in. Replies
- * leave at the batch's commit (reply.c) with writev straight
- * from the pool for replies by reference; only what a socket does not take at
- * once is copied into the connection's output queue.
+ * leave at the batch's commit (reply.c) with writev straight from the pool
+ * for replies by reference; only what a socket does not take at once is
+ * copied into the connection's output queue.
  *
  * The connection id a handler sees in slot.ptr is the socket's fd, as in
- * PASTE. An fd is closed only after the handler has been told (on_close) and
- * the batch is over, so an id is never reused while the handler may still
- * speak of it.
+ * PASTE. An fd is closed only once the handler was told (on_close) and the
+ * batch is over: an id is never reused while the handler may speak of it.
  *
  * Backpressure: when the ring or the pool has no room, reading stops until
  * the handler releases slots or trims; sockets keep their data in the kernel.
@@ -224,7 +223,7 @@ struct paste_conn *paste_tcp_conn_open(struct paste_worker *w, int fd)
 	c->fd = fd;
 	c->eof = c->dead = c->want_out = c->reported = c->ended = false;
 	c->held = 0;
-	c->out.len = 0;
+	paste_bytes_clear(&c->out);
 	tcp_of(w)->open++;
 	tcp_of(w)->accepted++;
 	return c;
@@ -338,7 +337,8 @@ static void flush_out(struct paste_worker *w, uint32_t id)
 			return;
 		}
 		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-		c->out.len -= (size_t)n;
+		if ((c->out.len -= (size_t)n) == 0)
+			paste_bytes_clear(&c->out);
 	}
 	if (c->want_out && !c->eof) {
 		epoll_ctl(epfd(w), EPOLL_CTL_MOD, c->fd, &(struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u32 = id });
@@ -520,7 +520,7 @@ int paste_tcp_close_conn(paste_worker *w, uint32_t id)
 		close(c->fd);
 	c->fd = -1;
 	c->ended = false;
-	c->out.len = 0;
+	paste_bytes_clear(&c->out);
 	t->open--;
 	return 0;
 }

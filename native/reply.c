@@ -29,6 +29,21 @@ int paste_bytes_reserve(struct paste_bytes *q, size_t more)
 	return 0;
 }
 
+/*
+ * paste_bytes_clear -- empty a byte queue; one that grew past BYTES_KEEP (a
+ * large reply once) gives its memory back, so that a batch or a connection
+ * that needed megabytes once does not hold them for the rest of the run.
+ */
+void paste_bytes_clear(struct paste_bytes *q)
+{
+	q->len = 0;
+	if (q->cap > BYTES_KEEP) {
+		free(q->data);
+		q->data = NULL;
+		q->cap = 0;
+	}
+}
+
 int paste_bytes_append(struct paste_bytes *q, const void *data, size_t len)
 {
 	int rc = paste_bytes_reserve(q, len);
@@ -54,6 +69,14 @@ struct pending {
 
 int paste_reply_queue(struct paste_worker *w, uint32_t conn, uint32_t buf, uint32_t off, const void *src, uint32_t len)
 {
+	/* Copied bytes are held twice or more before the socket takes them (here,
+	 * then in the port's queue): a batch copies at most REPLY_COPY_MAX, so a
+	 * handler's bad length (reply(conn, 0, 2^31)) is an error it sees, not
+	 * gigabytes the host allocates and copies while the watchdog waits. */
+	if (!buf && w->pending.len + len > REPLY_COPY_MAX)
+		return paste_set_error(PASTE_ERR_HANDLER,
+			"reply: %u bytes would take this batch's copied replies past %u MiB; send large answers by reference "
+			"from pool buffers (replyBuffer, replyPieces)", len, REPLY_COPY_MAX >> 20);
 	struct pending h = { .conn = conn, .len = len, .buf = buf, .off = off };
 	int rc = paste_bytes_reserve(&w->pending, sizeof(h) + (buf ? 0 : len));
 	if (rc)
@@ -70,7 +93,7 @@ int paste_reply_queue(struct paste_worker *w, uint32_t conn, uint32_t buf, uint3
 
 void paste_reply_drop(struct paste_worker *w)
 {
-	w->pending.len = 0;
+	paste_bytes_clear(&w->pending);
 	w->pending_replies = 0;
 }
 

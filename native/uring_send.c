@@ -36,7 +36,7 @@ void uring_drop_queue(struct paste_worker *w, struct uconn *uc)
 		if (s->q[i].buf)
 			unpin(w->pool, s->q[i].buf);
 	s->nq = s->head = s->inflight = 0;
-	s->stage.len = 0;
+	paste_bytes_clear(&s->stage);
 }
 
 void uring_want_send(struct paste_uring *u, uint32_t id)
@@ -106,7 +106,7 @@ void uring_on_send(struct paste_worker *w, struct io_uring_cqe *cqe, uint32_t id
 	s->inflight = 0;
 	if (s->head == s->nq) {
 		s->head = s->nq = 0;
-		s->stage.len = 0;
+		paste_bytes_clear(&s->stage);
 		if (c->eof && !c->dead)
 			paste_tcp_closed_push(w, id);   /* the last reply is out: report the close */
 		return;

@@ -2,7 +2,7 @@
 // layout against the C header, and containment of a handler that breaks the
 // ring, names bogus buffers, aborts or traps: each is reported with what and
 // where, and the host keeps serving.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HandlerError, HandlerInvalidError, HandlerTrapError, type PasteError } from "../host/core/errors.js";
@@ -161,16 +161,27 @@ describe("a misbehaving handler is contained", () => {
     expect(errors).toHaveLength(1);
     const e = errors[0] as PasteError;
     expect(e.code).toBe("PASTE_ERR_HANDLER_TRAP");
-    expect(e.message).toMatch(/aborted: the handler gave up on purpose at evil\.ts:12:\d+/);
-    expect(e.detail).toMatchObject({ message: "the handler gave up on purpose", file: "evil.ts", line: 12 });
+    expect(e.message).toMatch(/aborted: the handler gave up on purpose at evil\.ts:13:\d+/);
+    expect(e.detail).toMatchObject({ message: "the handler gave up on purpose", file: "evil.ts", line: 13 });
     expect(acks).toHaveLength(30);
   });
 
   it("a bare abort: paste-host build adds the file and line (host/core/abortsite.ts)", () => {
     const { errors, acks } = run(7);
-    expect(errors[0].message).toMatch(/aborted: no location given at evil\.ts:13:\d+/);
-    expect((errors[0] as PasteError).detail).toMatchObject({ message: "no location given", file: "evil.ts", line: 13 });
+    expect(errors[0].message).toMatch(/aborted: no location given at evil\.ts:14:\d+/);
+    expect((errors[0] as PasteError).detail).toMatchObject({ message: "no location given", file: "evil.ts", line: 14 });
     expect(acks).toHaveLength(30);
+  });
+
+  it("a copied reply of 1 GiB: refused with an error the handler sees, nothing allocated for it", () => {
+    const rss = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) * 1024;
+    const before = rss();
+    const { errors, acks } = run(8);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].message).toMatch(/reply: 1073741824 bytes would take this batch's copied replies past 64 MiB; send large answers by reference/);
+    expect(acks).toHaveLength(30);
+    // the host copied none of it: its peak memory grew by far less than the reply
+    expect(rss() - before).toBeLessThan(256 << 20);
   });
 
   it("unreachable and an out-of-bounds store: a trap report, and serving goes on", () => {
