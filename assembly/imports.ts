@@ -56,6 +56,17 @@ export declare function log_extents(ptr: usize, n: u32): f64;
 export declare function reply(conn: u32, ptr: usize, len: u32): i32;
 
 /**
+ * replies -- n copied replies at once, as reply would queue each: n (conn,
+ * len) u32 pairs at ptr (4-byte aligned), their bytes one after another at
+ * data. What the SDK's replies use (outbox.ts): one import call per handler
+ * call, not one per reply.
+ * out: 0, or Err.HANDLER (the first reply refused and those after it are not queued)
+ */
+// @ts-ignore: decorator
+@external("paste", "replies")
+export declare function replies(ptr: usize, n: u32, data: usize): i32;
+
+/**
  * reply_ref -- queue len bytes at off of pool buffer buf_idx for conn, sent
  * straight from the pool at the commit (a logged value served in place).
  * in:  buf_idx  a buffer the log references, the handler holds, or that arrived in this batch

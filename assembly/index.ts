@@ -13,6 +13,7 @@
 
 import * as host from "./imports";
 import { Err, LogExtent, Slot } from "./layout";
+import { flushReplies, queueReply } from "./outbox";
 
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
@@ -21,6 +22,7 @@ export { Cleaner, LiveRecord, packBelow, pressure, useReserve } from "./clean";
 export { BytesMap, hashBytes } from "./bytesmap";
 export { Pressure, PressureFlags } from "./layout";
 export { handlerConfig, handlerConfigString } from "./config";
+export { flushReplies } from "./outbox";
 
 /** lastError -- the host's message for the last failed import call. */
 export function lastError(): string {
@@ -118,18 +120,24 @@ export function committed(): u64 {
 
 // ------------------------------------------------------------- replies
 
-/** reply -- send len bytes at ptr to conn, after this batch is durable. */
+/**
+ * reply -- send a copy of len bytes at ptr to conn, after this batch is
+ * durable. Gathered with the call's other replies and handed to the host in
+ * one import call when the handler call ends (outbox.ts).
+ */
 export function reply(conn: u32, ptr: usize, len: u32): void {
-  if (host.reply(conn, ptr, len) < 0) abort(lastError());
+  queueReply(conn, ptr, len);
 }
 
 /** closeConnection -- close conn after the replies queued so far are sent; on_close follows. */
 export function closeConnection(conn: u32): void {
+  flushReplies();
   host.close(conn);
 }
 
 /** replyBuffer -- send len bytes at off of pool buffer buf_idx to conn, from the pool, no copy. */
 export function replyBuffer(conn: u32, buf_idx: u32, off: u32, len: u32): void {
+  flushReplies();   // after the copied replies made before it
   if (host.reply_ref(conn, buf_idx, off, len) < 0) abort(lastError());
 }
 
@@ -220,7 +228,7 @@ export class ReplyBuilder {
 
   /** flush -- queue what was built so far for conn, keep building (before a replyBuffer). */
   flush(conn: u32): ReplyBuilder {
-    if (this.len) reply(conn, this.buf, this.len);
+    if (this.len) queueReply(conn, this.buf, this.len);
     this.len = 0;
     return this;
   }
@@ -232,7 +240,7 @@ export class ReplyBuilder {
 
   /** send -- queue what was built for conn, and start over. */
   send(conn: u32): void {
-    reply(conn, this.buf, this.len);
+    queueReply(conn, this.buf, this.len);
     this.len = 0;
   }
 }

@@ -3,10 +3,16 @@
 // TCP has no message boundaries: a request may arrive split over several
 // buffers, and one buffer may carry several requests. A Stream is the
 // per-connection cursor: push() each slot that arrives for the connection
-// (its buffer is held, so it survives the slot's release), parse with the
+// (its buffer stays the stream's past the slot's release), parse with the
 // helpers below, then log() a request's range as one record (its extents are
 // the pieces, by reference) and consume() it. Fully consumed buffers are
 // given back. Nothing is copied.
+//
+// A pushed buffer is held (so that it survives its slot's release) only if
+// the stream still needs it when the handler call ends: the host calls
+// paste_end (abi.ts), which holds what is left (holdPending). A request that
+// arrives whole and is consumed in the same call costs no hold and no unhold
+// import call; one that waits for its rest is held exactly as before.
 //
 // A Stream can also read a replayed Record (fromRecord): the same parser
 // serves both the live path and recovery.
@@ -28,6 +34,30 @@ const packOut = heap.alloc(8 + <usize>MAX_PACK_OUT * offsetof<LogExtent>());   /
 let viewCap: u32 = 256;
 let viewBuf: usize = heap.alloc(viewCap);
 
+// What a stream knows of a piece's buffer (Stream.own).
+const NOT_OURS: u8 = 0;   // a replayed record's: never held
+const IN_SLOT: u8 = 1;    // pushed in this handler call, still in its RX slot: not held yet
+const HELD: u8 = 2;       // held: given back with unhold when consumed
+
+/** Streams with pieces pushed in this handler call (IN_SLOT), for holdPending. */
+const pushed = new Array<Stream>();
+
+/**
+ * holdPending -- at the end of a handler call (paste_end): hold every buffer
+ * a stream still needs that is still in its RX slot, before the host takes
+ * the slots back. keep false (the call trapped): the host closes the
+ * connections of the batch's unreleased requests; their streams are reset.
+ */
+export function holdPending(keep: bool): void {
+  for (let i = 0; i < pushed.length; i++) {
+    const s = unchecked(pushed[i]);
+    if (keep) s.holdInSlot();
+    else s.reset();
+    s.listed = false;
+  }
+  pushed.length = 0;
+}
+
 export class Stream {
   /** Bytes available from the cursor on. */
   length: u32 = 0;
@@ -35,7 +65,13 @@ export class Stream {
   private addr: StaticArray<u32>;   // Wasm address of each piece's first unconsumed byte
   private lens: StaticArray<u32>;   // its bytes
   private bufs: StaticArray<u32>;   // its buffer index
-  private held: StaticArray<bool>;  // whether this stream holds the buffer
+  private own: StaticArray<u8>;     // NOT_OURS, IN_SLOT or HELD
+  // The first piece again, where byteAt reads it without touching the arrays:
+  // nearly every byte a parser looks at lies there.
+  private a0: usize = 0;
+  private l0: u32 = 0;
+  /** On the pushed list (holdPending). */
+  listed: bool = false;
   private ext: usize;               // scratch for log_extents
   private triples: StaticArray<u32>; // scratch for pieces()
 
@@ -43,7 +79,7 @@ export class Stream {
     this.addr = new StaticArray<u32>(capacity);
     this.lens = new StaticArray<u32>(capacity);
     this.bufs = new StaticArray<u32>(capacity);
-    this.held = new StaticArray<bool>(capacity);
+    this.own = new StaticArray<u8>(capacity);
     this.ext = heap.alloc(<usize>capacity * offsetof<LogExtent>());
     this.triples = new StaticArray<u32>(capacity * 3);
   }
@@ -53,17 +89,30 @@ export class Stream {
     return this.n == this.capacity;
   }
 
-  /** push -- append a slot's payload; its buffer is held until consumed. */
+  /** push -- append a slot's payload; its buffer stays the stream's until consumed (held at the call's end if need be). */
   push(slot: Slot): void {
     if (this.n == this.capacity) abort("Stream: more pieces than its capacity");
     if (slot.len == 0) return;
-    if (host.hold(slot.buf_idx, this.conn) < 0) fail("Stream.push");
     const i = this.n++;
     unchecked((this.addr[i] = <u32>slot.data()));
     unchecked((this.lens[i] = slot.len));
     unchecked((this.bufs[i] = slot.buf_idx));
-    unchecked((this.held[i] = true));
+    unchecked((this.own[i] = IN_SLOT));
     this.length += slot.len;
+    if (i == 0) this.first();
+    if (!this.listed) {
+      this.listed = true;
+      pushed.push(this);
+    }
+  }
+
+  /** holdInSlot -- hold the buffers pushed in this call that the stream still needs (holdPending). */
+  holdInSlot(): void {
+    for (let i = 0; i < this.n; i++) {
+      if (unchecked(this.own[i]) != IN_SLOT) continue;
+      if (host.hold(unchecked(this.bufs[i]), this.conn) < 0) fail("Stream.push");
+      unchecked((this.own[i] = HELD));
+    }
   }
 
   /** fromRecord -- a read-only stream over a replayed record's bytes (nothing held). */
@@ -77,16 +126,23 @@ export class Stream {
       unchecked((into.addr[i] = x.addr));
       unchecked((into.lens[i] = x.len));
       unchecked((into.bufs[i] = (x.addr - base) / size));
-      unchecked((into.held[i] = false));
+      unchecked((into.own[i] = NOT_OURS));
       into.length += x.len;
     }
+    into.first();
     return into;
   }
 
-  /** byteAt -- byte i from the cursor. Inlined, with the common case first: a request in the first piece. */
+  /** byteAt -- byte i from the cursor. Inlined, with the common case first: a byte of the first piece. */
   @inline byteAt(i: u32): u8 {
-    if (this.n > 0 && i < unchecked(this.lens[0])) return load<u8>(<usize>unchecked(this.addr[0]) + i);
+    if (i < this.l0) return load<u8>(this.a0 + i);
     return this.byteAtFar(i);
+  }
+
+  /** first -- the first piece changed: keep a0/l0 (byteAt's fast path) in step. */
+  private first(): void {
+    this.a0 = this.n ? <usize>unchecked(this.addr[0]) : 0;
+    this.l0 = this.n ? unchecked(this.lens[0]) : 0;
   }
 
   /** byteAtFar -- byteAt past the first piece (or none). */
@@ -346,7 +402,7 @@ export class Stream {
     let drop = 0;
     while (drop < this.n && n >= unchecked(this.lens[drop])) {
       n -= unchecked(this.lens[drop]);
-      if (unchecked(this.held[drop])) host.unhold(unchecked(this.bufs[drop]), this.conn);
+      if (unchecked(this.own[drop]) == HELD) host.unhold(unchecked(this.bufs[drop]), this.conn);
       drop++;
     }
     if (drop) {
@@ -354,7 +410,7 @@ export class Stream {
         unchecked((this.addr[i - drop] = this.addr[i]));
         unchecked((this.lens[i - drop] = this.lens[i]));
         unchecked((this.bufs[i - drop] = this.bufs[i]));
-        unchecked((this.held[i - drop] = this.held[i]));
+        unchecked((this.own[i - drop] = this.own[i]));
       }
       this.n -= drop;
     }
@@ -362,13 +418,15 @@ export class Stream {
       unchecked((this.addr[0] += n));
       unchecked((this.lens[0] -= n));
     }
+    this.first();
   }
 
   /** reset -- give every held buffer back and empty the stream. */
   reset(): void {
-    for (let i = 0; i < this.n; i++) if (unchecked(this.held[i])) host.unhold(unchecked(this.bufs[i]), this.conn);
+    for (let i = 0; i < this.n; i++) if (unchecked(this.own[i]) == HELD) host.unhold(unchecked(this.bufs[i]), this.conn);
     this.n = 0;
     this.length = 0;
+    this.first();
   }
 }
 

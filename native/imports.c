@@ -279,6 +279,39 @@ int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
 	return paste_reply_queue(w, conn, 0, 0, src, len);
 }
 
+/*
+ * paste_h_replies -- n copied replies in one call: n (conn, len) pairs at
+ * Wasm address ptr, their bytes one after another at data. The SDK gathers a
+ * handler call's replies and hands them over here when the call ends (or
+ * before a reply by reference or a close, which must come after them): one
+ * crossing of the Wasm boundary per call instead of one per reply. Each is
+ * queued as paste_h_reply would queue it; at the first one refused the rest
+ * are not queued, and the error names which.
+ */
+int paste_h_replies(uint32_t ptr, uint32_t n, uint32_t data)
+{
+	struct paste_worker *w = entered;
+	if (!w)
+		return not_entered("replies");
+	const uint32_t *pairs = (const uint32_t *)wasm_range(w, ptr, (uint64_t)n * 8);
+	if (!pairs || (ptr & 3))
+		return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+			"replies: %u (conn, len) pairs at %u are outside the handler's memory (or not 4-byte aligned)", n, ptr));
+	uint64_t at = data;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t conn = pairs[2 * i], len = pairs[2 * i + 1];
+		const uint8_t *src = at + len <= UINT32_MAX ? wasm_range(w, (uint32_t)at, len) : NULL;
+		if (!src)
+			return (int)import_error(w, paste_set_error(PASTE_ERR_HANDLER,
+				"replies: reply %u of %u, [%llu, +%u), is outside the handler's memory", i, n, (unsigned long long)at, len));
+		int rc = paste_reply_queue(w, conn, 0, 0, src, len);
+		if (rc)
+			return (int)import_error(w, rc);
+		at += len;
+	}
+	return 0;
+}
+
 int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)
 {
 	struct paste_worker *w = entered;

@@ -760,6 +760,8 @@ double paste_h_log_copy_extents(uint32_t ptr, uint32_t n);
 double paste_h_log_extents(uint32_t ptr, uint32_t n);
 /* paste_h_reply -- queue len bytes at Wasm address ptr for conn; sent after the batch commits */
 int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len);
+/* paste_h_replies -- n copied replies at once: (conn, len) pairs at ptr, their bytes in turn at data */
+int paste_h_replies(uint32_t ptr, uint32_t n, uint32_t data);
 /* paste_h_reply_ref -- queue len bytes at off of a pool buffer for conn, sent from the pool without a copy */
 int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len);
 /* paste_h_hold -- keep a received buffer for conn past its slot's release (a request still arriving) */

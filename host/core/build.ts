@@ -16,7 +16,8 @@
 // would refuse.
 //
 // The handler's module is compiled through a generated entry that re-exports
-// it and adds paste_abi_version() from the SDK, which the host checks.
+// it and adds the SDK's ABI exports: paste_abi_version(), which the host
+// checks, and paste_end(), which it calls after each call into the handler.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -78,7 +79,7 @@ export async function buildHandler(entry: string, out: string, o: BuildOptions =
   const srcDir = dirname(src);
   const entryName = ".paste-entry.ts";
   const entryFile = join(srcDir, entryName);
-  const entryText = `export * from "${importPath(srcDir, src)}";\nexport { paste_abi_version } from "paste-host/assembly/abi";\n`;
+  const entryText = `export * from "${importPath(srcDir, src)}";\nexport { paste_abi_version, paste_end } from "paste-host/assembly/abi";\n`;
   const readFile = (name: string, baseDir: string): string | null => {
     const file = resolve(baseDir, name);
     if (file === entryFile) return entryText;

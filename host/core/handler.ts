@@ -25,6 +25,8 @@ export interface HandlerExports {
   on_init?(): void;
   on_close?(conn: number): void;
   on_clean?(): void;
+  /** The SDK's end of a call (assembly/abi.ts): hold what streams still need, hand over the gathered replies. */
+  paste_end?(ok: number): void;
   [name: string]: unknown;
 }
 
@@ -223,6 +225,7 @@ export class Handler {
         log_copy_extents: n.hLogCopyExtents,
         log_extents: n.hLogExtents,
         reply: n.hReply,
+        replies: n.hReplies,
         reply_ref: n.hReplyRef,
         hold: n.hHold,
         unhold: n.hUnhold,
@@ -253,9 +256,16 @@ export class Handler {
   call<K extends "on_rx" | "on_replay" | "on_init" | "on_close" | "on_clean">(fn: K, arg?: number): void {
     const f = this.exports[fn] as ((a?: number) => void) | undefined;
     if (!f) return;
+    const end = this.exports.paste_end;   // modules built before it have none: they reply and hold as they go
     try {
       f(arg);
+      end?.(1);
     } catch (e) {
+      try {
+        end?.(0);   // the replies made before the trap still go, as they did when each was its own import call
+      } catch {
+        // the handler's memory is past saving: the trap that brought us here is what counts
+      }
       throw describeTrap(this.name, e);
     }
   }

@@ -87,6 +87,7 @@ function handlerImports(lib: Lib) {
     hLogCopyExtents: lib.func("double paste_h_log_copy_extents(uint32_t ptr, uint32_t n)"),
     hLogExtents: lib.func("double paste_h_log_extents(uint32_t ptr, uint32_t n)"),
     hReply: lib.func("int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)"),
+    hReplies: lib.func("int paste_h_replies(uint32_t ptr, uint32_t n, uint32_t data)"),
     hReplyRef: lib.func("int paste_h_reply_ref(uint32_t conn, uint32_t buf_idx, uint32_t off, uint32_t len)"),
     hHold: lib.func("int paste_h_hold(uint32_t buf_idx, uint32_t conn)"),
     hUnhold: lib.func("int paste_h_unhold(uint32_t buf_idx, uint32_t conn)"),

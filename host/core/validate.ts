@@ -24,7 +24,7 @@ export const MAX_HANDLER_BYTES = 16 << 20;
 /** Imports a handler may have: everything else is refused before instantiation. */
 export const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   env: ["memory", "abort", "seed"],
-  paste: ["log", "log_copy", "log_copy_extents", "log_extents", "reply", "reply_ref", "hold", "unhold", "close", "trim", "committed",
+  paste: ["log", "log_copy", "log_copy_extents", "log_extents", "reply", "replies", "reply_ref", "hold", "unhold", "close", "trim", "committed",
     "error", "trace", "pressure", "log_pack", "use_reserve", "config"],
 };
 
