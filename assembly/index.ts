@@ -189,7 +189,8 @@ export class ReplyBuilder {
   ascii(s: string): ReplyBuilder {
     const n = <u32>s.length;
     const at = this.room(n);
-    for (let i: u32 = 0; i < n; i++) store<u8>(at + i, <u8>s.charCodeAt(i));
+    const from = changetype<usize>(s);   // UTF-16 code units: the low byte of each
+    for (let i: u32 = 0; i < n; i++) store<u8>(at + i, <u8>load<u16>(from + (<usize>i << 1)));
     return this;
   }
 

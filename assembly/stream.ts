@@ -72,6 +72,7 @@ export class Stream {
   private l0: u32 = 0;
   /** On the pushed list (holdPending). */
   listed: bool = false;
+  private lastK: u32 = 0;           // triples the last extents() wrote (loggedPieces)
   private ext: usize;               // scratch for log_extents
   private triples: StaticArray<u32>; // scratch for pieces()
 
@@ -137,6 +138,19 @@ export class Stream {
   @inline byteAt(i: u32): u8 {
     if (i < this.l0) return load<u8>(this.a0 + i);
     return this.byteAtFar(i);
+  }
+
+  /**
+   * frontAddress, frontLength -- where the first piece lies, and its bytes
+   * (0 and 0 when the stream is empty): a parser's fast path reads
+   * load<u8>(frontAddress + i) for i < frontLength, byteAt(i) beyond.
+   */
+  get frontAddress(): usize {
+    return this.a0;
+  }
+
+  get frontLength(): u32 {
+    return this.l0;
   }
 
   /** first -- the first piece changed: keep a0/l0 (byteAt's fast path) in step. */
@@ -383,6 +397,19 @@ export class Stream {
     return packedTriples(packOut, MAX_PACK_OUT, reuse);
   }
 
+  /**
+   * loggedPieces -- after a log or tryLog by reference: the record's
+   * (buf_idx, offset, length) triples (where the bytes lie), into `reuse`
+   * when it has the right length, else a new array. Saves walking the
+   * pieces a second time for an index of what was logged.
+   */
+  loggedPieces(reuse: StaticArray<u32> | null = null): StaticArray<u32> {
+    const k = <i32>this.lastK * 3;
+    const out = reuse && reuse.length == k ? reuse : new StaticArray<u32>(k);
+    memory.copy(changetype<usize>(out), changetype<usize>(this.triples), <usize>k << 2);
+    return out;
+  }
+
   private logRaw(off: u32, len: u32, copy: bool): f64 {
     const k = this.extents(off, len);
     return copy ? host.log_copy_extents(this.ext, k) : host.log_extents(this.ext, k);
@@ -391,6 +418,7 @@ export class Stream {
   /** extents -- [off, off+len) as LogExtents in this.ext; how many. */
   private extents(off: u32, len: u32): u32 {
     const k = this.pieces(off, len, this.triples);
+    this.lastK = <u32>k;
     toExtents(this.triples, k, this.ext);
     return <u32>k;
   }
@@ -436,12 +464,22 @@ export class Stream {
  */
 export class Streams {
   private map: Map<u32, Stream> = new Map<u32, Stream>();
+  // The stream of() found last: a connection's bytes come as a run of slots
+  // (one receive fills several buffers), so most lookups are the last one.
+  private last: Stream | null = null;
 
   /** of -- the connection's stream. */
   of(conn: u32): Stream {
-    if (this.map.has(conn)) return this.map.get(conn);
-    const s = new Stream(conn);
-    this.map.set(conn, s);
+    const last = this.last;
+    if (last && last.conn == conn) return last;
+    let s: Stream;
+    if (this.map.has(conn)) {
+      s = this.map.get(conn);
+    } else {
+      s = new Stream(conn);
+      this.map.set(conn, s);
+    }
+    this.last = s;
     return s;
   }
 
@@ -450,6 +488,8 @@ export class Streams {
     if (!this.map.has(conn)) return;
     this.map.get(conn).reset();
     this.map.delete(conn);
+    const last = this.last;
+    if (last && last.conn == conn) this.last = null;
   }
 
   get size(): i32 {

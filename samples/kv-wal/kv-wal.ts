@@ -163,27 +163,59 @@ function setArg(i: i32, off: u32, len: u32): void {
   unchecked((argLen[i] = len));
 }
 
+// The parser reads the stream it parses through byte(): the first piece
+// straight from memory (nearly every byte of a command's framing lies there;
+// only a value runs on into the next buffer), the rest through the stream.
+// The stream is a global, not an argument, so the helpers below hold no
+// reference the collector must see: AssemblyScript gives such a function no
+// shadow-stack frame (a store, a bounds check and a memory.fill per call).
+// execute() reads the command parse() just framed, from the same stream.
+let src: Stream = replayStream;
+let srcAt: usize = 0;
+let srcLen: u32 = 0;
+
+/** byte -- byte i of the stream being parsed. */
+// @ts-ignore: decorator
+@inline function byte(i: u32): u8 {
+  return i < srcLen ? load<u8>(srcAt + i) : farByte(i);
+}
+
+/** farByte -- byte i past the first piece (a function of its own: the frame stays off the fast path). */
+function farByte(i: u32): u8 {
+  return src.byteAt(i);
+}
+
 /** lineEnd -- the first byte c at or after from, as strchr finds it: -1 if a NUL or the end comes first. */
-function lineEnd(s: Stream, from: u32, c: u8): i32 {
-  const at = s.indexOfEither(c, 0, from);
-  return at < 0 || s.byteAt(<u32>at) == 0 ? -1 : at;
+function lineEnd(from: u32, c: u8): i32 {
+  let i = from;
+  for (; i < srcLen; i++) {
+    const b = load<u8>(srcAt + i);
+    if (b == c) return <i32>i;
+    if (b == 0) return -1;
+  }
+  return farLineEnd(i, c);
+}
+
+function farLineEnd(from: u32, c: u8): i32 {
+  const at = src.indexOfEither(c, 0, from);
+  return at < 0 || src.byteAt(<u32>at) == 0 ? -1 : at;
 }
 
 /** toNumber -- Redis's string2ll: [off, off+len) as a decimal i64 into `number`; no '+', no leading zeros, no "-0". */
-function toNumber(s: Stream, off: u32, len: u32): bool {
+function toNumber(off: u32, len: u32): bool {
   if (len == 0 || len >= 21) return false;
-  if (len == 1 && s.byteAt(off) == 48) {
+  if (len == 1 && byte(off) == 48) {
     number = 0;
     return true;
   }
   let i: u32 = 0;
-  const neg = s.byteAt(off) == 45;
+  const neg = byte(off) == 45;
   if (neg && ++i == len) return false;
-  const first = s.byteAt(off + i);
+  const first = byte(off + i);
   if (first < 49 || first > 57) return false;
   let v: u64 = 0;
   for (; i < len; i++) {
-    const c = s.byteAt(off + i);
+    const c = byte(off + i);
     if (c < 48 || c > 57) return false;
     if (v > (u64.MAX_VALUE - 9) / 10) return false;   // the next digit could overflow
     v = v * 10 + <u64>(c - 48);
@@ -196,25 +228,29 @@ function toNumber(s: Stream, off: u32, len: u32): bool {
 /** parse -- one command at the stream's cursor: bytes it takes, 0 if incomplete, -1 on a protocol error. */
 function parse(s: Stream): i32 {
   argc = 0;
-  if (s.length == 0) return 0;
-  if (s.byteAt(0) != 42 /* '*' */) return parseInline(s);
-  const r = lineEnd(s, 0, 13);
-  if (r < 0) return s.length > INLINE_MAX ? error("Protocol error: too big mbulk count string") : 0;
-  if (<u32>r + 2 > s.length) return 0;              // the '\n' is not here yet
-  if (!toNumber(s, 1, <u32>r - 1) || number > MAX_MULTIBULK) return error("Protocol error: invalid multibulk length");
+  src = s;
+  srcAt = s.frontAddress;
+  srcLen = s.frontLength;
+  const length = s.length;
+  if (length == 0) return 0;
+  if (byte(0) != 42 /* '*' */) return parseInline(length);
+  const r = lineEnd(0, 13);
+  if (r < 0) return length > INLINE_MAX ? error("Protocol error: too big mbulk count string") : 0;
+  if (<u32>r + 2 > length) return 0;              // the '\n' is not here yet
+  if (!toNumber(1, <u32>r - 1) || number > MAX_MULTIBULK) return error("Protocol error: invalid multibulk length");
   const n = number;
   let pos = <u32>r + 2;
   if (n <= 0) return <i32>pos;                      // "*0", "*-1": nothing to run
   for (let i: i64 = 0; i < n; i++) {
-    if (pos >= s.length) return 0;
-    const e = lineEnd(s, pos, 13);
-    if (e < 0) return s.length - pos > INLINE_MAX ? error("Protocol error: too big bulk count string") : 0;
-    if (<u32>e + 2 > s.length) return 0;
-    const lead = s.byteAt(pos);
+    if (pos >= length) return 0;
+    const e = lineEnd(pos, 13);
+    if (e < 0) return length - pos > INLINE_MAX ? error("Protocol error: too big bulk count string") : 0;
+    if (<u32>e + 2 > length) return 0;
+    const lead = byte(pos);
     if (lead != 36 /* '$' */) return error("Protocol error: expected '$', got '" + String.fromCharCode(lead) + "'");
-    if (!toNumber(s, pos + 1, <u32>e - pos - 1) || number < 0 || number > maxBulk) return error("Protocol error: invalid bulk length");
+    if (!toNumber(pos + 1, <u32>e - pos - 1) || number < 0 || number > maxBulk) return error("Protocol error: invalid bulk length");
     const start = <u32>e + 2;
-    if (<u64>start + <u64>number + 2 > <u64>s.length) return 0;
+    if (<u64>start + <u64>number + 2 > <u64>length) return 0;
     setArg(<i32>i, start, <u32>number);
     pos = start + <u32>number + 2;                  // Redis skips the two bytes after a bulk unseen
   }
@@ -235,17 +271,17 @@ function isSpace(c: u8): bool {
  * is logged as it arrived. Clients send arrays of bulk strings; quoting is
  * for people at a terminal, and redis-cli sends arrays too.
  */
-function parseInline(s: Stream): i32 {
-  const nl = lineEnd(s, 0, 10);
-  if (nl < 0) return s.length > INLINE_MAX ? error("Protocol error: too big inline request") : 0;
-  const end: u32 = nl > 0 && s.byteAt(<u32>nl - 1) == 13 ? <u32>nl - 1 : <u32>nl;
+function parseInline(length: u32): i32 {
+  const nl = lineEnd(0, 10);
+  if (nl < 0) return length > INLINE_MAX ? error("Protocol error: too big inline request") : 0;
+  const end: u32 = nl > 0 && byte(<u32>nl - 1) == 13 ? <u32>nl - 1 : <u32>nl;
   let i: u32 = 0;
   for (;;) {
-    while (i < end && isSpace(s.byteAt(i))) i++;
+    while (i < end && isSpace(byte(i))) i++;
     if (i == end) break;
     const start = i;
     for (; i < end; i++) {
-      const c = s.byteAt(i);
+      const c = byte(i);
       if (c == 32 || c == 9 || c == 10 || c == 13) break;
       if (c == 34 || c == 39) return error("Protocol error: quoted inline arguments are not supported (send an array of bulk strings)");
     }
@@ -290,15 +326,15 @@ const C_QUIT = commandCode("QUIT");
 const C_SELECT = commandCode("SELECT");
 const C_SET = commandCode("SET");
 
-/** command -- the code of argument 0 (the command's name), as commandCode; 0 (no command's) if it cannot be one. */
-function command(s: Stream): u64 {
+/** command -- the code of argument 0 of the command parse() just framed, as commandCode; 0 (no command's) if it cannot be one. */
+function command(): u64 {
   if (argc == 0) return 0;
   const len = unchecked(argLen[0]);
   if (len > 8) return 0;
   const off = unchecked(argOff[0]);
   let v: u64 = <u64>len << 56;
   for (let i: u32 = 0; i < len; i++) {
-    const c = s.byteAt(off + i);
+    const c = byte(off + i);
     if (c >= 0x80) return 0;
     v |= <u64>upper(c) << (<u64>i * 7);
   }
@@ -331,29 +367,30 @@ function piecesOf(s: Stream, off: u32, len: u32, reuse: StaticArray<u32> | null 
 /**
  * apply -- the effect of a logged command on the index (live path and replay
  * alike). packed: the record was logged packed (tryLogPacked): its copy's
- * pieces are the stream's packedPieces().
+ * pieces are the stream's packedPieces(). logged: it was just logged by
+ * reference from s (tryLog): its pieces are s.loggedPieces().
  */
-function apply(s: Stream, seq: u64, cmdLen: u32, packed: bool = false): i32 {
-  const cmd = command(s);
+function apply(s: Stream, seq: u64, cmdLen: u32, packed: bool = false, logged: bool = false): i32 {
+  const cmd = command();
   if (cmd == C_SET) {
     const old = lookup(s, 1);
     if (old) {
       // The key's entry becomes the new value's, in place: an overwrite
       // allocates nothing. The old record is dead; the cleaner tells its
       // place in the queue by the seq it was queued with.
-      old.rec = packed ? s.packedPieces(old.rec) : piecesOf(s, 0, cmdLen, old.rec);
+      old.rec = packed ? s.packedPieces(old.rec) : logged ? s.loggedPieces(old.rec) : piecesOf(s, 0, cmdLen, old.rec);
       old.seq = seq;
       old.len = cmdLen;
-      old.voff = argOff[2];
-      old.vlen = argLen[2];
+      old.voff = unchecked(argOff[2]);
+      old.vlen = unchecked(argLen[2]);
       old.packed = packed;
       cleaner.died();
       cleaner.add(old);
       return 1;
     }
-    const e = new Entry(seq, packed ? s.packedPieces() : piecesOf(s, 0, cmdLen), cmdLen, argOff[2], argLen[2], epoch);
+    const e = new Entry(seq, packed ? s.packedPieces() : logged ? s.loggedPieces() : piecesOf(s, 0, cmdLen), cmdLen, unchecked(argOff[2]), unchecked(argLen[2]), epoch);
     e.packed = packed;
-    index.set(key(s, 1), argLen[1], e);
+    index.set(key(s, 1), unchecked(argLen[1]), e);
     cleaner.add(e);
     return 1;
   }
@@ -393,7 +430,7 @@ function bulkPieces(conn: u32, pieces: StaticArray<u32>, len: u32): void {
 
 function execute(conn: u32, s: Stream, cmdLen: u32): void {
   if (argc == 0) return;
-  const cmd = command(s);
+  const cmd = command();
   if (cmd == C_SET) {
     if (argc < 3) return arity(conn, "set");
     if (argc > 3) return err(conn, "ERR syntax error (this server supports SET key value, no options)");
@@ -403,7 +440,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     const pack = buffersShort && cmdLen <= packBelow();
     const seq = pack ? s.tryLogPacked(0, cmdLen) : s.tryLog(0, cmdLen);
     if (seq < 0) return full(conn, <i32>seq);        // the pool is full: say so, serve on
-    apply(s, <u64>seq, cmdLen, pack);   // durable before the +OK leaves
+    apply(s, <u64>seq, cmdLen, pack, !pack);   // durable before the +OK leaves
     replies.begin().ascii("+OK\r\n").send(conn);
   } else if (cmd == C_GET) {
     if (argc != 2) return arity(conn, "get");
@@ -448,7 +485,7 @@ function execute(conn: u32, s: Stream, cmdLen: u32): void {
     replies.begin().ascii("*0\r\n").send(conn);       // enough for redis-cli and redis-benchmark
   } else if (cmd == C_SELECT) {
     if (argc != 2) return arity(conn, "select");
-    if (!toNumber(s, argOff[1], argLen[1]) || number < i32.MIN_VALUE || number > i32.MAX_VALUE) return err(conn, "ERR value is not an integer or out of range");
+    if (!toNumber(unchecked(argOff[1]), unchecked(argLen[1])) || number < i32.MIN_VALUE || number > i32.MAX_VALUE) return err(conn, "ERR value is not an integer or out of range");
     if (number == 0) replies.begin().ascii("+OK\r\n").send(conn);
     else err(conn, "ERR DB index is out of range (this server has db 0 only)");
   } else if (cmd == C_QUIT) {
