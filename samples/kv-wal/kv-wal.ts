@@ -225,6 +225,32 @@ function toNumber(off: u32, len: u32): bool {
   return true;
 }
 
+/**
+ * digitsTo -- the common case of a count line, "*3\r" or "$1024\r" from the
+ * digits at `from`: 1 to 18 digits with no leading zero, then a '\r', all in
+ * the first piece. The '\r''s position, with `number` set to the value; -1
+ * for anything else, which the general path (lineEnd, toNumber) then frames
+ * exactly as Redis does. Both agree wherever this one answers: such a line
+ * holds no NUL and no earlier '\r', and string2ll takes its digits.
+ */
+function digitsTo(from: u32): i32 {
+  const end = min<u32>(srcLen, from + 19);
+  if (from >= end) return -1;
+  let c = load<u8>(srcAt + from);
+  if (c < 49 || c > 57) return -1;
+  let v: i64 = <i64>(c - 48);
+  for (let i = from + 1; i < end; i++) {
+    c = load<u8>(srcAt + i);
+    if (c == 13) {
+      number = v;
+      return <i32>i;
+    }
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + <i64>(c - 48);
+  }
+  return -1;
+}
+
 /** parse -- one command at the stream's cursor: bytes it takes, 0 if incomplete, -1 on a protocol error. */
 function parse(s: Stream): i32 {
   argc = 0;
@@ -234,21 +260,33 @@ function parse(s: Stream): i32 {
   const length = s.length;
   if (length == 0) return 0;
   if (byte(0) != 42 /* '*' */) return parseInline(length);
-  const r = lineEnd(0, 13);
-  if (r < 0) return length > INLINE_MAX ? error("Protocol error: too big mbulk count string") : 0;
-  if (<u32>r + 2 > length) return 0;              // the '\n' is not here yet
-  if (!toNumber(1, <u32>r - 1) || number > MAX_MULTIBULK) return error("Protocol error: invalid multibulk length");
+  let r = digitsTo(1);
+  if (r < 0) {
+    r = lineEnd(0, 13);
+    if (r < 0) return length > INLINE_MAX ? error("Protocol error: too big mbulk count string") : 0;
+    if (<u32>r + 2 > length) return 0;            // the '\n' is not here yet
+    if (!toNumber(1, <u32>r - 1)) return error("Protocol error: invalid multibulk length");
+  } else if (<u32>r + 2 > length) {
+    return 0;
+  }
+  if (number > MAX_MULTIBULK) return error("Protocol error: invalid multibulk length");
   const n = number;
   let pos = <u32>r + 2;
   if (n <= 0) return <i32>pos;                      // "*0", "*-1": nothing to run
   for (let i: i64 = 0; i < n; i++) {
     if (pos >= length) return 0;
-    const e = lineEnd(pos, 13);
-    if (e < 0) return length - pos > INLINE_MAX ? error("Protocol error: too big bulk count string") : 0;
-    if (<u32>e + 2 > length) return 0;
-    const lead = byte(pos);
-    if (lead != 36 /* '$' */) return error("Protocol error: expected '$', got '" + String.fromCharCode(lead) + "'");
-    if (!toNumber(pos + 1, <u32>e - pos - 1) || number < 0 || number > maxBulk) return error("Protocol error: invalid bulk length");
+    let e = byte(pos) == 36 /* '$' */ ? digitsTo(pos + 1) : -1;
+    if (e < 0) {
+      e = lineEnd(pos, 13);
+      if (e < 0) return length - pos > INLINE_MAX ? error("Protocol error: too big bulk count string") : 0;
+      if (<u32>e + 2 > length) return 0;
+      const lead = byte(pos);
+      if (lead != 36 /* '$' */) return error("Protocol error: expected '$', got '" + String.fromCharCode(lead) + "'");
+      if (!toNumber(pos + 1, <u32>e - pos - 1)) return error("Protocol error: invalid bulk length");
+    } else if (<u32>e + 2 > length) {
+      return 0;
+    }
+    if (number < 0 || number > maxBulk) return error("Protocol error: invalid bulk length");
     const start = <u32>e + 2;
     if (<u64>start + <u64>number + 2 > <u64>length) return 0;
     setArg(<i32>i, start, <u32>number);
