@@ -26,7 +26,7 @@ describe("paste-host bench --quick", () => {
     expect(md).toMatch(/The Wasm boundary/);
     if (!report.skipped.length) {
       expect(md).toMatch(/kv-wal, pmem \(tmpfs\) \| -c 50 \|/);
-      expect(md).toMatch(/kv-wal, pmem \(tmpfs\), io_uring engine \| -c 50 -P 16 \|/);
+      expect(md).toMatch(/kv-wal, pmem \(tmpfs\), epoll engine \| -c 50 -P 16 \|/);
       // every TCP row has the server's CPU per request, measured from /proc/PID/stat
       expect(md).toMatch(/server CPU µs\/req/);
       for (const x of report.results.filter((y: { table: string }) => y.table !== "mem")) expect(x.cpuUs, x.config).toBeGreaterThan(0);

@@ -330,7 +330,7 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
     if (have("redis-benchmark")) {
       cfgs.push({ table: "kv", config: "kv-wal, no persistence", start: () => startPaste(kv, pool(shm), "none") });
       cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs)", start: () => startPaste(kv, pool(shm), "pmem") });
-      cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs), io_uring engine", start: () => startPaste(kv, pool(shm), "pmem", ["--port-engine", "uring"]) });
+      cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs), epoll engine", start: () => startPaste(kv, pool(shm), "pmem", ["--port-engine", "epoll"]) });
       cfgs.push({ table: "kv", config: "kv-wal, msync (disk)", start: () => startPaste(kv, pool(disk), "msync") });
       if (have("redis-server")) {
         cfgs.push({ table: "kv", config: "Redis, no persistence", start: () => startRedis(redisDir(shm), false) });
