@@ -342,9 +342,9 @@ export class Stream {
       const take = min(l - off, len);
       const a = <u32>(unchecked(this.addr[p]) + off - <u32>base);
       if (k * 3 + 2 >= out.length) abort("Stream.pieces: out is too small");
-      out[k * 3] = a / size;
-      out[k * 3 + 1] = a % size;
-      out[k * 3 + 2] = take;
+      unchecked((out[k * 3] = a / size));   // in bounds: checked just above
+      unchecked((out[k * 3 + 1] = a % size));
+      unchecked((out[k * 3 + 2] = take));
       k++;
       len -= take;
       off = 0;
@@ -403,6 +403,16 @@ export class Stream {
    * when it has the right length, else a new array. Saves walking the
    * pieces a second time for an index of what was logged.
    */
+  /** loggedCount -- the pieces of the record the last log or tryLog by reference logged (loggedPieces has 3 u32 each). */
+  get loggedCount(): i32 {
+    return <i32>this.lastK;
+  }
+
+  /** packedCount -- after a tryLogPacked that succeeded: the pieces its copy lies in (packedPieces has 3 u32 each). */
+  get packedCount(): i32 {
+    return <i32>min<u32>(load<u32>(packOut), MAX_PACK_OUT);
+  }
+
   loggedPieces(reuse: StaticArray<u32> | null = null): StaticArray<u32> {
     const k = <i32>this.lastK * 3;
     const out = reuse && reuse.length == k ? reuse : new StaticArray<u32>(k);

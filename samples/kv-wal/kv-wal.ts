@@ -37,9 +37,11 @@ const MAX_MULTIBULK: i64 = 2147483647;             // INT_MAX: more is "invalid 
  * Where a key's value lives: the SET record (its pieces, to move it and to
  * answer GET from the pool) and the value's place inside it. The cleaner
  * moves it while the index still points at it. Three heap objects a key
- * (this, the pieces, the key's bytes in the index): at a million keys every
- * object counts, for memory and for the collector. An overwrite allocates
- * none: the key's entry takes the new record's seq and pieces in place.
+ * (this, the pieces, the key's bytes in the index; a fourth, the spare
+ * pieces, once its record has lain in one buffer and in two): at a million
+ * keys every object counts, for memory and for the collector. An overwrite
+ * allocates none: the key's entry takes the new record's seq and pieces in
+ * place (reuse).
  *
  * Liveness costs no lookup: an overwrite leaves the old record's place in the
  * cleaner's queue stale (queued with a seq the entry no longer has), a DEL
@@ -48,6 +50,8 @@ const MAX_MULTIBULK: i64 = 2147483647;             // INT_MAX: more is "invalid 
  */
 class Entry extends LiveRecord {
   dead: bool = false;
+  /** The pieces array of the other length, from an earlier write (see reuse). */
+  spare: StaticArray<u32> | null = null;
   constructor(seq: u64, rec: StaticArray<u32>, len: u32, public voff: u32, public vlen: u32, private epoch: u32) {
     super(seq, rec, len);
   }
@@ -392,10 +396,26 @@ function lookup(s: Stream, i: i32): Entry | null {
   return index.get(key(s, i), unchecked(argLen[i]));
 }
 
-/** piecesOf -- where [off, off+len) of the stream lies, as triples: into `reuse` when it has the right length. */
-function piecesOf(s: Stream, off: u32, len: u32, reuse: StaticArray<u32> | null = null): StaticArray<u32> {
+/**
+ * reuse -- an array of n u32 for e's new pieces: its current one or its
+ * spare when either has that length, else null (the caller allocates; the
+ * current one becomes the spare). A 1 KiB SET lies in one buffer or across
+ * two, as the bytes before it fell: a key written again and again takes the
+ * two arrays in turn and allocates nothing after its first two writes.
+ */
+function reuse(e: Entry, n: i32): StaticArray<u32> | null {
+  const cur = e.rec;
+  if (cur.length == n) return cur;
+  const spare = e.spare;
+  e.spare = cur;
+  return spare && spare.length == n ? spare : null;
+}
+
+/** piecesOf -- where [off, off+len) of the stream lies, as triples: into e's arrays when one has the right length (reuse). */
+function piecesOf(s: Stream, off: u32, len: u32, e: Entry | null = null): StaticArray<u32> {
   const k = s.pieces(off, len, scratch);
-  const out = reuse && reuse.length == k * 3 ? reuse : new StaticArray<u32>(k * 3);
+  const r = e ? reuse(e, k * 3) : null;
+  const out = r ? r : new StaticArray<u32>(k * 3);
   memory.copy(changetype<usize>(out), changetype<usize>(scratch), <usize>k * 12);
   return out;
 }
@@ -416,7 +436,8 @@ function apply(s: Stream, seq: u64, cmdLen: u32, packed: bool = false, logged: b
       // The key's entry becomes the new value's, in place: an overwrite
       // allocates nothing. The old record is dead; the cleaner tells its
       // place in the queue by the seq it was queued with.
-      old.rec = packed ? s.packedPieces(old.rec) : logged ? s.loggedPieces(old.rec) : piecesOf(s, 0, cmdLen, old.rec);
+      old.rec = packed ? s.packedPieces(reuse(old, s.packedCount * 3))
+        : logged ? s.loggedPieces(reuse(old, s.loggedCount * 3)) : piecesOf(s, 0, cmdLen, old);
       old.seq = seq;
       old.len = cmdLen;
       old.voff = unchecked(argOff[2]);
