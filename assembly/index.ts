@@ -14,6 +14,7 @@
 import * as host from "./imports";
 import { Err, LogExtent, Slot } from "./layout";
 import { flushReplies, queueReply } from "./outbox";
+import { lastError } from "./errors";
 
 export { Ring, Slot, Record, Extent, LogExtent, NetmapIf, SlotFlags, Err, bufferAddress, WINDOW_BASE, ABI_VERSION, RING_SLOTS_OFFSET } from "./layout";
 export * from "./parse";
@@ -24,15 +25,7 @@ export { Pressure, PressureFlags } from "./layout";
 export { handlerConfig, handlerConfigString } from "./config";
 export { flushReplies } from "./outbox";
 
-/** lastError -- the host's message for the last failed import call. */
-export function lastError(): string {
-  const cap: u32 = 512;
-  const buf = heap.alloc(cap);
-  const n = host.error(buf, cap);
-  const s = String.UTF8.decodeUnsafe(buf, <usize>min<u32>(<u32>n, cap));
-  heap.free(buf);
-  return s;
-}
+export { lastError } from "./errors";
 
 function check(r: f64): u64 {
   if (r < 0) abort(lastError());

@@ -17,6 +17,7 @@
 // must call flushReplies() first to keep that order.
 
 import * as host from "./imports";
+import { failWith } from "./errors";
 
 const PAIRS: u32 = 1024;              // replies gathered at most before a flush
 const BYTES: u32 = 64 * 1024;         // their bytes at most; a larger reply goes on its own
@@ -25,20 +26,12 @@ const bytes = heap.alloc(BYTES);
 let count: u32 = 0;
 let used: u32 = 0;
 
-function failed(what: string): void {
-  const cap: u32 = 512;
-  const buf = heap.alloc(cap);
-  const n = host.error(buf, cap);
-  const msg = String.UTF8.decodeUnsafe(buf, <usize>min<u32>(<u32>n, cap));
-  heap.free(buf);
-  abort(what + ": " + msg);
-}
 
 /** queueReply -- len bytes at ptr for conn, after this call's earlier replies. */
 export function queueReply(conn: u32, ptr: usize, len: u32): void {
   if (len > BYTES) {
     flushReplies();
-    if (host.reply(conn, ptr, len) < 0) failed("reply");
+    if (host.reply(conn, ptr, len) < 0) failWith("reply");
     return;
   }
   if (count == PAIRS || used + len > BYTES) flushReplies();
@@ -62,7 +55,7 @@ export function flushReplies(): void {
   const n = count;
   count = 0;
   used = 0;
-  if (host.replies(pairs, n, bytes) < 0) failed("reply");
+  if (host.replies(pairs, n, bytes) < 0) failWith("reply");
 }
 
 /** pendingReplies -- replies gathered and not yet handed over (for tests). */

@@ -19,15 +19,8 @@
 
 import * as host from "./imports";
 import { LogExtent, Record, Slot, bufferAddress, packedTriples, toExtents } from "./layout";
+import { failWith as fail } from "./errors";
 
-function fail(what: string): void {
-  const cap: u32 = 512;
-  const buf = heap.alloc(cap);
-  const n = host.error(buf, cap);
-  const msg = String.UTF8.decodeUnsafe(buf, <usize>min<u32>(<u32>n, cap));
-  heap.free(buf);
-  abort(what + ": " + msg);
-}
 
 const MAX_PACK_OUT: u32 = 64;
 const packOut = heap.alloc(8 + <usize>MAX_PACK_OUT * offsetof<LogExtent>());   // log_pack's answer: count, pad, extents
