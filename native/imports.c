@@ -286,7 +286,7 @@ int paste_h_reply(uint32_t conn, uint32_t ptr, uint32_t len)
  * before a reply by reference or a close, which must come after them): one
  * crossing of the Wasm boundary per call instead of one per reply. Each is
  * queued as paste_h_reply would queue it; at the first one refused the rest
- * are not queued, and the error names which.
+ * are not queued (a range error names which).
  */
 int paste_h_replies(uint32_t ptr, uint32_t n, uint32_t data)
 {
