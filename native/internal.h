@@ -130,6 +130,7 @@ struct paste_pool {
 	/* runtime, after paste_pool_recover() */
 	pthread_mutex_t lock;         /* log append, commit, trim: workers share one log */
 	bool      recovered;
+	bool      populate;  /* a port serves: map each window's pages when it is mapped (paste_pool_populate) */
 	/* bufs.c */
 	uint32_t *refs;               /* live records referencing each buffer */
 	uint16_t *holds;              /* handler holds on each buffer (a request still being received) */
@@ -231,6 +232,8 @@ uint32_t paste_ring_bufs(uint32_t nrings, uint32_t slots);
 uint64_t paste_now_ns(void);
 
 /* pool.c */
+/* paste_pool_populate -- a port starts serving: map the pool's pages now, not on the request path (pool.c) */
+void paste_pool_populate(struct paste_pool *p);
 /* paste_persist_word -- make one 8-byte word of the native mapping durable */
 int  paste_persist_word(struct paste_pool *p, const uint64_t *w);
 

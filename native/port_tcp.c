@@ -204,10 +204,9 @@ int paste_tcp_attach(struct paste_worker *w, int lfd, const struct paste_tcp_eng
 	struct paste_tcp *t = calloc(1, sizeof(*t));
 	if (!t)
 		return paste_set_error(PASTE_ERR_IO, "listen: out of memory");
-	t->lfd = lfd;
-	t->eng = eng;
-	t->eng_data = data;
+	*t = (struct paste_tcp){ .lfd = lfd, .eng = eng, .eng_data = data };
 	paste_port_attach(w, &tcp_ops, t);
+	paste_pool_populate(w->pool);
 	return 0;
 }
 
