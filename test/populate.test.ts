@@ -34,6 +34,11 @@ describe("the pool's pages at the start of serving", () => {
         const after = mappedBytes(path);
         if (populated) expect(after).toBeGreaterThanOrEqual(2 * window);
         else expect(after).toBeLessThan(window / 2);
+        // a deploy maps the next handler's window while serving: it is mapped whole at once too
+        rt.replaceHandler(rt.prepareHandler(readFileSync(kvWal), "kv-wal again", new Uint8Array(0)));
+        const deployed = mappedBytes(path);
+        if (populated) expect(deployed).toBeGreaterThanOrEqual(2 * window);
+        else expect(deployed).toBeLessThan(window / 2);
       } finally {
         rt.close();
       }
