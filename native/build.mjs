@@ -1,7 +1,8 @@
 // build.mjs -- `npm install` runs this (native/postinstall.mjs): build native/build/libpaste.so with the
 // system C compiler, or say plainly what is missing.
 import { spawnSync } from "node:child_process";
-import { dirname } from "node:path";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,6 +36,15 @@ if (uring.status !== 0) {
     "paste-host: liburing not found: building without the io_uring engine (the epoll engine serves).\n" +
       "  On Debian/Ubuntu: apt-get install -y liburing-dev   then run: npm run build",
   );
+}
+// Objects built before the Makefile recorded header dependencies (-MMD) have
+// no .d beside them, so make could not tell that a header changed under them:
+// build those again rather than link objects that disagree on a struct.
+const out = join(here, "build");
+if (existsSync(out)) {
+  for (const f of readdirSync(out).filter((n) => n.endsWith(".o"))) {
+    if (!existsSync(join(out, f.replace(/\.o$/, ".d")))) rmSync(join(out, f));
+  }
 }
 const r = spawnSync("make", ["-C", here, `CC=${cc}`], { stdio: "inherit" });
 if (r.status !== 0) {

@@ -371,6 +371,26 @@ void paste_linger_service(struct paste_linger *l);
 /* paste_linger_free -- close every lingering socket now */
 void paste_linger_free(struct paste_linger *l);
 
+/*
+ * busypoll.c: adaptive busy polling, for both engines. A poll that found work
+ * within budget_us of starting to wait arms the next one to spin that long (on
+ * a check that needs no system call where the engine has one) before it sleeps.
+ */
+struct paste_busy {
+	uint32_t budget_us;       /* 0: never spin (--busy-poll 0) */
+	bool     armed;           /* the last poll found work within the budget */
+	uint64_t wait0;           /* when the poll under way began to wait (spin or sleep); 0: not yet */
+	uint64_t spins, misses;   /* polls that spun; of them, the ones whose budget ran out (they slept) */
+};
+/* paste_busy_begin -- a poll starts */
+void paste_busy_begin(struct paste_busy *b);
+/* paste_busy_waiting -- the poll has done its own work (sent what it owed) and is about to sleep */
+void paste_busy_waiting(struct paste_busy *b);
+/* paste_busy_end -- the poll is over, having filled this many slots: arms or disarms the next spin */
+void paste_busy_end(struct paste_busy *b, int filled);
+/* paste_busy_spin -- if armed: call ready(arg) until it says true or the budget runs out; true if it did */
+bool paste_busy_spin(struct paste_busy *b, bool (*ready)(void *arg), void *arg);
+
 struct paste_tcp {
 	int       lfd;
 	const struct paste_tcp_engine *eng;
@@ -384,11 +404,12 @@ struct paste_tcp {
 	bool      blocked;        /* the last poll stopped for want of slots or buffers */
 	bool      quiesce;        /* a deploy waits: read only connections with a request half received */
 	struct paste_linger linger;   /* closed connections still draining (tcp_linger.c) */
+	struct paste_busy busy;       /* busy polling before a poll sleeps (busypoll.c) */
 };
 
 /* paste_tcp_of -- the worker's TCP port, or NULL if it has another (or none) */
 struct paste_tcp *paste_tcp_of(struct paste_worker *w);
-/* paste_tcp_bind -- a listening socket on host:port; its fd, or the error */
+/* paste_tcp_bind (tcp_bind.c) -- a listening socket on host:port; its fd, or the error */
 int  paste_tcp_bind(const char *host, uint32_t port, int backlog);
 /* paste_tcp_attach -- make the TCP port with engine eng (its state data) on listener lfd w's port */
 int  paste_tcp_attach(struct paste_worker *w, int lfd, const struct paste_tcp_engine *eng, void *data);

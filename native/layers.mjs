@@ -27,7 +27,7 @@ export const LAYERS = [
   ["reply.c"],                        // the reply queue, released after the commit
   ["worker.c"],                       // the runtime: recover, workers, connections, replay, takeover
   ["imports.c"],                      // every paste_h_*: the handler ABI
-  ["tcp_linger.c"],                   // closing a TCP connection in stages, for both engines
+  ["tcp_linger.c", "tcp_bind.c", "busypoll.c"],   // for both TCP engines: staged closes, the listener, busy polling
   ["port_mem.c", "port_tcp.c"],       // the ports: the mem port; the TCP port with its epoll engine
   ["uring_recv.c", "uring_send.c"],   // the io_uring engine's receiving and sending sides
   ["port_uring.c"],                   // the TCP port's io_uring engine, plugged in through struct paste_tcp_engine

@@ -60,6 +60,7 @@ static const struct {
 	OFS(paste_pressure, free_bufs) OFS(paste_pressure, nbufs) OFS(paste_pressure, reserve_bufs)
 	OFS(paste_pressure, flags) OFS(paste_pressure, log_used) OFS(paste_pressure, log_capacity)
 	OFS(paste_pressure, log_reserve) OFS(paste_pressure, live_bufs) OFS(paste_pressure, ring_bufs)
+	CONST(PASTE_BUSY_POLL_US) CONST(PASTE_BUSY_POLL_MAX_US)
 	CONST(PASTE_PRESSURE_BUFS) CONST(PASTE_PRESSURE_LOG) CONST(PASTE_PRESSURE_FULL) CONST(PASTE_ENTER_CLEAN) CONST(PASTE_ENTER_RESERVE)
 	CONST(PASTE_SIM_TAG_CLEAN) CONST(PASTE_SIM_TAG_TRIM) CONST(PASTE_SIM_TAG_PACK) CONST(PASTE_SIM_TAG_RELOG)
 

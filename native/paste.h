@@ -737,6 +737,16 @@ int paste_tcp_blocked(paste_worker *w);
 int paste_tcp_take_closed(paste_worker *w, uint32_t *out, uint32_t cap);
 /* paste_tcp_close_conn -- after on_close: release the connection's holds and close its socket */
 int paste_tcp_close_conn(paste_worker *w, uint32_t id);
+/*
+ * paste_tcp_busy_poll -- set how long a poll spins before it sleeps, in
+ * microseconds (0: never; budget_us < 0 leaves it), and read the spins begun
+ * and the spins that found work (either pointer may be NULL). The spin is
+ * adaptive: a poll spins only if the previous one found work within the
+ * budget (busypoll.c). Returns the budget now. Default PASTE_BUSY_POLL_US.
+ */
+#define PASTE_BUSY_POLL_US     50u
+#define PASTE_BUSY_POLL_MAX_US 100000u
+int paste_tcp_busy_poll(paste_worker *w, int64_t budget_us, uint64_t *spins, uint64_t *hits);
 /* paste_tcp_stats -- connections open now and accepted in all */
 int paste_tcp_stats(paste_worker *w, uint64_t *open, uint64_t *accepted);
 /* paste_tcp_quiesce -- 1: read only connections with a request half received (a deploy waits for none); returns those left */

@@ -149,62 +149,12 @@ static int tcp_deliver(struct paste_worker *w, uint32_t id, const struct iovec *
 	return tcp_of(w)->eng->deliver(w, id, iov, n);
 }
 
-/* paste_raise_nofile -- lift the soft open-files limit to the hard one: a server holds thousands of sockets */
-int64_t paste_raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return paste_set_errno(errno, "getrlimit");
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return (int64_t)rl.rlim_cur;
-}
-
-int paste_tcp_bind(const char *host, uint32_t port, int backlog)
-{
-	paste_raise_nofile();
-	if (port > 65535)
-		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: port %u is out of range", port);
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai;
-	char ports[8];
-	snprintf(ports, sizeof(ports), "%u", port);
-	int gai = getaddrinfo(host, ports, &hints, &ai);
-	if (gai)
-		return paste_set_error(PASTE_ERR_INVALID_ARG, "listen: cannot resolve %s: %s", host, gai_strerror(gai));
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		return paste_set_errno(errno, "listen: socket");
-	}
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		int e = errno;
-		freeaddrinfo(ai);
-		close(fd);
-		if (e == EADDRINUSE)
-			return paste_set_error(PASTE_ERR_ADDR_IN_USE, "%s:%u is already in use by another process", host, port);
-		return paste_set_errno(e, "listen: bind %s:%u", host, port);
-	}
-	freeaddrinfo(ai);
-	if (listen(fd, backlog > 0 ? backlog : 4096) != 0) {
-		int e = errno;
-		close(fd);
-		return paste_set_errno(e, "listen on %s:%u", host, port);
-	}
-	return fd;
-}
-
 int paste_tcp_attach(struct paste_worker *w, int lfd, const struct paste_tcp_engine *eng, void *data)
 {
 	struct paste_tcp *t = calloc(1, sizeof(*t));
 	if (!t)
 		return paste_set_error(PASTE_ERR_IO, "listen: out of memory");
-	*t = (struct paste_tcp){ .lfd = lfd, .eng = eng, .eng_data = data };
+	*t = (struct paste_tcp){ .lfd = lfd, .eng = eng, .eng_data = data, .busy = { .budget_us = PASTE_BUSY_POLL_US } };
 	paste_port_attach(w, &tcp_ops, t);
 	paste_pool_populate(w->pool);
 	return 0;
@@ -387,13 +337,31 @@ static int epoll_deliver(struct paste_worker *w, uint32_t id, const struct iovec
 	return 0;
 }
 
-/* epoll_poll -- wait, accept, send what is owed, readv into RX slots */
+/* An epoll set without a system call to peek at: the spin asks epoll_wait
+ * without waiting, and a hit's events are the poll's. */
+struct epoll_peek { int ep, n; struct epoll_event *ev; };
+
+static bool epoll_ready(void *arg)
+{
+	struct epoll_peek *k = arg;
+	k->n = epoll_wait(k->ep, k->ev, MAX_EVENTS, 0);
+	return k->n != 0;   /* events, or an error for the poll to report */
+}
+
+/* epoll_poll -- wait (spinning first if armed: busypoll.c), accept, send what is owed, readv into RX slots */
 static int epoll_poll(struct paste_worker *w, int timeout_ms)
 {
 	struct paste_tcp *t = tcp_of(w);
 	struct paste_pool *p = w->pool;
 	struct epoll_event ev[MAX_EVENTS];
-	int n = epoll_wait(epfd(w), ev, MAX_EVENTS, timeout_ms);
+	struct epoll_peek k = { .ep = epfd(w), .ev = ev };
+	int n;
+	if (timeout_ms != 0 && paste_busy_spin(&t->busy, epoll_ready, &k)) {
+		n = k.n;
+	} else {
+		paste_busy_waiting(&t->busy);   /* replies left at the commit: the poll's wait starts here */
+		n = epoll_wait(epfd(w), ev, MAX_EVENTS, timeout_ms);
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : paste_set_errno(errno, "epoll_wait");
 	uint32_t filled = 0;
@@ -465,7 +433,29 @@ int paste_tcp_poll(paste_worker *w, int timeout_ms)
 	if (t->nclosed)
 		timeout_ms = 0;   /* closes to report: do not sleep */
 	paste_linger_service(&t->linger);
-	return t->eng->poll(w, timeout_ms);
+	paste_busy_begin(&t->busy);
+	int filled = t->eng->poll(w, timeout_ms);
+	paste_busy_end(&t->busy, filled);
+	return filled;
+}
+
+int paste_tcp_busy_poll(paste_worker *w, int64_t budget_us, uint64_t *spins, uint64_t *hits)
+{
+	struct paste_tcp *t = tcp_of(w);
+	if (!t)
+		return paste_set_error(PASTE_ERR_STATE, "busy poll: not listening");
+	if (budget_us > (int64_t)PASTE_BUSY_POLL_MAX_US)
+		return paste_set_error(PASTE_ERR_INVALID_ARG, "busy poll: %lld us is over the most, %u us",
+				       (long long)budget_us, PASTE_BUSY_POLL_MAX_US);
+	if (budget_us >= 0) {
+		t->busy.budget_us = (uint32_t)budget_us;
+		t->busy.armed = false;
+	}
+	if (spins)
+		*spins = t->busy.spins;
+	if (hits)
+		*hits = t->busy.spins - t->busy.misses;
+	return (int)t->busy.budget_us;
 }
 
 /* paste_tcp_blocked -- 1 if the last poll stopped reading for want of ring slots or buffers */

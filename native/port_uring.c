@@ -122,6 +122,55 @@ static void reap(struct paste_worker *w)
 	io_uring_cq_advance(&u->ring, n);
 }
 
+/*
+ * uring_ready -- the kernel has work for this ring, seen without a system
+ * call: with DEFER_TASKRUN a completion is first task work, which the kernel
+ * marks with IORING_SQ_TASKRUN (IORING_SETUP_TASKRUN_FLAG) and the next enter
+ * runs; a completion already posted counts too.
+ */
+static bool uring_ready(void *arg)
+{
+	struct paste_uring *u = arg;
+	return (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN) || io_uring_cq_ready(&u->ring);
+}
+
+/*
+ * uring_wait -- submit what is queued, run the completions due and reap
+ * them, waiting up to timeout_ms for the first. Armed to spin (busypoll.c),
+ * it watches for work before it sleeps, and spins on past completions that
+ * bring nothing to publish (a reply's send, an accept) while the budget lasts.
+ */
+static int uring_wait(struct paste_worker *w, int timeout_ms)
+{
+	struct paste_uring *u = U(w);
+	struct paste_tcp *t = paste_tcp_of(w);
+	bool spin = timeout_ms != 0 && t->busy.armed;
+	for (;;) {
+		bool ready = false;
+		if (spin) {
+			if (io_uring_sq_ready(&u->ring))
+				io_uring_submit(&u->ring);   /* a reply the client waits for, a receive to re-arm */
+			ready = paste_busy_spin(&t->busy, uring_ready, u);
+		} else if (timeout_ms != 0 && t->busy.budget_us) {
+			/* About to sleep: the replies go out first, in an enter of their
+			 * own, so that the wait busypoll.c times is the wait alone. */
+			if (io_uring_sq_ready(&u->ring))
+				io_uring_submit(&u->ring);
+			paste_busy_waiting(&t->busy);
+		}
+		struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
+		struct io_uring_cqe *cqe;
+		int rc = ready || timeout_ms == 0
+			? io_uring_submit_and_get_events(&u->ring)   /* runs the completions due, waits for none */
+			: io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return paste_set_errno(-rc, "io_uring_enter");
+		reap(w);
+		if (!ready || u->nbl || t->nclosed)
+			return 0;   /* slept, or spun into something to publish or report */
+	}
+}
+
 static int uring_poll(struct paste_worker *w, int timeout_ms)
 {
 	struct paste_uring *u = U(w);
@@ -134,15 +183,9 @@ static int uring_poll(struct paste_worker *w, int timeout_ms)
 	arm_accept(w);
 	uring_submit_sends(w);
 	/* Something already waiting to be published: do not sleep for more. */
-	bool ready = u->nbl && !t->blocked;
-	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
-	struct io_uring_cqe *cqe;
-	int rc = ready || timeout_ms == 0
-		? io_uring_submit_and_get_events(&u->ring)   /* runs the completions due, waits for none */
-		: io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
-		return paste_set_errno(-rc, "io_uring_enter");
-	reap(w);
+	int rc = uring_wait(w, u->nbl && !t->blocked ? 0 : timeout_ms);
+	if (rc)
+		return rc;
 	t->blocked = false;
 	uint32_t filled = uring_publish(w);
 	if (u->nrearm && !u->br_out && !u->nbl)
@@ -245,7 +288,7 @@ static int ring_open(struct paste_worker *w)
 	if (env && *env && strcmp(env, "0") != 0)
 		return paste_set_error(PASTE_ERR_UNSUPPORTED, "io_uring: refused on purpose (PASTE_URING_REFUSE is set)");
 	struct io_uring_params prm = {
-		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_TASKRUN_FLAG,
 		.cq_entries = CQ_ENTRIES,
 	};
 	if (!u->br) {

@@ -27,6 +27,7 @@ describe("paste-host bench --quick", () => {
     if (!report.skipped.length) {
       expect(md).toMatch(/kv-wal, pmem \(tmpfs\) \| -c 50 \|/);
       expect(md).toMatch(/kv-wal, pmem \(tmpfs\), epoll engine \| -c 50 -P 16 \|/);
+      expect(md).toMatch(/kv-wal, pmem \(tmpfs\), busy poll off \| -c 1 \|/);
       // every TCP row has the server's CPU per request, measured from /proc/PID/stat
       expect(md).toMatch(/server CPU µs\/req/);
       for (const x of report.results.filter((y: { table: string }) => y.table !== "mem")) expect(x.cpuUs, x.config).toBeGreaterThan(0);

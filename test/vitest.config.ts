@@ -7,7 +7,7 @@ import { defineConfig } from "vitest/config";
 // picks up.
 const TCP = [
   "test/kv-wal.test.ts", "test/samples.test.ts", "test/deploy.test.ts", "test/admin.test.ts", "test/clean.test.ts",
-  "test/http-rfc9112.test.ts", "test/trace.test.ts", "test/torture.test.ts", "test/fuzz/kv-wal.fuzz.test.ts",
+  "test/http-rfc9112.test.ts", "test/trace.test.ts", "test/busypoll.test.ts", "test/torture.test.ts", "test/fuzz/kv-wal.fuzz.test.ts",
   "test/fuzz/http-wal.fuzz.test.ts", "test/fuzz/wal-append.fuzz.test.ts", "test/fuzz/admin.fuzz.test.ts",
   "test/fuzz/boundary.fuzz.test.ts",
 ];

@@ -4,10 +4,19 @@ import { Command, Option } from "commander";
 import { UsageError } from "../core/errors.js";
 import { fetchStatus, formatStatus } from "../tools/status.js";
 import { DEFAULT_BATCH_BUDGET_MS, DEFAULT_DEPLOY_WAIT_MS, DEFAULT_MEMORY_LIMIT, serve } from "../server/server.js";
-import type { PersistMode } from "../core/layout.js";
+import { CONST, type PersistMode } from "../core/layout.js";
 import { parseCount, parseSize } from "../core/size.js";
 import { defaultEngine, PORT_ENGINES, type PortEngine } from "../core/tcp.js";
 import { optionParser, persistOption } from "./options.js";
+
+/** parseBusyPoll -- --busy-poll's microseconds: 0 (or off) to 100000. */
+function parseBusyPoll(text: string): number {
+  const t = String(text).trim();
+  if (t === "off") return 0;
+  const max = CONST.PASTE_BUSY_POLL_MAX_US;
+  if (!/^\d+$/.test(t) || Number(t) > max) throw new UsageError(`invalid --busy-poll '${text}': microseconds from 0 (off) to ${max}`);
+  return Number(t);
+}
 
 export function run(parent: Command): void {
   parent
@@ -31,11 +40,13 @@ export function run(parent: Command): void {
     .addOption(persistOption())
     .addOption(new Option("--port-engine <engine>", "the TCP port's engine: uring (io_uring), epoll, or auto (io_uring where allowed, else epoll)")
       .choices(PORT_ENGINES).default(defaultEngine()))
+    .option("--busy-poll <us>", "spin up to this many microseconds for the next request before sleeping, while requests come that often " +
+      "(adaptive: an idle host sleeps); 0 or off never spins", optionParser(parseBusyPoll), CONST.PASTE_BUSY_POLL_US)
     .action(async (o, cmd: Command) => {
       if (o.memoryLimit > 2 ** 31 || o.memoryLimit < 1 << 20) throw new UsageError(`--memory-limit must be from 1M to 2G, not ${o.memoryLimit} bytes`);
       if (o.batchBudgetMs < 1) throw new UsageError("--batch-budget-ms must be at least 1");
       const { done } = serve({ pool: o.pool, handler: o.handler, handlerConfig: o.handlerConfig, listen: o.listen, persist: o.persist as PersistMode, createSize: o.createSize,
-        admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat,
+        admin: o.admin, batchBudgetMs: o.batchBudgetMs, memoryLimit: o.memoryLimit, deployWaitMs: o.deployWaitMs, logFormat: o.logFormat, busyPollUs: o.busyPoll,
         // left to the default, the startup line says it was the default
         portEngine: cmd.getOptionValueSource("portEngine") === "default" ? undefined : o.portEngine as PortEngine });
       const code = await done;

@@ -101,6 +101,25 @@ function handlerImports(lib: Lib) {
   };
 }
 
+/** tcpPort -- the TCP port's functions (native/port_tcp.c, port_uring.c, busypoll.c). */
+function tcpPort(lib: Lib) {
+  return {
+    tcpListen: lib.func("int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
+    uringListen: lib.func("int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
+    tcpEngine: lib.func("const char *paste_tcp_engine(paste_worker *w)"),
+    tcpPort: lib.func("int paste_tcp_port(paste_worker *w)"),
+    raiseNofile: lib.func("int64_t paste_raise_nofile(void)"),
+    tcpPoll: lib.func("int paste_tcp_poll(paste_worker *w, int timeout_ms)"),
+    tcpBlocked: lib.func("int paste_tcp_blocked(paste_worker *w)"),
+    tcpTakeClosed: lib.func("int paste_tcp_take_closed(paste_worker *w, _Out_ uint32_t *out, uint32_t cap)"),
+    tcpCloseConn: lib.func("int paste_tcp_close_conn(paste_worker *w, uint32_t id)"),
+    tcpStats: lib.func("int paste_tcp_stats(paste_worker *w, _Out_ uint64_t *open, _Out_ uint64_t *accepted)"),
+    tcpBusyPoll: lib.func("int paste_tcp_busy_poll(paste_worker *w, int64_t budget_us, _Out_ uint64_t *spins, _Out_ uint64_t *hits)"),
+    tcpQuiesce: lib.func("int paste_tcp_quiesce(paste_worker *w, int on)"),
+    tcpStopAccepting: lib.func("int paste_tcp_stop_accepting(paste_worker *w)"),
+  };
+}
+
 function bind(koffi: Koffi) {
   const lib = koffi.load(libraryPath);
   structs(koffi);
@@ -153,19 +172,7 @@ function bind(koffi: Koffi) {
     memNativeWal: lib.func("int paste_mem_native_wal(paste_worker *w, uint32_t size, uint32_t max, uint32_t conns)"),
     memFillBytes: lib.func("int paste_mem_fill_bytes(paste_worker *w, const uint8_t *data, uint32_t len, uint32_t conn)"),
     memTakeReplies: lib.func("int64_t paste_mem_take_replies(paste_worker *w, _Out_ uint8_t *buf, uint64_t cap)"),
-    // the TCP port
-    tcpListen: lib.func("int paste_tcp_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
-    uringListen: lib.func("int paste_uring_listen(paste_worker *w, const char *host, uint32_t port, int backlog)"),
-    tcpEngine: lib.func("const char *paste_tcp_engine(paste_worker *w)"),
-    tcpPort: lib.func("int paste_tcp_port(paste_worker *w)"),
-    raiseNofile: lib.func("int64_t paste_raise_nofile(void)"),
-    tcpPoll: lib.func("int paste_tcp_poll(paste_worker *w, int timeout_ms)"),
-    tcpBlocked: lib.func("int paste_tcp_blocked(paste_worker *w)"),
-    tcpTakeClosed: lib.func("int paste_tcp_take_closed(paste_worker *w, _Out_ uint32_t *out, uint32_t cap)"),
-    tcpCloseConn: lib.func("int paste_tcp_close_conn(paste_worker *w, uint32_t id)"),
-    tcpStats: lib.func("int paste_tcp_stats(paste_worker *w, _Out_ uint64_t *open, _Out_ uint64_t *accepted)"),
-    tcpQuiesce: lib.func("int paste_tcp_quiesce(paste_worker *w, int on)"),
-    tcpStopAccepting: lib.func("int paste_tcp_stop_accepting(paste_worker *w)"),
+    ...tcpPort(lib),
     ...handlerImports(lib),
     simEnable: lib.func("int paste_sim_enable(paste_pool *p, uint64_t crash_at, uint64_t seed, const char *image)"),
     simReport: lib.func("int paste_sim_report(paste_pool *p, _Out_ paste_sim_report *out)"),

@@ -61,6 +61,13 @@ export interface RuntimeStats {
   refused: number;
 }
 
+/** The TCP port's busy polling (native/busypoll.c): its budget, the polls that spun, the spins that found work. */
+export interface BusyPoll {
+  budgetUs: number;
+  spins: number;
+  hits: number;
+}
+
 export interface Reply {
   conn: number;
   data: Buffer;

@@ -72,8 +72,8 @@ export interface PreparedHandler {
   config?: Uint8Array;
 }
 
-export type { TakeoverReport, RecoveryReport, BatchResult, RuntimeStats, Reply } from "./reports.js";
-import type { RecoveryReport, BatchResult, RuntimeStats, Reply, TakeoverReport } from "./reports.js";
+export type { TakeoverReport, RecoveryReport, BatchResult, RuntimeStats, Reply, BusyPoll } from "./reports.js";
+import type { RecoveryReport, BatchResult, RuntimeStats, Reply, TakeoverReport, BusyPoll } from "./reports.js";
 
 const num = (v: number | bigint) => Number(v);
 
@@ -441,6 +441,17 @@ export class Runtime {
   listen(host: string, port: number, engine?: PortEngine): number {
     this.portEngine = listenOn(this.#w, host, port, engine);
     return this.port();
+  }
+
+  /**
+   * busyPoll -- how long a TCP poll spins before it sleeps (native/busypoll.c),
+   * set to budgetUs if given (0: never spin), and the polls that spun and the
+   * spins that found work since listen.
+   */
+  busyPoll(budgetUs?: number): BusyPoll {
+    const spins = [0], hits = [0];
+    const us = check(native().tcpBusyPoll(this.#w, budgetUs ?? -1, spins, hits));
+    return { budgetUs: us, spins: Number(spins[0]), hits: Number(hits[0]) };
   }
 
   /** port -- the TCP port bound (also after attach, which finds it listening). */

@@ -162,6 +162,8 @@ export interface HostSnapshot {
   /** The pool's space as the cleaner sees it (buffers in ring slots, the reserve, why cleaning is due) and where its bytes are (usage). */
   space: { ringBuffers: number; cleaner: boolean; reserveBuffers: number; logReserve: number; pressure: string[]; usage: Space };
   connections: { open: number; accepted: number };
+  /** Busy polling (native/busypoll.c): the budget in microseconds (0: off), polls that spun, spins that found work. */
+  busyPoll: { budgetUs: number; spins: number; hits: number };
   /** Commit latency over the last report interval: percentiles and mean in microseconds, and the histogram's buckets. */
   commit: CommitLatencySample;
   at: number;
@@ -197,6 +199,8 @@ export class AdminApi {
     free: new client.Gauge({ name: "paste_buffers_free", help: "Pool buffers on the free list", registers: [this.registry] }),
     live: new client.Gauge({ name: "paste_buffers_live", help: "Pool buffers referenced by the log or held", registers: [this.registry] }),
     conns: new client.Gauge({ name: "paste_connections_open", help: "Open client connections", registers: [this.registry] }),
+    spins: new client.Counter({ name: "paste_busy_poll_spins_total", help: "Polls that spun before sleeping (--busy-poll)", registers: [this.registry] }),
+    hits: new client.Counter({ name: "paste_busy_poll_hits_total", help: "Spins that found work before the budget ran out", registers: [this.registry] }),
     commitMean: new client.Gauge({ name: "paste_commit_latency_mean_seconds", help: "Mean commit latency over the last interval", registers: [this.registry] }),
     commitLatency: new CommitHistogram(this.registry),
     commitMax: new client.Gauge({ name: "paste_commit_latency_max_seconds", help: "Max commit latency over the last interval", registers: [this.registry] }),
@@ -245,6 +249,8 @@ export class AdminApi {
     inc(this.#g.replies, s.stats.replies, b?.replies ?? 0);
     inc(this.#g.errors, s.stats.handlerErrors, b?.handlerErrors ?? 0);
     inc(this.#g.refused, s.stats.refused, b?.refused ?? 0);
+    inc(this.#g.spins, s.busyPoll.spins, p?.busyPoll.spins ?? 0);
+    inc(this.#g.hits, s.busyPoll.hits, p?.busyPoll.hits ?? 0);
     this.#g.committed.set(s.stats.committedSeq);
     this.#g.logUsed.set(s.stats.logUsed);
     this.#g.logCap.set(s.stats.logCapacity);

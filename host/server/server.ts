@@ -52,6 +52,8 @@ export interface ServeOptions {
   deployWaitMs?: number;
   /** The TCP port's engine (default auto: io_uring where allowed, else epoll). */
   portEngine?: PortEngine;
+  /** How long a poll spins before it sleeps, in microseconds (default 50; 0: never; native/busypoll.c). */
+  busyPollUs?: number;
   /** Log format (default auto: pretty on a TTY, JSON otherwise). */
   logFormat?: LogFormat;
   /** Where lines go (default: a logger on stdout/stderr in logFormat). */
@@ -59,6 +61,11 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_BATCH_BUDGET_MS = 500;
+
+/** busyPollText -- the startup line's and the status screen's words for a busy-poll budget. */
+export function busyPollText(us: number): string {
+  return us ? `busy poll ${us} us` : "busy poll off";
+}
 export const DEFAULT_MEMORY_LIMIT = 1 << 30;
 export const DEFAULT_DEPLOY_WAIT_MS = 5000;
 /**
@@ -205,7 +212,7 @@ class Host {
       pool: o.pool, handler: h.bytes, handlerName: h.summary.name, handlerConfig: h.config, host: this.host, port: this.port, persist: o.persist,
       createSize: o.createSize, memoryLimit: o.memoryLimit ?? DEFAULT_MEMORY_LIMIT, ctl: this.ctl, epoch: this.epoch,
       control: channel.port2, attach: this.recovery ? { recovery: this.recovery } : undefined,
-      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine,
+      deployWaitMs: o.deployWaitMs ?? DEFAULT_DEPLOY_WAIT_MS, portEngine: o.portEngine, busyPollUs: o.busyPollUs,
     };
     Atomics.store(this.ctl, Ctl.BUSY_SINCE, 0);
     const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: data, transferList: [channel.port2] });
@@ -239,7 +246,7 @@ class Host {
     const { name, note, isNew } = this.picked;
     if (isNew) this.#recordServed(this.handlers.current, "run");
     this.log.info(`serving tcp://${host}:${m.port} with ${name}${note ? ` (${note})` : ""}; ` +
-      `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; port engine ${m.engine.engine} (${m.engine.reason}); ` +
+      `pool ${this.o.pool}, persist ${m.mode} (${m.reason}), flush ${m.flush}; port engine ${m.engine.engine} (${m.engine.reason}), ${busyPollText(m.busyPollUs)}; ` +
       `recovered ${r.records} records${r.corrupt ? `, ${r.corrupt} corrupt` : ""}${r.torn ? `, log cut at a torn record` : ""}` +
       `${r.beyondTail ? `, ${r.beyondTail} of them past the persistent tail` : ""}` +
       `${r.wasClean ? "" : " after an unclean shutdown"}`);

@@ -45,6 +45,8 @@ export interface WorkerConfig {
   /** The TCP port's engine, asked for (tcp.ts). */
   /** None: the default (defaultEngine), named so on the startup line. */
   portEngine?: PortEngine;
+  /** How long a poll spins before it sleeps (native/busypoll.c); none: the native default. */
+  busyPollUs?: number;
 }
 
 export interface HandlerSummary {
@@ -62,7 +64,7 @@ export type ControlMessage =
 
 export type WorkerMessage =
   | { type: "snapshot"; snapshot: Omit<HostSnapshot, "handler"> }
-  | { type: "ready"; port: number; engine: EngineChoice; mode: string; reason: string; flush: string; recovery: RecoveryReport;
+  | { type: "ready"; port: number; engine: EngineChoice; busyPollUs: number; mode: string; reason: string; flush: string; recovery: RecoveryReport;
       handler: HandlerSummary; takeover?: TakeoverReport }
   | { type: "log"; level: LogLevel; code?: string; message: string; fields?: Record<string, unknown> }
   | { type: "deployed"; id: number; handler: HandlerSummary; replayed: number; prepareMs: number; waitMs: number; pauseMs: number }
@@ -209,18 +211,19 @@ function main(): void {
   let port: number;
   try {
     port = cfg.attach ? rt.port() : rt.listen(cfg.host, cfg.port, cfg.portEngine);
+    if (!cfg.attach && cfg.busyPollUs !== undefined) rt.busyPoll(cfg.busyPollUs);   // a takeover finds the port as it was
   } catch (e) {
     rt.close();
     throw e;
   }
   const info = rt.pool.info();
-  post({ type: "ready", port, engine: rt.portEngine!, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
+  post({ type: "ready", port, engine: rt.portEngine!, busyPollUs: rt.busyPoll().budgetUs, mode: info.persist.mode, reason: info.persist.reason, flush: info.flush, recovery: rt.recovery,
     handler: summary(rt.handler.name, rt.handler.info, rt.handler.config), takeover: rt.takeover });
 
   const snapshot = (stats = rt.stats()): Omit<HostSnapshot, "handler"> => ({
     pool: cfg.pool, listen: `tcp://${cfg.host}:${port}`, portEngine: rt.portEngine!, persist: { mode: info.persist.mode, reason: info.persist.reason },
     flush: info.flush, recovery: { ...rt.recovery }, stats, buffers: rt.pool.buffers, space: space(rt, stats),
-    connections: rt.connections(), commit: rt.takeCommitLatency(), at: Date.now(),
+    connections: rt.connections(), busyPoll: rt.busyPoll(), commit: rt.takeCommitLatency(), at: Date.now(),
   });
   post({ type: "snapshot", snapshot: snapshot() });
   let lastSnapshot = Date.now();

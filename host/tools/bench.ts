@@ -342,6 +342,8 @@ async function tcpBench(o: BenchOptions, report: BenchReport): Promise<void> {
       cfgs.push({ table: "kv", config: "kv-wal, no persistence", start: () => startPaste(kv, pool(shm), "none") });
       cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs)", start: () => startPaste(kv, pool(shm), "pmem") });
       cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs), epoll engine", start: () => startPaste(kv, pool(shm), "pmem", ["--port-engine", "epoll"]) });
+      // what --busy-poll (on by default) is worth, side by side: the same server sleeping at every idle poll
+      cfgs.push({ table: "kv", config: "kv-wal, pmem (tmpfs), busy poll off", start: () => startPaste(kv, pool(shm), "pmem", ["--busy-poll", "0"]) });
       cfgs.push({ table: "kv", config: "kv-wal, msync (disk)", start: () => startPaste(kv, pool(disk), "msync") });
       if (have("redis-server")) {
         cfgs.push({ table: "kv", config: "Redis, no persistence", start: () => startRedis(redisDir(shm), false) });

@@ -169,11 +169,19 @@ function commitLine(s: Status): string {
   return `${s.stats.batches} batches; last second: ${c.count} commits, ${pcts}mean ${us(c.meanUs)}, max ${us(c.maxUs)}`;
 }
 
+/** busyPollLine -- the budget, and how often a spin found work before it ran out (native/busypoll.c). */
+function busyPollLine(b: Status["busyPoll"]): string {
+  if (!b.budgetUs) return "busy poll off: every poll with nothing to do sleeps in the kernel";
+  const found = b.spins ? `; ${b.hits} of ${b.spins} spins found work (${((100 * b.hits) / b.spins).toFixed(1)}%)` : "; no spin yet";
+  return `busy poll ${b.budgetUs} µs before sleeping${found}`;
+}
+
 export function formatStatus(s: Status): string {
   const st = s.stats;
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : "0%");
   const rows: [string, string][] = [
     ["serving", `${s.listen}, pool ${s.pool}${s.portEngine ? `; port engine ${s.portEngine.engine} (${s.portEngine.reason})` : ""}`],
+    ...(s.busyPoll ? [["polling", busyPollLine(s.busyPoll)] as [string, string]] : []),
     ["persist", `${s.persist.mode}: ${s.persist.reason}; flush ${s.flush}`],
     ["handler", `${s.handler.name} (ABI ${s.handler.abi}, ${s.handler.size} bytes, sha256 ${s.handler.sha256.slice(0, 16)}...), since ${s.handler.deployedAt}` +
       `${s.handler.previous ? `; previous ${s.handler.previous}` : ""}`],
