@@ -204,6 +204,37 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
+/*
+ * paste_netmap_layout -- the netmap_if and every ring's constant fields, from
+ * the superblock alone: create writes them, and recovery writes them again
+ * before it touches a ring. They are const in netmap.h and hold nothing
+ * durable, so a ring area that was damaged (zeroed, overwritten) costs
+ * nothing; trusting a ring_ofs read from the file would have sent the ring
+ * reset's stores wherever it pointed.
+ */
+void paste_netmap_layout(uint8_t *win, const struct paste_super *sb)
+{
+	struct geom g;
+	geom_compute(sb->pool_size, sb->log_size, sb->buf_size, sb->nrings, sb->ring_slots, &g);
+	struct netmap_if *nifp = (struct netmap_if *)win;
+	memset(nifp->ni_name, 0, sizeof(nifp->ni_name));
+	memcpy(nifp->ni_name, "paste", 6);
+	nifp->ni_version = NETMAP_API;
+	nifp->ni_tx_rings = sb->nrings;
+	nifp->ni_rx_rings = sb->nrings;
+	for (uint32_t r = 0; r < 2 * sb->nrings; r++) {
+		uint64_t off = ring_win_off(&g, r);
+		struct netmap_ring *ring = (struct netmap_ring *)(win + off);
+		bool tx = r < sb->nrings;
+		nifp->ring_ofs[r] = (int64_t)off;
+		ring->buf_ofs = (int64_t)(sb->ring_size - off);
+		ring->num_slots = sb->ring_slots;
+		ring->nr_buf_size = sb->buf_size;
+		ring->ringid = (uint16_t)(tx ? r : r - sb->nrings);
+		ring->dir = tx ? 0 : 1;
+	}
+}
+
 /* format -- lay out state, log header and rings; buffers are already zero */
 static void format(uint8_t *base, const struct paste_super *sb, const struct geom *g)
 {
@@ -216,26 +247,11 @@ static void format(uint8_t *base, const struct paste_super *sb, const struct geo
 	lh->head_seq = 1;
 
 	uint8_t *win = base + sb->ring_ofs;
-	struct netmap_if *nifp = (struct netmap_if *)win;
-	memcpy(nifp->ni_name, "paste", 6);
-	nifp->ni_version = NETMAP_API;
-	nifp->ni_tx_rings = sb->nrings;
-	nifp->ni_rx_rings = sb->nrings;
-
+	paste_netmap_layout(win, sb);
 	uint32_t next_buf = 1;   /* buffer 0 is never handed out */
 	for (uint32_t r = 0; r < 2 * sb->nrings; r++) {
-		uint64_t off = ring_win_off(g, r);
-		struct netmap_ring *ring = (struct netmap_ring *)(win + off);
+		struct netmap_ring *ring = (struct netmap_ring *)(win + ring_win_off(g, r));
 		bool tx = r < sb->nrings;
-
-		nifp->ring_ofs[r] = (int64_t)off;
-		/* netmap_ring's constant fields are const in netmap.h; ours are
-		 * written exactly once, here. */
-		ring->buf_ofs = (int64_t)(sb->ring_size - off);
-		ring->num_slots = sb->ring_slots;
-		ring->nr_buf_size = sb->buf_size;
-		ring->ringid = (uint16_t)(tx ? r : r - sb->nrings);
-		ring->dir = tx ? 0 : 1;
 		ring->head = ring->cur = 0;
 		/* netmap: a TX ring starts with every slot but one free for the
 		 * user ([head, tail)); an RX ring starts empty (head == tail). */

@@ -226,6 +226,8 @@ void paste_sim_free(struct paste_pool *p);
 /* format.c */
 /* paste_sb_validate -- read and check the superblock of an open pool file; 0 or the error naming what is wrong */
 int  paste_sb_validate(const char *path, int fd, uint64_t file_size, struct paste_super *sb);
+/* paste_netmap_layout -- write the netmap_if and the rings' constant fields at win from sb (create, recovery) */
+void paste_netmap_layout(uint8_t *win, const struct paste_super *sb);
 /* paste_ring_bufs -- buffers that sit in ring slots when the pool is at rest */
 uint32_t paste_ring_bufs(uint32_t nrings, uint32_t slots);
 /* paste_now_ns -- CLOCK_REALTIME in nanoseconds */

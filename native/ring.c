@@ -34,6 +34,7 @@ static struct netmap_ring *ring_at(struct paste_pool *p, uint32_t r)
 void paste_rings_reset(struct paste_pool *p)
 {
 	uint32_t n = p->sb.nrings, slots = p->sb.ring_slots;
+	paste_netmap_layout(p->base + p->sb.ring_ofs, &p->sb);   /* never trust a ring offset read from the file */
 	for (uint32_t i = 0; i < n; i++) {
 		struct paste_worker *w = &p->workers[i];
 		w->tx = ring_at(p, i);

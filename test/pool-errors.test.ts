@@ -11,7 +11,8 @@ import {
 import { crc32c } from "../host/core/crc32c.js";
 import { SUPER } from "../host/core/layout.js";
 import { Pool } from "../host/core/pool.js";
-import { runCli, scratchDir } from "./helpers.js";
+import Redis from "ioredis";
+import { root, runCli, scratchDir, startServer } from "./helpers.js";
 
 const SIZE = 16 << 20;
 
@@ -106,4 +107,41 @@ describe("opening damaged and foreign files", () => {
       ro.close();
     }
   });
+});
+
+// The rings hold nothing durable: recovery writes their layout again from
+// the superblock (native/format.c, paste_netmap_layout) rather than trust the
+// file's ring offsets, which once sent its stores wherever they pointed (a
+// host on a pool with a zeroed ring area served and never answered).
+describe("a pool whose ring area was damaged", () => {
+  for (const [what, fill] of [["zeroed", 0x00], ["overwritten with 0xff", 0xff]] as const) {
+    it(`${what}: the host serves, with every acknowledged key`, async () => {
+      const pool = join(scratchDir("shm"), "r.pool");
+      const kv = join(root, "samples", "kv-wal", "kv-wal.wasm");
+      const values = new Map<string, string>();
+      let s = await startServer({ pool, handler: kv, createSize: "32M" });
+      let r = new Redis({ port: s.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+      for (let i = 0; i < 50; i++) {
+        values.set(`k${i}`, `v${i}:${"x".repeat(i * 20)}`);
+        expect(await r.set(`k${i}`, values.get(`k${i}`)!)).toBe("OK");
+      }
+      r.disconnect();
+      expect(await s.stop("SIGKILL")).toBe("SIGKILL");
+      const f = readFileSync(pool);
+      const ringOfs = Number(f.readBigUInt64LE(SUPER.ring_ofs));
+      const ringSize = Number(f.readBigUInt64LE(SUPER.ring_size));
+      f.fill(fill, ringOfs, ringOfs + ringSize);
+      writeFileSync(pool, f);
+      s = await startServer({ pool, handler: kv });
+      try {
+        r = new Redis({ port: s.port, host: "127.0.0.1", maxRetriesPerRequest: 1, commandTimeout: 5000 });
+        for (const [k, v] of values) expect(await r.get(k)).toBe(v);
+        expect(await r.set("after", "1")).toBe("OK");
+        expect(await r.get("after")).toBe("1");
+        r.disconnect();
+      } finally {
+        await s.stop("SIGKILL");
+      }
+    });
+  }
 });
